@@ -1,0 +1,3 @@
+def scan_cp(
+    body: bytes, /
+) -> tuple[tuple[tuple[str, str], ...], list[tuple[str, dict[str, str], dict[str, float]]]] | None: ...
