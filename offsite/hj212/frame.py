@@ -165,31 +165,25 @@ class FrameScanner:
         if n_digits < 4 and k == len(buf) and not final:
             return start, None
         if n_digits == 0 or (opts.strict and n_digits < 4):
-            end = self._resync_point(start, final=final)
-            if end is None:
-                return start, None
             shown = bytes(buf[digits_at : digits_at + 4])
-            return end, self._fault(
+            return self._reject(
                 BadLength(f"length field {shown!r} is not four decimal digits", field="length", value=shown),
                 start,
-                end,
+                final=final,
             )
         declared = int(buf[digits_at:k])
         seg_start = k
         seg_end = seg_start + declared
         crc_end = seg_end + 4
         if declared > opts.max_length:
-            end = self._resync_point(start, final=final)
-            if end is None:
-                return start, None
-            return end, self._fault(
+            return self._reject(
                 TooLong(
                     f"data segment length {declared} exceeds the maximum {opts.max_length}",
                     field="length",
                     value=declared,
                 ),
                 start,
-                end,
+                final=final,
             )
         # A data segment never holds LF or "##": one inside the declared span means a wrong length.
         span_end = min(crc_end, len(buf))
@@ -221,17 +215,14 @@ class FrameScanner:
             )
         crc = bytes(buf[seg_end:crc_end])
         if crc.translate(None, _HEX):
-            end = self._resync_point(start, final=final)
-            if end is None:
-                return start, None
-            return end, self._fault(
+            return self._reject(
                 BadLength(
                     f"declared length {declared} is wrong: the 4 bytes after it are {crc!r}, not a hex CRC",
                     field="length",
                     value=declared,
                 ),
                 start,
-                end,
+                final=final,
             )
         tail = bytes(buf[crc_end : crc_end + 2])
         if tail == b"\r\n":
@@ -247,17 +238,14 @@ class FrameScanner:
                 return start, None  # the CRLF may be in the next read: raw bytes must not depend on reads
             terminator, end = Terminator.NONE, crc_end
         else:
-            end = self._resync_point(start, final=final)
-            if end is None:
-                return start, None
-            return end, self._fault(
+            return self._reject(
                 BadLength(
                     f"declared length {declared} is wrong: the CRC is followed by {tail!r}, not a terminator",
                     field="length",
                     value=declared,
                 ),
                 start,
-                end,
+                final=final,
             )
         if opts.strict and terminator is not Terminator.CRLF:
             return end, self._fault(
@@ -276,6 +264,13 @@ class FrameScanner:
             terminator=terminator,
             offset=self._base + start,
         )
+
+    def _reject(self, error: FramingError, start: int, *, final: bool) -> tuple[int, FrameFault | None]:
+        """A fault for the bad frame at ``start`` reaching to where scanning can resume."""
+        end = self._resync_point(start, final=final)
+        if end is None:
+            return start, None
+        return end, self._fault(error, start, end)
 
     def _resync_point(self, start: int, *, final: bool) -> int | None:
         """Where scanning resumes after a bad frame at ``start``: past its LF, or at the next ``##``."""
