@@ -5,7 +5,7 @@ packet), ``encode`` for the way back, and ``reply_to`` for what the platform mus
 """
 
 from offsite.hj212.crc import CrcVariant, hj212_crc
-from offsite.hj212.decoder import DecodeOptions, Decoder, decode, decode_frame, decode_stream
+from offsite.hj212.decoder import DecodeOptions, Decoder, decode, decode_frame, decode_stream, peek_header
 from offsite.hj212.encoder import encode, encode_segment
 from offsite.hj212.errors import HJ212Error
 from offsite.hj212.frame import Frame, FrameFault, FrameScanner, FramingOptions
@@ -37,5 +37,6 @@ __all__ = [
     "encode",
     "encode_segment",
     "hj212_crc",
+    "peek_header",
     "reply_to",
 ]

@@ -110,6 +110,22 @@ def decode_frame(frame: Frame, options: DecodeOptions | None = None) -> Decoded:
     return Decoded(packet, frame, crc, data_time, factors)
 
 
+def peek_header(segment: bytes) -> dict[str, str]:
+    """The header fields of a segment, read without any check.
+
+    For choosing per-device options before decoding: a frame that fails the HJ 212 CRC is
+    looked up by its MN, and decoded again with the CRC variants that device is allowed.
+    """
+    cp_at = segment.find(b"CP=&&")
+    head = segment[: cp_at if cp_at >= 0 else len(segment)].decode("utf-8", errors="replace")
+    fields: dict[str, str] = {}
+    for item in head.split(";"):
+        key, eq, value = item.partition("=")
+        if eq and key in _HEADER_KEYS:
+            fields.setdefault(key, value)
+    return fields
+
+
 def check_crc(segment: bytes, declared_text: str, variants: tuple[CrcVariant, ...]) -> CrcCheck:
     declared = declared_text.upper()
     declared_value = int(declared, 16)

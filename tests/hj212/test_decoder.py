@@ -206,3 +206,22 @@ def test_the_accelerator_is_built_where_ci_requires_it() -> None:
         print(f"C accelerator in use: {decoder.ACCELERATED} (set OFFSITE_REQUIRE_SPEEDUPS=1 to require it)")
     body = b"DataTime=20240601000000;a21026-Rtd=1.5,a21026-Flag=N"
     assert decoder.read_cp(body) == decoder.read_cp(body, accelerated=False)
+
+
+def test_a_device_allowed_a_legacy_crc_is_found_by_peeking_at_its_header() -> None:
+    from offsite.hj212 import FrameFault
+    from offsite.hj212.crc import CrcVariant
+    from offsite.hj212.decoder import DecodeOptions, decode_frame, decode_stream, peek_header
+    from offsite.hj212.frame import split_frames
+
+    legacy = {"LEGACY01": (CrcVariant.HJ212, CrcVariant.MODBUS_SWAPPED)}
+    data = encode(Packet(cn="2011", st="31", mn="LEGACY01", pw="p", flag=4), crc_variant=CrcVariant.MODBUS_SWAPPED)
+    (fault,) = decode_stream(data)
+    assert isinstance(fault, FrameFault)
+    assert fault.error.code == "crc_mismatch"
+    (frame,) = split_frames(data)
+    header = peek_header(frame.segment)  # type: ignore[union-attr]
+    assert header["MN"] == "LEGACY01"
+    decoded = decode_frame(frame, DecodeOptions(crc_variants=legacy[header["MN"]]))  # type: ignore[arg-type]
+    assert decoded.crc.variant is CrcVariant.MODBUS_SWAPPED
+    assert peek_header(b"garbage") == {}
