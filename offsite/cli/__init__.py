@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from offsite.cli import hj212
+from offsite.cli import archive, db, hj212, regions
 
 app = typer.Typer(
     name="offsite",
@@ -13,6 +13,9 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(hj212.app, name="hj212")
+app.add_typer(db.app, name="db")
+app.add_typer(regions.app, name="regions")
+app.add_typer(archive.app, name="archive")
 
 
 def main() -> None:

@@ -1,0 +1,34 @@
+"""The report an import returns: every bad row and column with its reason, or what changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    row: int
+    """Line in the file (the header is line 1)."""
+    column: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"row {self.row}, {self.column}: {self.reason}"
+
+
+@dataclass(slots=True)
+class ImportReport:
+    name: str
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def summary(self) -> str:
+        if self.errors:
+            return f"{self.name}: {len(self.errors)} bad rows, nothing changed"
+        return f"{self.name}: {self.created} created, {self.updated} updated, {self.unchanged} unchanged"

@@ -1,0 +1,139 @@
+"""The raw-packet archive: append-only, chained per writer, and every kind of tampering found."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from offsite.store.archive import ArchiveWriter, Incoming, heads, verify
+from tests.hj212.packets import minute_bytes
+
+T0 = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+
+
+def incoming(i: int, mn: str = "MN-A") -> Incoming:
+    return Incoming(
+        data=minute_bytes(i % 60), peer="127.0.0.1:50000", received_at=T0 + timedelta(seconds=i), mn=mn, cn="2051"
+    )
+
+
+def fill(engine: Engine, writer: str, n: int, batch: int = 7) -> ArchiveWriter:
+    archive = ArchiveWriter(engine, writer, checkpoint_every=10)
+    for start in range(0, n, batch):
+        archive.append([incoming(i) for i in range(start, min(start + batch, n))])
+    return archive
+
+
+def without_guard(engine: Engine, sql: str) -> None:
+    """Change the archive as an attacker with database rights would: triggers off first."""
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE raw_packet DISABLE TRIGGER USER"))
+            conn.execute(text(sql))
+            conn.execute(text("ALTER TABLE raw_packet ENABLE TRIGGER USER"))
+        else:
+            conn.execute(text("DROP TRIGGER IF EXISTS raw_packet_no_update"))
+            conn.execute(text("DROP TRIGGER IF EXISTS raw_packet_no_delete"))
+            conn.execute(text(sql))
+
+
+def test_chains_of_two_writers_verify(engine: Engine) -> None:
+    fill(engine, "gw-1", 30)
+    fill(engine, "gw-2", 12)
+    result = verify(engine)
+    assert result.ok, result.problems
+    assert (result.records, result.chains) == (42, 2)
+    assert [(h.writer, h.seq) for h in heads(engine)] == [("gw-1", 30), ("gw-2", 12)]
+
+
+def test_a_writer_resumes_its_chain_after_a_restart(engine: Engine) -> None:
+    first = fill(engine, "gw-1", 5)
+    again = ArchiveWriter(engine, "gw-1")
+    assert again.head == first.head
+    (record,) = again.append([incoming(5)])
+    assert record.seq == 6
+    assert verify(engine).ok
+
+
+def test_the_database_refuses_updates_and_deletes(engine: Engine) -> None:
+    fill(engine, "gw-1", 3)
+    for sql in ("UPDATE raw_packet SET peer = 'x'", "DELETE FROM raw_packet"):
+        with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+            conn.execute(text(sql))
+    assert verify(engine).records == 3
+
+
+def test_a_changed_record_is_found(engine: Engine) -> None:
+    fill(engine, "gw-1", 20)
+    without_guard(engine, "UPDATE raw_packet SET data = data || 'x' WHERE writer = 'gw-1' AND seq = 13")
+    (problem,) = verify(engine).problems
+    assert (problem.writer, problem.seq) == ("gw-1", 13)
+    assert "content changed" in problem.reason
+
+
+def test_a_changed_receive_time_is_found(engine: Engine) -> None:
+    fill(engine, "gw-1", 5)
+    column = "received_at + 1" if engine.dialect.name == "sqlite" else "received_at + interval '1 second'"
+    without_guard(engine, f"UPDATE raw_packet SET received_at = {column} WHERE seq = 2")
+    (problem,) = verify(engine).problems
+    assert problem.seq == 2
+
+
+def test_a_dropped_record_is_found(engine: Engine) -> None:
+    fill(engine, "gw-1", 20)
+    without_guard(engine, "DELETE FROM raw_packet WHERE seq = 8")
+    (problem,) = verify(engine).problems
+    assert problem.seq == 8
+    assert "missing" in problem.reason
+
+
+def test_two_swapped_records_are_found(engine: Engine) -> None:
+    fill(engine, "gw-1", 20)
+    without_guard(engine, "UPDATE raw_packet SET seq = -1 WHERE seq = 5")
+    without_guard(engine, "UPDATE raw_packet SET seq = 5 WHERE seq = 6")
+    without_guard(engine, "UPDATE raw_packet SET seq = 6 WHERE seq = -1")
+    (problem,) = verify(engine).problems
+    assert problem.seq == 5
+    assert "does not follow" in problem.reason
+
+
+def test_a_dropped_tail_or_a_rewritten_chain_shows_against_published_heads(engine: Engine) -> None:
+    fill(engine, "gw-1", 15)
+    published = heads(engine)
+    without_guard(engine, "DELETE FROM raw_packet WHERE seq > 12")
+    assert verify(engine).ok  # a shorter chain is consistent on its own …
+    (problem,) = verify(engine, published).problems  # … but not with what was published
+    assert "no longer in the chain" in problem.reason
+
+    without_guard(engine, "DELETE FROM raw_packet")
+    forged = ArchiveWriter(engine, "gw-1", checkpoint_every=10_000)
+    forged.append([incoming(i + 100) for i in range(15)])
+    reasons = [p.reason for p in verify(engine, published).problems]
+    assert any("rewritten" in r for r in reasons), reasons  # the published head no longer matches
+    assert any("checkpoint" in r for r in reasons), reasons  # nor does the checkpoint at seq 10
+
+
+def test_a_failed_projection_rolls_the_batch_back_and_keeps_the_head(engine: Engine) -> None:
+    archive = fill(engine, "gw-1", 3)
+    head = archive.head
+
+    def fail(conn: object, archived: object) -> None:
+        raise RuntimeError("projection failed")
+
+    with pytest.raises(RuntimeError):
+        archive.append([incoming(3), incoming(4)], also=fail)
+    assert archive.head == head
+    assert archive.append([incoming(3)])[0].seq == 4
+    assert verify(engine).ok
+
+
+def test_checkpoints_are_taken_and_checked(engine: Engine) -> None:
+    fill(engine, "gw-1", 25, batch=4)
+    with engine.connect() as conn:
+        seqs = conn.execute(text("SELECT seq FROM archive_checkpoint ORDER BY seq")).scalars().all()
+    assert len(seqs) == 2
+    assert seqs[0] >= 10
+    assert seqs[1] >= 20
