@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 
 from offsite.db import make_engine
 from offsite.db.schema import upgrade
+from offsite.store.series import close_connections
 from tests.databases import SERVER_URL, PostgresDatabases, postgres_reachable
 
 DATA = Path(__file__).parent / "data"
@@ -81,6 +82,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 def engine(database_url: str) -> Iterator[Engine]:
     engine = make_engine(database_url)
     yield engine
+    close_connections()
     engine.dispose()
 
 

@@ -10,6 +10,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 from offsite.db import Base, UtcDateTime
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
+FactorCode = String(16).with_variant(String(16, collation="C"), "postgresql")
+"""Factor codes compare byte-wise in keys: a locale collation (zh_CN.UTF-8) would slow every lookup."""
 
 MINUTE, HOUR, DAY = 1, 2, 3
 PERIODS = {"minute": MINUTE, "hour": HOUR, "day": DAY}
@@ -50,14 +52,18 @@ class ArchiveCheckpoint(Base):
 
 
 class IntervalValue(Base):
-    """Minute, hour and day values (2051/2061/2031) of one device and factor."""
+    """Minute, hour and day values (2051/2061/2031) of one device and factor.
+
+    The key leads with (device, period) so that reading one device's series is a prefix range
+    scan in key order; SQLite stores the rows clustered by that key (WITHOUT ROWID).
+    """
 
     __tablename__ = "interval_value"
-    __table_args__ = {"postgresql_partition_by": "RANGE (ts)"}  # noqa: RUF012 (SQLAlchemy reads it once)
+    __table_args__ = {"postgresql_partition_by": "RANGE (ts)", "sqlite_with_rowid": False}  # noqa: RUF012
 
     device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    factor: Mapped[str] = mapped_column(String(16), primary_key=True)
     period: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    factor: Mapped[str] = mapped_column(FactorCode, primary_key=True)
     ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     """Start of the interval."""
     min: Mapped[float | None] = mapped_column(Float)
@@ -76,10 +82,10 @@ class RealtimeValue(Base):
     """Real-time values (2011), kept for ``realtime_retention_days``."""
 
     __tablename__ = "realtime_value"
-    __table_args__ = {"postgresql_partition_by": "RANGE (ts)"}  # noqa: RUF012 (SQLAlchemy reads it once)
+    __table_args__ = {"postgresql_partition_by": "RANGE (ts)", "sqlite_with_rowid": False}  # noqa: RUF012
 
     device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    factor: Mapped[str] = mapped_column(String(16), primary_key=True)
+    factor: Mapped[str] = mapped_column(FactorCode, primary_key=True)
     ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
     rtd: Mapped[float | None] = mapped_column(Float)
     zs_rtd: Mapped[float | None] = mapped_column(Float)

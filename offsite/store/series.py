@@ -1,13 +1,19 @@
 """Reading a device's or an outlet's series as a Polars DataFrame, through Arrow (ADBC).
 
 The screening engine reads a month of minute data per outlet at a time; going through Python
-row objects would cost seconds, so the query runs on an ADBC connection and lands in Arrow.
+row objects would cost seconds, so the query runs on an ADBC connection (one per thread and
+database, reused) and lands in Arrow.
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import importlib
+import threading
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine
@@ -16,7 +22,14 @@ from sqlalchemy.engine import make_url
 from offsite.db.base import to_micros
 from offsite.store.models import MINUTE
 
-INTERVAL_COLUMNS = ("device_id", "factor", "ts", "min", "avg", "max", "cou", "zs_min", "zs_avg", "zs_max", "flag")
+ALL_COLUMNS = ("device_id", "factor", "ts", "min", "avg", "max", "cou", "zs_min", "zs_avg", "zs_max", "flag")
+DEFAULT_COLUMNS = ("device_id", "factor", "ts", "avg", "flag")
+"""What screening reads by default; ask for min/max/cou/zs_* by name (each costs transfer time)."""
+
+_TEXT = {"factor", "flag"}
+_local = threading.local()
+_opened: list[Any] = []
+_opened_lock = threading.Lock()
 
 
 def read_interval(
@@ -27,10 +40,15 @@ def read_interval(
     *,
     period: int = MINUTE,
     factors: Sequence[str] | None = None,
+    columns: Sequence[str] = DEFAULT_COLUMNS,
 ) -> pl.DataFrame:
     """Interval values with ``start <= ts < end``, sorted by device, factor and time; ``ts`` in UTC."""
+    unknown = set(columns) - set(ALL_COLUMNS)
+    if unknown:
+        raise ValueError(f"unknown columns {sorted(unknown)}; choose from {ALL_COLUMNS}")
+    wanted = tuple(dict.fromkeys(("device_id", "factor", "ts", *columns)))
     if not device_ids:
-        return _empty()
+        return _empty(wanted)
     dialect = engine.dialect.name
     ids = ", ".join(str(int(i)) for i in device_ids)
     where = [f"device_id IN ({ids})", f"period = {int(period)}"]
@@ -41,13 +59,16 @@ def read_interval(
     if factors:
         quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in factors)
         where.append(f"factor IN ({quoted})")
-    query = (
-        f"SELECT {', '.join(INTERVAL_COLUMNS)} FROM interval_value WHERE {' AND '.join(where)} "
-        "ORDER BY device_id, factor, ts"
-    )
-    frame = pl.read_database_uri(query, _adbc_uri(engine), engine="adbc")
+    query = f"SELECT {', '.join(wanted)} FROM interval_value WHERE {' AND '.join(where)} ORDER BY device_id, factor, ts"
+    cursor = _connection(engine).cursor()
+    try:
+        cursor.execute(query)
+        frame = pl.from_arrow(cursor.fetch_arrow_table())
+    finally:
+        cursor.close()
+    assert isinstance(frame, pl.DataFrame)
     if frame.is_empty():
-        return _empty()
+        return _empty(wanted)
     if dialect == "sqlite":
         frame = frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
     else:
@@ -55,22 +76,50 @@ def read_interval(
     return frame.with_columns(pl.col("device_id").cast(pl.Int64))
 
 
+def _connection(engine: Engine) -> Any:
+    """This thread's ADBC connection to the engine's database (ADBC connections are not thread-safe)."""
+    cache: dict[str, Any] = _local.__dict__.setdefault("connections", {})
+    uri = _adbc_uri(engine)
+    conn = cache.get(uri)
+    if conn is None:
+        # Only the driver of the back end in use is loaded.
+        module = "adbc_driver_sqlite.dbapi" if engine.dialect.name == "sqlite" else "adbc_driver_postgresql.dbapi"
+        driver = importlib.import_module(module)
+        conn = cache[uri] = driver.connect(uri)
+        with _opened_lock:
+            _opened.append(conn)
+    return conn
+
+
+def close_connections() -> None:
+    """Close every cached ADBC connection (at exit, or before a database is dropped)."""
+    with _opened_lock:
+        connections, _opened[:] = list(_opened), []
+    for conn in connections:
+        # A connection whose server or file is already gone cannot be closed either; that is fine.
+        with contextlib.suppress(Exception):
+            conn.close()
+    _local.__dict__.pop("connections", None)
+
+
+atexit.register(close_connections)
+
+
 def _adbc_uri(engine: Engine) -> str:
     url = make_url(engine.url)
     if url.get_backend_name() == "sqlite":
         if not url.database or url.database == ":memory:":
             raise ValueError("an in-memory SQLite database cannot be read through a second connection")
-        return f"sqlite:///{url.database}"  # Polars strips "sqlite:///": an absolute path keeps its "/"
+        return url.database
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _empty() -> pl.DataFrame:
-    schema: dict[str, pl.DataType | type[pl.DataType]] = {
-        "device_id": pl.Int64,
-        "factor": pl.String,
-        "ts": pl.Datetime("us", "UTC"),
-        "flag": pl.String,
-    }
-    for column in INTERVAL_COLUMNS:
-        schema.setdefault(column, pl.Float64)
-    return pl.DataFrame(schema={c: schema[c] for c in INTERVAL_COLUMNS})
+def _empty(columns: Sequence[str]) -> pl.DataFrame:
+    def dtype(column: str) -> Any:
+        if column == "device_id":
+            return pl.Int64
+        if column == "ts":
+            return pl.Datetime("us", "UTC")
+        return pl.String if column in _TEXT else pl.Float64
+
+    return pl.DataFrame(schema={c: dtype(c) for c in columns})

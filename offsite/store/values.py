@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 
 from offsite.hj212.packet import Decoded
 from offsite.store.models import PERIOD_OF_CN, IntervalValue, RealtimeValue
@@ -85,12 +86,75 @@ class ValueWriter:
     ) -> int:
         if not rows:
             return 0
-        self.partitions.ensure(conn, table.name, {month_start(_ts(r)) for r in rows})
-        dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        stmt = dialect_insert(table)
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
-        conn.execute(stmt, list(rows))
-        return len(rows)
+        # A batch may hold the same key twice (a packet resent within it): the last one wins.
+        key_of = itemgetter(*keys)
+        unique = rows if len(set(map(key_of, rows))) == len(rows) else list({key_of(r): r for r in rows}.values())
+        self.partitions.ensure(conn, table.name, {month_start(_ts(r)) for r in unique})
+        if conn.dialect.name == "postgresql":
+            _copy_upsert(conn, table, unique, keys, columns)
+        else:
+            stmt = sqlite.insert(table)
+            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+            conn.execute(stmt, unique)
+        return len(unique)
+
+
+_COPY_TYPES = {
+    "INTEGER": "int4",
+    "SMALLINT": "int2",
+    "BIGINT": "int8",
+    "FLOAT": "float8",
+    "DOUBLE PRECISION": "float8",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+}
+
+
+def _copy_upsert(
+    conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], keys: tuple[str, ...], columns: tuple[str, ...]
+) -> None:
+    """PostgreSQL: binary COPY into a session-local staging table, then one INSERT … ON CONFLICT.
+
+    Several times faster than row-by-row upserts (benchmarks/store_write.py); the staging table
+    is created once per connection and emptied after each use.
+    """
+    names, types = _copy_columns(table, conn)
+    stage = f"stage_{table.name}"
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(f'CREATE TEMP TABLE IF NOT EXISTS "{stage}" (LIKE "{table.name}") ON COMMIT DELETE ROWS')
+        with cursor.copy(f'COPY "{stage}" ({", ".join(names)}) FROM STDIN (FORMAT BINARY)') as copy:
+            copy.set_types(types)
+            for row in rows:
+                copy.write_row([row.get(name) for name in names])
+        updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+        cursor.execute(
+            f'INSERT INTO "{table.name}" ({", ".join(names)}) SELECT {", ".join(names)} FROM "{stage}" '
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+        )
+        cursor.execute(f'DELETE FROM "{stage}"')
+    finally:
+        cursor.close()
+
+
+_COPY_COLUMNS: dict[str, tuple[list[str], list[str]]] = {}
+
+
+def _copy_columns(table: Table, conn: Connection) -> tuple[list[str], list[str]]:
+    cached = _COPY_COLUMNS.get(table.name)
+    if cached is None:
+        names = [c.name for c in table.columns]
+        types = [_copy_type(c.type.compile(dialect=conn.dialect)) for c in table.columns]
+        cached = _COPY_COLUMNS[table.name] = (names, types)
+    return cached
+
+
+def _copy_type(sql_type: str) -> str:
+    if sql_type.startswith("VARCHAR") or sql_type == "TEXT":
+        return "text"
+    try:
+        return _COPY_TYPES[sql_type]
+    except KeyError:
+        raise TypeError(f"no binary COPY type for column type {sql_type}") from None
 
 
 def _table(model: type[IntervalValue] | type[RealtimeValue]) -> Table:

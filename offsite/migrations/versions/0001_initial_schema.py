@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:18:49.133314
+Create Date: 2026-11-29 11:25:08.866074
 """
 
 from collections.abc import Sequence
@@ -31,8 +31,12 @@ def upgrade() -> None:
     op.create_table(
         "interval_value",
         sa.Column("device_id", sa.Integer(), nullable=False),
-        sa.Column("factor", sa.String(length=16), nullable=False),
         sa.Column("period", sa.SmallInteger(), nullable=False),
+        sa.Column(
+            "factor",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("ts", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("min", sa.Float(), nullable=True),
         sa.Column("avg", sa.Float(), nullable=True),
@@ -43,8 +47,9 @@ def upgrade() -> None:
         sa.Column("zs_max", sa.Float(), nullable=True),
         sa.Column("flag", sa.String(length=4), nullable=True),
         sa.Column("raw_id", sa.BigInteger(), nullable=True),
-        sa.PrimaryKeyConstraint("device_id", "factor", "period", "ts", name=op.f("pk_interval_value")),
+        sa.PrimaryKeyConstraint("device_id", "period", "factor", "ts", name=op.f("pk_interval_value")),
         postgresql_partition_by="RANGE (ts)",
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "raw_packet",
@@ -70,7 +75,11 @@ def upgrade() -> None:
     op.create_table(
         "realtime_value",
         sa.Column("device_id", sa.Integer(), nullable=False),
-        sa.Column("factor", sa.String(length=16), nullable=False),
+        sa.Column(
+            "factor",
+            sa.String(length=16).with_variant(sa.String(length=16, collation="C"), "postgresql"),
+            nullable=False,
+        ),
         sa.Column("ts", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
         sa.Column("rtd", sa.Float(), nullable=True),
         sa.Column("zs_rtd", sa.Float(), nullable=True),
@@ -79,6 +88,7 @@ def upgrade() -> None:
         sa.Column("raw_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("device_id", "factor", "ts", name=op.f("pk_realtime_value")),
         postgresql_partition_by="RANGE (ts)",
+        sqlite_with_rowid=False,
     )
     op.create_table(
         "region",
@@ -364,3 +374,5 @@ def downgrade() -> None:
     op.drop_table("interval_value")
     op.drop_table("archive_checkpoint")
     # ### end Alembic commands ###
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute("DROP FUNCTION IF EXISTS offsite_append_only()")
