@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from offsite.cli import archive, db, hj212, regions
+from offsite.cli import archive, db, hj212, regions, registry
 
 app = typer.Typer(
     name="offsite",
@@ -15,6 +15,7 @@ app = typer.Typer(
 app.add_typer(hj212.app, name="hj212")
 app.add_typer(db.app, name="db")
 app.add_typer(regions.app, name="regions")
+app.add_typer(registry.app, name="registry")
 app.add_typer(archive.app, name="archive")
 
 

@@ -11,9 +11,11 @@ class RowError:
     """Line in the file (the header is line 1)."""
     column: str
     reason: str
+    sheet: str = ""
 
     def __str__(self) -> str:
-        return f"row {self.row}, {self.column}: {self.reason}"
+        where = f"{self.sheet}, " if self.sheet else ""
+        return f"{where}row {self.row}, {self.column}: {self.reason}"
 
 
 @dataclass(slots=True)
