@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from offsite.cli import archive, db, hj212, regions, registry
+from offsite.cli import archive, db, feeds, hj212, regions, registry, store
 
 app = typer.Typer(
     name="offsite",
@@ -17,6 +17,8 @@ app.add_typer(db.app, name="db")
 app.add_typer(regions.app, name="regions")
 app.add_typer(registry.app, name="registry")
 app.add_typer(archive.app, name="archive")
+app.add_typer(feeds.app, name="import")
+app.add_typer(store.app, name="store")
 
 
 def main() -> None:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Float, Index, Integer, LargeBinary, SmallInteger, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offsite.db import Base, UtcDateTime
@@ -94,4 +105,96 @@ class RealtimeValue(Base):
     raw_id: Mapped[int | None] = mapped_column(BigInteger)
 
 
-PARTITIONED_TABLES = ("interval_value", "realtime_value")
+class FacilityState(Base):
+    """Treatment-facility running state (2021 ``SBx-RS``: 0 off, 1 run, 2 calibration, 3 maintenance,
+    4 alarm, 5 blow-back)."""
+
+    __tablename__ = "facility_state"
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    facility: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    state: Mapped[int] = mapped_column(SmallInteger)
+    raw_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class FacilityRuntime(Base):
+    """Treatment-facility daily run time in hours (2041 ``SBx-RT``)."""
+
+    __tablename__ = "facility_runtime"
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    facility: Mapped[str] = mapped_column(String(16), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    """The China-time day the DataTime opens."""
+    hours: Mapped[float] = mapped_column(Float)
+    raw_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class InstrumentInfo(Base):
+    """Site information (3020 ``i…-Info``): logs, states and parameters. A parameter is stored each
+    time its value changes, so its whole history (range, slope, intercept …) is kept."""
+
+    __tablename__ = "instrument_info"
+    __table_args__ = (Index("ix_instrument_info_lookup", "device_id", "pol_id", "info", "ts"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    pol_id: Mapped[str] = mapped_column(String(16))
+    """The factor the instrument measures (``PolId``), empty for the logger itself."""
+    info: Mapped[str] = mapped_column(String(16))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime)
+    value: Mapped[str] = mapped_column(Text)
+    raw_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class LoggerRestart(Base):
+    """A data logger's power-on time (2081 ``RestartTime``)."""
+
+    __tablename__ = "logger_restart"
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    restarted_at: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    raw_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class CommandResult(Base):
+    """A device's answer to a platform request: 9011 (QnRtn) or 9012 (ExeRtn), by the request's QN."""
+
+    __tablename__ = "command_result"
+    __table_args__ = (Index("ix_command_result_request", "device_id", "qn"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    qn: Mapped[str] = mapped_column(String(20))
+    cn: Mapped[str] = mapped_column(String(4))
+    code: Mapped[int] = mapped_column(SmallInteger)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    raw_id: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class PowerReading(Base):
+    """Electric power (kW) of a production line or treatment facility, from its meter (用电监控)."""
+
+    __tablename__ = "power_reading"
+    __table_args__ = {"postgresql_partition_by": "RANGE (ts)", "sqlite_with_rowid": False}  # noqa: RUF012
+
+    meter_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    kw: Mapped[float] = mapped_column(Float)
+
+
+class VideoOutage(Base):
+    """A window in which a camera was offline (from the video platform)."""
+
+    __tablename__ = "video_outage"
+    __table_args__ = (UniqueConstraint("camera_id", "start"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    camera_id: Mapped[int] = mapped_column(Integer, index=True)
+    start: Mapped[datetime] = mapped_column(UtcDateTime)
+    end: Mapped[datetime] = mapped_column(UtcDateTime)
+    source: Mapped[str] = mapped_column(String(256))
+
+
+PARTITIONED_TABLES = ("interval_value", "realtime_value", "power_reading")

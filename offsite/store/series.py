@@ -85,7 +85,8 @@ def _connection(engine: Engine) -> Any:
         # Only the driver of the back end in use is loaded.
         module = "adbc_driver_sqlite.dbapi" if engine.dialect.name == "sqlite" else "adbc_driver_postgresql.dbapi"
         driver = importlib.import_module(module)
-        conn = cache[uri] = driver.connect(uri)
+        # autocommit: a read must not hold a transaction (and its locks) open between calls
+        conn = cache[uri] = driver.connect(uri, autocommit=True)
         with _opened_lock:
             _opened.append(conn)
     return conn

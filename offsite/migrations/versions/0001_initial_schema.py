@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:25:08.866074
+Create Date: 2026-11-29 11:34:43.176044
 """
 
 from collections.abc import Sequence
@@ -29,6 +29,52 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("writer", "seq", name=op.f("pk_archive_checkpoint")),
     )
     op.create_table(
+        "command_result",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("qn", sa.String(length=20), nullable=False),
+        sa.Column("cn", sa.String(length=4), nullable=False),
+        sa.Column("code", sa.SmallInteger(), nullable=False),
+        sa.Column("received_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("raw_id", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_command_result")),
+    )
+    with op.batch_alter_table("command_result", schema=None) as batch_op:
+        batch_op.create_index("ix_command_result_request", ["device_id", "qn"], unique=False)
+
+    op.create_table(
+        "facility_runtime",
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("facility", sa.String(length=16), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("hours", sa.Float(), nullable=False),
+        sa.Column("raw_id", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("device_id", "facility", "day", name=op.f("pk_facility_runtime")),
+    )
+    op.create_table(
+        "facility_state",
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("facility", sa.String(length=16), nullable=False),
+        sa.Column("ts", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.SmallInteger(), nullable=False),
+        sa.Column("raw_id", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("device_id", "facility", "ts", name=op.f("pk_facility_state")),
+    )
+    op.create_table(
+        "instrument_info",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("pol_id", sa.String(length=16), nullable=False),
+        sa.Column("info", sa.String(length=16), nullable=False),
+        sa.Column("ts", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("value", sa.Text(), nullable=False),
+        sa.Column("raw_id", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_instrument_info")),
+    )
+    with op.batch_alter_table("instrument_info", schema=None) as batch_op:
+        batch_op.create_index("ix_instrument_info_lookup", ["device_id", "pol_id", "info", "ts"], unique=False)
+
+    op.create_table(
         "interval_value",
         sa.Column("device_id", sa.Integer(), nullable=False),
         sa.Column("period", sa.SmallInteger(), nullable=False),
@@ -48,6 +94,22 @@ def upgrade() -> None:
         sa.Column("flag", sa.String(length=4), nullable=True),
         sa.Column("raw_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("device_id", "period", "factor", "ts", name=op.f("pk_interval_value")),
+        postgresql_partition_by="RANGE (ts)",
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
+        "logger_restart",
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("restarted_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("raw_id", sa.BigInteger(), nullable=True),
+        sa.PrimaryKeyConstraint("device_id", "restarted_at", name=op.f("pk_logger_restart")),
+    )
+    op.create_table(
+        "power_reading",
+        sa.Column("meter_id", sa.Integer(), nullable=False),
+        sa.Column("ts", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("kw", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("meter_id", "ts", name=op.f("pk_power_reading")),
         postgresql_partition_by="RANGE (ts)",
         sqlite_with_rowid=False,
     )
@@ -116,6 +178,19 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("registry_change", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_registry_change_row_key"), ["row_key"], unique=False)
+
+    op.create_table(
+        "video_outage",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("camera_id", sa.Integer(), nullable=False),
+        sa.Column("start", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("end", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("source", sa.String(length=256), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_video_outage")),
+        sa.UniqueConstraint("camera_id", "start", name=op.f("uq_video_outage_camera_id_start")),
+    )
+    with op.batch_alter_table("video_outage", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_video_outage_camera_id"), ["camera_id"], unique=False)
 
     op.create_table(
         "unit",
@@ -358,6 +433,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_unit_region_code"))
 
     op.drop_table("unit")
+    with op.batch_alter_table("video_outage", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_video_outage_camera_id"))
+
+    op.drop_table("video_outage")
     with op.batch_alter_table("registry_change", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_registry_change_row_key"))
 
@@ -371,7 +450,19 @@ def downgrade() -> None:
         batch_op.drop_index("ix_raw_packet_mn_received")
 
     op.drop_table("raw_packet")
+    op.drop_table("power_reading")
+    op.drop_table("logger_restart")
     op.drop_table("interval_value")
+    with op.batch_alter_table("instrument_info", schema=None) as batch_op:
+        batch_op.drop_index("ix_instrument_info_lookup")
+
+    op.drop_table("instrument_info")
+    op.drop_table("facility_state")
+    op.drop_table("facility_runtime")
+    with op.batch_alter_table("command_result", schema=None) as batch_op:
+        batch_op.drop_index("ix_command_result_request")
+
+    op.drop_table("command_result")
     op.drop_table("archive_checkpoint")
     # ### end Alembic commands ###
     if op.get_bind().dialect.name == "postgresql":

@@ -1,0 +1,49 @@
+"""``offsite import``: series fed from outside HJ 212 (power meters, camera outages)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from sqlalchemy import Connection
+
+from offsite.cli.options import DatabaseUrl
+from offsite.db.schema import upgraded_engine
+from offsite.registry.errors import ImportReport
+from offsite.settings import with_database_url
+from offsite.store.feeds import FeedError, import_power, import_video
+
+app = typer.Typer(help="Import series fed from outside HJ 212 (CSV).", no_args_is_help=True)
+
+FileArg = Annotated[Path, typer.Argument(help="The CSV file.")]
+
+
+@app.command("power")
+def power(file: FileArg, database_url: DatabaseUrl = None) -> None:
+    """Power readings: meter,time,kw (meter code from the registry, ISO 8601 time with offset)."""
+    _run(import_power, file, database_url)
+
+
+@app.command("video")
+def video(file: FileArg, database_url: DatabaseUrl = None) -> None:
+    """Camera-offline windows: platform,channel_id,start,end (ISO 8601 times with offset)."""
+    _run(import_video, file, database_url)
+
+
+def _run(action: Callable[[Connection, Path], ImportReport], file: Path, database_url: str | None) -> None:
+    engine = upgraded_engine(with_database_url(database_url).database_url)
+    try:
+        with engine.begin() as conn:
+            report = action(conn, file)
+            if not report.ok:
+                conn.rollback()
+    except FeedError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(report.summary())
+    for error in report.errors:
+        typer.echo(f"  {error}", err=True)
+    if not report.ok:
+        raise typer.Exit(1)

@@ -1,0 +1,87 @@
+"""Retiring old real-time values: export whole months to Parquet, check the file, then drop them.
+
+Real-time data are the bulk of the store (hundreds of millions of values a day at a province's
+scale) and are kept for ``Settings.realtime_retention_days``. A month is removed only after its
+Parquet file has been written and read back with the same number of rows; on PostgreSQL the
+month's partition is detached and dropped, on SQLite its rows are deleted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import polars as pl
+from sqlalchemy import Engine, func, select, text
+
+from offsite.db.base import to_micros
+from offsite.store.models import RealtimeValue
+from offsite.store.partitions import existing, month_start, next_month, partition_name
+from offsite.store.series import _connection
+
+COLUMNS = ("device_id", "factor", "ts", "rtd", "zs_rtd", "flag", "eflag", "raw_id")
+
+
+@dataclass(frozen=True, slots=True)
+class Retired:
+    month: date
+    rows: int
+    file: Path
+
+
+def retire_realtime(engine: Engine, before: date, out_dir: Path) -> list[Retired]:
+    """Export and remove every whole month of real-time values that ends on or before ``before``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    retired = []
+    for month in _months_with_data(engine, month_start(before)):
+        start = datetime(month.year, month.month, 1, tzinfo=UTC)
+        stop = datetime(*next_month(month).timetuple()[:3], tzinfo=UTC)
+        frame = _read(engine, start, stop)
+        path = out_dir / f"realtime_value_{month:%Y%m}.parquet"
+        frame.write_parquet(path)
+        if pl.scan_parquet(path).select(pl.len()).collect().item() != frame.height:
+            raise OSError(f"{path}: the written file does not hold the {frame.height} rows read; nothing was removed")
+        _remove(engine, month, start, stop)
+        retired.append(Retired(month, frame.height, path))
+    return retired
+
+
+def _months_with_data(engine: Engine, limit: date) -> list[date]:
+    with engine.connect() as conn:
+        first = conn.scalar(select(func.min(RealtimeValue.ts)))
+    if first is None:
+        return []
+    months, month = [], month_start(first)
+    while next_month(month) <= limit:
+        months.append(month)
+        month = next_month(month)
+    return months
+
+
+def _read(engine: Engine, start: datetime, stop: datetime) -> pl.DataFrame:
+    if engine.dialect.name == "sqlite":
+        where = f"ts >= {to_micros(start)} AND ts < {to_micros(stop)}"
+    else:
+        where = f"ts >= '{start.isoformat()}' AND ts < '{stop.isoformat()}'"
+    cursor = _connection(engine).cursor()
+    try:
+        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM realtime_value WHERE {where} ORDER BY device_id, factor, ts")
+        frame = pl.from_arrow(cursor.fetch_arrow_table())
+    finally:
+        cursor.close()
+    assert isinstance(frame, pl.DataFrame)
+    if engine.dialect.name == "sqlite" and frame.height:
+        frame = frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    return frame
+
+
+def _remove(engine: Engine, month: date, start: datetime, stop: datetime) -> None:
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            name = partition_name("realtime_value", month)
+            if name in existing(conn, "realtime_value"):
+                conn.execute(text(f'ALTER TABLE realtime_value DETACH PARTITION "{name}"'))
+                conn.execute(text(f'DROP TABLE "{name}"'))
+                return
+        conn.execute(RealtimeValue.__table__.delete().where(RealtimeValue.ts >= start, RealtimeValue.ts < stop))  # type: ignore[attr-defined]
