@@ -10,6 +10,7 @@ import typer
 from sqlalchemy import Connection
 
 from offsite.cli.options import DatabaseUrl
+from offsite.cli.reporting import print_report
 from offsite.db.schema import upgraded_engine
 from offsite.registry.errors import ImportReport
 from offsite.settings import with_database_url
@@ -42,8 +43,4 @@ def _run(action: Callable[[Connection, Path], ImportReport], file: Path, databas
     except FeedError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    typer.echo(report.summary())
-    for error in report.errors:
-        typer.echo(f"  {error}", err=True)
-    if not report.ok:
-        raise typer.Exit(1)
+    print_report(report)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from offsite.cli.options import DatabaseUrl
+from offsite.cli.reporting import print_report
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.registry.regions import load_anhui, load_regions
@@ -34,8 +35,4 @@ def load(
                 raise typer.Exit(2) from exc
         if not report.ok:
             session.rollback()
-    typer.echo(report.summary())
-    for error in report.errors:
-        typer.echo(f"  {error}", err=True)
-    if not report.ok:
-        raise typer.Exit(1)
+    print_report(report)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from offsite.cli.options import DatabaseUrl
+from offsite.cli.reporting import print_report
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.registry.coverage import coverage
@@ -47,11 +48,7 @@ def import_command(
         report = import_tables(session, tables, fernet=fernet, source=file.name, now=datetime.now(UTC))
         if not report.ok:
             session.rollback()
-    typer.echo(report.summary())
-    for error in report.errors:
-        typer.echo(f"  {error}", err=True)
-    if not report.ok:
-        raise typer.Exit(1)
+    print_report(report)
 
 
 @app.command("export")

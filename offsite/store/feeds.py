@@ -54,14 +54,7 @@ def import_power(conn: Connection, path: Path, partitions: Partitions | None = N
     table = PowerReading.__table__
     assert isinstance(table, Table)
     (partitions or Partitions()).ensure(conn, table.name, {month_start(ts) for _, ts in readings})
-    existing = _existing_power(conn, readings)
-    for key, reading in readings.items():
-        if key not in existing:
-            report.created += 1
-        elif existing[key] != reading["kw"]:
-            report.updated += 1
-        else:
-            report.unchanged += 1
+    _count(report, _existing_power(conn, readings), {k: r["kw"] for k, r in readings.items()})
     if readings:
         stmt = _insert(conn, table)
         conn.execute(
@@ -95,13 +88,7 @@ def import_video(conn: Connection, path: Path) -> ImportReport:
     existing = {
         (c, s): e for c, s, e in conn.execute(select(VideoOutage.camera_id, VideoOutage.start, VideoOutage.end)).all()
     }
-    for key, window in windows.items():
-        if key not in existing:
-            report.created += 1
-        elif existing[key] != window["end"]:
-            report.updated += 1
-        else:
-            report.unchanged += 1
+    _count(report, existing, {k: w["end"] for k, w in windows.items()})
     if windows:
         table = VideoOutage.__table__
         assert isinstance(table, Table)
@@ -111,6 +98,17 @@ def import_video(conn: Connection, path: Path) -> ImportReport:
             list(windows.values()),
         )
     return report
+
+
+def _count(report: ImportReport, existing: dict[Any, Any], incoming: dict[Any, Any]) -> None:
+    """Tally what the import creates, changes and leaves as it was."""
+    for key, value in incoming.items():
+        if key not in existing:
+            report.created += 1
+        elif existing[key] != value:
+            report.updated += 1
+        else:
+            report.unchanged += 1
 
 
 def _read(path: Path, columns: tuple[str, ...], report: ImportReport) -> list[tuple[int, dict[str, str]]]:

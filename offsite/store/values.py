@@ -7,7 +7,7 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Table
+from sqlalchemy import Connection, Table, or_
 from sqlalchemy.dialects import sqlite
 
 from offsite.hj212.packet import Decoded
@@ -63,7 +63,11 @@ def realtime_rows(device_id: int, decoded: Decoded, raw_id: int | None) -> list[
 
 
 class ValueWriter:
-    """Upserts value rows; on PostgreSQL it first makes sure each month touched has a partition."""
+    """Upserts value rows; on PostgreSQL it first makes sure each month touched has a partition.
+
+    A row is rewritten only when one of its values differs: an identical resend (the common case)
+    writes nothing and the row keeps pointing to the packet it first came from.
+    """
 
     def __init__(self) -> None:
         self.partitions = Partitions()
@@ -94,7 +98,12 @@ class ValueWriter:
             _copy_upsert(conn, table, unique, keys, columns)
         else:
             stmt = sqlite.insert(table)
-            stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns})
+            compared = [c for c in columns if c != "raw_id"]
+            stmt = stmt.on_conflict_do_update(
+                index_elements=list(keys),
+                set_={c: stmt.excluded[c] for c in columns},
+                where=or_(*(table.c[c].is_distinct_from(stmt.excluded[c]) for c in compared)),
+            )
             conn.execute(stmt, unique)
         return len(unique)
 
@@ -127,9 +136,13 @@ def _copy_upsert(
             for row in rows:
                 copy.write_row([row.get(name) for name in names])
         updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns)
+        compared = [c for c in columns if c != "raw_id"]
+        current = ", ".join(f'"{table.name}".{c}' for c in compared)
+        incoming = ", ".join(f"EXCLUDED.{c}" for c in compared)
         cursor.execute(
             f'INSERT INTO "{table.name}" ({", ".join(names)}) SELECT {", ".join(names)} FROM "{stage}" '
-            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates}"
+            f"ON CONFLICT ({', '.join(keys)}) DO UPDATE SET {updates} "
+            f"WHERE ({current}) IS DISTINCT FROM ({incoming})"
         )
         cursor.execute(f'DELETE FROM "{stage}"')
     finally:

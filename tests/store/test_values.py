@@ -38,6 +38,10 @@ def test_a_resent_packet_updates_instead_of_duplicating(engine: Engine) -> None:
     writer = ValueWriter()
     with engine.begin() as conn:
         writer.interval(conn, interval_rows(7, decode(minute(t, 30.0)), raw_id=1))
+    with engine.begin() as conn:  # the same data again: the row keeps its first packet
+        writer.interval(conn, interval_rows(7, decode(minute(t, 30.0)), raw_id=5))
+    with engine.connect() as conn:
+        assert conn.scalar(select(IntervalValue.raw_id).where(IntervalValue.factor == "a21026")) == 1
     with engine.begin() as conn:
         writer.interval(conn, interval_rows(7, decode(minute(t, 31.5, flag="C")), raw_id=2))
     with engine.connect() as conn:
