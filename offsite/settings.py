@@ -35,6 +35,43 @@ class Settings(BaseSettings):
     partition_months_ahead: int = 2
     """PostgreSQL: monthly partitions created ahead of time."""
 
+    gateway_host: str = "127.0.0.1"
+    """Where the gateway listens; 0.0.0.0 to accept loggers from outside the machine."""
+
+    gateway_port: int = 9212
+    gateway_idle_timeout: float = 600.0
+    """Seconds without a byte before a connection is closed (a few real-time intervals)."""
+
+    gateway_flush_after: float = 0.2
+    """Seconds of silence after which a frame with no CRLF is taken as complete."""
+
+    gateway_max_length: int = 4096
+    """Longest data segment accepted (real loggers send 1,045 and 1,623 bytes)."""
+
+    gateway_max_rejections: int = 5
+    """Packets rejected (unknown MN, wrong password, malformed) before a connection is closed."""
+
+    gateway_max_connections_per_peer: int | None = None
+    """Cap on connections from one IP; off by default (cellular loggers share carrier NAT)."""
+
+    gateway_batch_size: int = 500
+    """Most packets committed in one transaction (group commit)."""
+
+    gateway_batch_wait: float = 0.01
+    """Seconds the writer waits for more packets before committing a batch."""
+
+    gateway_spool_dir: Path = Path("offsite-spool")
+    """Where packets are fsynced while the database is unreachable, to be replayed in order."""
+
+    gateway_spool_retry: float = 2.0
+    """Seconds between attempts to replay the spool while the database is away and traffic is quiet."""
+
+    gateway_offline_after: float = 900.0
+    """Seconds without a packet before a device counts as offline."""
+
+    gateway_metrics_port: int | None = None
+    """Port of the Prometheus metrics endpoint; none if unset."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -7,6 +7,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine
 
+import offsite.gateway.models
 import offsite.registry.models
 import offsite.store.models  # noqa: F401 (registers the tables)
 from offsite.db import Base

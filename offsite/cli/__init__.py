@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from offsite.cli import archive, db, feeds, hj212, regions, registry, store
+from offsite.cli import archive, db, feeds, gateway, hj212, regions, registry, store
 
 app = typer.Typer(
     name="offsite",
@@ -19,6 +19,8 @@ app.add_typer(registry.app, name="registry")
 app.add_typer(archive.app, name="archive")
 app.add_typer(feeds.app, name="import")
 app.add_typer(store.app, name="store")
+app.add_typer(gateway.gateway_app, name="gateway")
+app.add_typer(gateway.devices_app, name="devices")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
+import offsite.gateway.models
 import offsite.registry.models
 import offsite.store.models  # noqa: F401  (registers the tables)
 from offsite.db import Base, make_engine

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from offsite.db import table_of
 from offsite.registry.errors import ImportReport, RowError
 from offsite.registry.models import Camera, PowerMeter
 from offsite.store.models import PowerReading, VideoOutage
@@ -51,8 +52,7 @@ def import_power(conn: Connection, path: Path, partitions: Partitions | None = N
         readings[(meter_id, ts)] = {"meter_id": meter_id, "ts": ts, "kw": kw}
     if report.errors:
         return report
-    table = PowerReading.__table__
-    assert isinstance(table, Table)
+    table = table_of(PowerReading)
     (partitions or Partitions()).ensure(conn, table.name, {month_start(ts) for _, ts in readings})
     _count(report, _existing_power(conn, readings), {k: r["kw"] for k, r in readings.items()})
     if readings:
@@ -90,8 +90,7 @@ def import_video(conn: Connection, path: Path) -> ImportReport:
     }
     _count(report, existing, {k: w["end"] for k, w in windows.items()})
     if windows:
-        table = VideoOutage.__table__
-        assert isinstance(table, Table)
+        table = table_of(VideoOutage)
         stmt = _insert(conn, table)
         conn.execute(
             stmt.on_conflict_do_update(index_elements=["camera_id", "start"], set_={"end": stmt.excluded.end}),

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from offsite.db import table_of
 from offsite.hj212.errors import BadTime
 from offsite.hj212.packet import Decoded
 from offsite.hj212.replies import answered_qn
@@ -104,9 +105,9 @@ def report_rows(device_id: int, decoded: Decoded, raw_id: int | None, received_a
 
 def write_reports(conn: Connection, reports: Reports) -> int:
     """Store report rows; resends do not duplicate, and a 3020 value is stored only when it changed."""
-    _upsert(conn, _table(FacilityState), reports.states, ("device_id", "facility", "ts"), ("state", "raw_id"))
-    _upsert(conn, _table(FacilityRuntime), reports.runtimes, ("device_id", "facility", "day"), ("hours", "raw_id"))
-    _upsert(conn, _table(LoggerRestart), reports.restarts, ("device_id", "restarted_at"), ("raw_id",))
+    _upsert(conn, table_of(FacilityState), reports.states, ("device_id", "facility", "ts"), ("state", "raw_id"))
+    _upsert(conn, table_of(FacilityRuntime), reports.runtimes, ("device_id", "facility", "day"), ("hours", "raw_id"))
+    _upsert(conn, table_of(LoggerRestart), reports.restarts, ("device_id", "restarted_at"), ("raw_id",))
     changed = [row for row in reports.infos if _info_changed(conn, row)]
     if changed:
         conn.execute(insert(InstrumentInfo), changed)
@@ -116,7 +117,7 @@ def write_reports(conn: Connection, reports: Reports) -> int:
 
 
 def _info_changed(conn: Connection, row: Mapping[str, Any]) -> bool:
-    table = _table(InstrumentInfo)
+    table = table_of(InstrumentInfo)
     last = conn.execute(
         select(table.c.value)
         .where(
@@ -142,9 +143,3 @@ def _upsert(
     conn.execute(
         stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in columns}), unique
     )
-
-
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, or_
 from sqlalchemy.dialects import sqlite
 
+from offsite.db import table_of
 from offsite.hj212.packet import Decoded
 from offsite.store.models import PERIOD_OF_CN, IntervalValue, RealtimeValue
 from offsite.store.partitions import Partitions, month_start
@@ -74,11 +75,11 @@ class ValueWriter:
 
     def interval(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
         return self._upsert(
-            conn, _table(IntervalValue), rows, ("device_id", "factor", "period", "ts"), _INTERVAL_COLUMNS
+            conn, table_of(IntervalValue), rows, ("device_id", "factor", "period", "ts"), _INTERVAL_COLUMNS
         )
 
     def realtime(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-        return self._upsert(conn, _table(RealtimeValue), rows, ("device_id", "factor", "ts"), _REALTIME_COLUMNS)
+        return self._upsert(conn, table_of(RealtimeValue), rows, ("device_id", "factor", "ts"), _REALTIME_COLUMNS)
 
     def _upsert(
         self,
@@ -168,12 +169,6 @@ def _copy_type(sql_type: str) -> str:
         return _COPY_TYPES[sql_type]
     except KeyError:
         raise TypeError(f"no binary COPY type for column type {sql_type}") from None
-
-
-def _table(model: type[IntervalValue] | type[RealtimeValue]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _ts(row: Mapping[str, Any]) -> datetime:

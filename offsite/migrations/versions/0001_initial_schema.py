@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:34:43.176044
+Create Date: 2026-11-29 11:54:13.472267
 """
 
 from collections.abc import Sequence
@@ -41,6 +41,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("command_result", schema=None) as batch_op:
         batch_op.create_index("ix_command_result_request", ["device_id", "qn"], unique=False)
+
+    op.create_table(
+        "device_status",
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.Column("since", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("peer", sa.String(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("device_id", name=op.f("pk_device_status")),
+    )
+    op.create_table(
+        "device_status_change",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("status", sa.String(length=8), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_device_status_change")),
+    )
+    with op.batch_alter_table("device_status_change", schema=None) as batch_op:
+        batch_op.create_index("ix_device_status_change_device", ["device_id", "at"], unique=False)
 
     op.create_table(
         "facility_runtime",
@@ -114,6 +134,19 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "projection_failure",
+        sa.Column("raw_id", sa.BigInteger(), nullable=False),
+        sa.Column("at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("error", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("raw_id", name=op.f("pk_projection_failure")),
+    )
+    op.create_table(
+        "projection_mark",
+        sa.Column("writer", sa.String(length=64), nullable=False),
+        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("writer", name=op.f("pk_projection_mark")),
+    )
+    op.create_table(
         "raw_packet",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
         sa.Column("writer", sa.String(length=64), nullable=False),
@@ -179,6 +212,16 @@ def upgrade() -> None:
     with op.batch_alter_table("registry_change", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_registry_change_row_key"), ["row_key"], unique=False)
 
+    op.create_table(
+        "unknown_device",
+        sa.Column("mn", sa.String(length=64), nullable=False),
+        sa.Column("first_seen", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("packets", sa.Integer(), nullable=False),
+        sa.Column("last_peer", sa.String(length=64), nullable=False),
+        sa.Column("last_reason", sa.String(length=24), nullable=False),
+        sa.PrimaryKeyConstraint("mn", name=op.f("pk_unknown_device")),
+    )
     op.create_table(
         "video_outage",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -437,6 +480,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_video_outage_camera_id"))
 
     op.drop_table("video_outage")
+    op.drop_table("unknown_device")
     with op.batch_alter_table("registry_change", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_registry_change_row_key"))
 
@@ -450,6 +494,8 @@ def downgrade() -> None:
         batch_op.drop_index("ix_raw_packet_mn_received")
 
     op.drop_table("raw_packet")
+    op.drop_table("projection_mark")
+    op.drop_table("projection_failure")
     op.drop_table("power_reading")
     op.drop_table("logger_restart")
     op.drop_table("interval_value")
@@ -459,6 +505,11 @@ def downgrade() -> None:
     op.drop_table("instrument_info")
     op.drop_table("facility_state")
     op.drop_table("facility_runtime")
+    with op.batch_alter_table("device_status_change", schema=None) as batch_op:
+        batch_op.drop_index("ix_device_status_change_device")
+
+    op.drop_table("device_status_change")
+    op.drop_table("device_status")
     with op.batch_alter_table("command_result", schema=None) as batch_op:
         batch_op.drop_index("ix_command_result_request")
 

@@ -1,0 +1,84 @@
+"""``offsite gateway`` and ``offsite devices``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from typing import Annotated
+
+import typer
+from sqlalchemy import select
+
+from offsite.cli.options import DatabaseUrl
+from offsite.db.schema import upgraded_engine
+from offsite.gateway.models import UnknownDevice
+from offsite.gateway.server import Gateway
+from offsite.settings import with_database_url
+
+gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
+devices_app = typer.Typer(help="Devices as the gateway sees them.", no_args_is_help=True)
+
+
+@gateway_app.callback()
+def run(
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default OFFSITE_GATEWAY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="TCP port (default OFFSITE_GATEWAY_PORT, 9212).")] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Receive HJ 212 traffic until SIGINT or SIGTERM, then drain and stop."""
+    settings = with_database_url(database_url)
+    updates = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
+    settings = settings.model_copy(update=updates)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    engine = upgraded_engine(settings.database_url)
+
+    async def main() -> None:
+        gateway = Gateway(settings, engine)
+        host_, port_ = await gateway.start()
+        typer.echo(f"listening on {host_}:{port_}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        typer.echo("stopping: draining sessions and committing what was received")
+        await gateway.stop()
+
+    try:
+        import uvloop  # noqa: PLC0415
+
+        uvloop.run(main())
+    except ImportError:
+        asyncio.run(main())
+
+
+@devices_app.command("unknown")
+def unknown(
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """MNs that call but are not registered (or send a wrong password), most recent first."""
+    engine = upgraded_engine(with_database_url(database_url).database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(*UnknownDevice.__table__.c).order_by(UnknownDevice.last_seen.desc())).all()
+    for row in rows:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "mn": row.mn,
+                        "first_seen": row.first_seen.isoformat(),
+                        "last_seen": row.last_seen.isoformat(),
+                        "packets": row.packets,
+                        "last_peer": row.last_peer,
+                        "reason": row.last_reason,
+                    }
+                )
+            )
+        else:
+            seen = f"{row.last_seen:%Y-%m-%d %H:%M:%S}"
+            typer.echo(f"{row.mn}\t{row.packets} packets\tlast {seen} from {row.last_peer}\t{row.last_reason}")
+    if not rows:
+        typer.echo("no unknown devices have called")

@@ -1,0 +1,222 @@
+"""The write path: group commit into the archive (the ack point), the spool when the database
+is down, then projection into the store.
+
+Sessions hand packets to ``submit`` and get a future that resolves once the packet is durable;
+only then do they acknowledge the device. One writer task takes packets in arrival order and
+commits them in batches, so archive order is receive order and a slow database delays acks
+rather than losing packets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+
+from offsite.gateway.directory import DeviceDirectory
+from offsite.gateway.metrics import Metrics
+from offsite.gateway.projection import Accepted, Projector, is_outage, project_pending
+from offsite.gateway.spool import Spool, Spooled
+from offsite.hj212.crc import CrcVariant
+from offsite.hj212.decoder import DecodeOptions, decode
+from offsite.hj212.errors import HJ212Error
+from offsite.hj212.frame import FramingOptions
+from offsite.hj212.packet import Decoded
+from offsite.store.archive import ArchiveWriter, Incoming
+
+log = logging.getLogger(__name__)
+
+_ALL_VARIANTS = tuple(CrcVariant)
+"""A spooled packet was accepted (its CRC checked) before it was spooled."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    incoming: Incoming
+    device_id: int | None
+    decoded: Decoded | None
+    future: asyncio.Future[None]
+    queued_at: float
+
+
+class Ingest:
+    def __init__(
+        self,
+        engine: Engine,
+        writer: str,
+        spool: Spool,
+        metrics: Metrics,
+        *,
+        batch_size: int,
+        batch_wait: float,
+        checkpoint_every: int,
+        framing: FramingOptions,
+        directory: DeviceDirectory,
+    ) -> None:
+        self.engine = engine
+        self.writer_name = writer
+        self.spool = spool
+        self.metrics = metrics
+        self.batch_size = batch_size
+        self.batch_wait = batch_wait
+        self.checkpoint_every = checkpoint_every
+        self.framing = framing
+        self.projector = Projector()
+        self.directory = directory
+        self._behind = False  # an outage interrupted projection: catch up from the marks
+        self._archive: ArchiveWriter | None = None
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._spooled = len(spool)
+        self._lock = threading.Lock()  # the writer task and the spool retry never write at once
+        metrics.spool_depth.set(self._spooled)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="offsite-ingest")
+
+    async def stop(self) -> None:
+        """Commit (or spool) everything submitted, then stop."""
+        await self._queue.join()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def submit(self, incoming: Incoming, device_id: int | None, decoded: Decoded | None) -> asyncio.Future[None]:
+        """Queue a packet; the future resolves once it is durable (archived, or spooled)."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(incoming, device_id, decoded, future, time.monotonic()))
+        return future
+
+    @property
+    def spooled(self) -> int:
+        return self._spooled
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            deadline = time.monotonic() + self.batch_wait
+            while len(batch) < self.batch_size:
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+                except TimeoutError:
+                    break
+            try:
+                await asyncio.to_thread(self._write, batch)
+            except Exception as exc:
+                # Neither the archive nor the spool took the batch: those packets are not
+                # durable, so they must not be acknowledged (the devices will send them again).
+                log.exception("could not make %d packets durable", len(batch))
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    def _write(self, batch: list[_Pending]) -> None:
+        """Runs in a worker thread: make the batch durable, release the acks, then project."""
+        with self._lock:
+            self._write_locked(batch)
+
+    def _write_locked(self, batch: list[_Pending]) -> None:
+        accepted: list[Accepted] = []
+        if self._spooled:
+            self._replay()
+        if not self._spooled:
+            try:
+                archive = self._writer()
+                archived = archive.append([p.incoming for p in batch])
+                accepted = [
+                    Accepted(a, p.incoming, p.device_id, p.decoded) for a, p in zip(archived, batch, strict=True)
+                ]
+            except Exception:
+                log.exception("archive unavailable; spooling %d packets", len(batch))
+                self._archive = None
+        if not accepted:
+            self.spool.append([Spooled(p.incoming, p.device_id) for p in batch])
+            self._spooled += len(batch)
+            self.metrics.spool_depth.set(self._spooled)
+        now = time.monotonic()
+        for pending in batch:
+            self.metrics.ack_latency.observe(now - pending.queued_at)
+            pending.future.get_loop().call_soon_threadsafe(_resolve, pending.future)
+        if accepted:
+            self._project(accepted)
+
+    def _project(self, items: list[Accepted]) -> None:
+        if self._behind:
+            try:
+                project_pending(self.engine, self.directory, framing=self.framing)
+            except Exception as exc:
+                if not is_outage(exc):
+                    raise
+                return
+            self._behind = False
+            return  # the catch-up covered this batch too
+        if not self.projector.project_isolated(self.engine, self.writer_name, items):
+            self._behind = True
+
+    def _writer(self) -> ArchiveWriter:
+        if self._archive is None:
+            self._archive = ArchiveWriter(self.engine, self.writer_name, checkpoint_every=self.checkpoint_every)
+        return self._archive
+
+    def _replay(self) -> None:
+        """Move the spool into the archive, in order, batch by batch; stop at the first failure."""
+        records = self.spool.read()
+        done = self.spool.replayed()
+        try:
+            archive = self._writer()
+            for start in range(0, len(records), self.batch_size):
+                chunk = records[start : start + self.batch_size]
+                archived = archive.append([r.incoming for r in chunk])
+                done += len(chunk)
+                self.spool.mark_replayed(done)
+                items = [
+                    Accepted(a, r.incoming, r.device_id, self._decoded(r)) for a, r in zip(archived, chunk, strict=True)
+                ]
+                self._project(items)
+        except Exception:
+            self._archive = None
+            log.warning("database still unavailable; %d packets stay spooled", len(self.spool))
+            self._spooled = len(self.spool)
+            self.metrics.spool_depth.set(self._spooled)
+            return
+        self.spool.clear()
+        self._spooled = 0
+        self.metrics.spool_depth.set(0)
+        log.info("replayed %d spooled packets into the archive", len(records))
+
+    def _decoded(self, record: Spooled) -> Decoded | None:
+        if record.incoming.outcome != "ok" or record.device_id is None:
+            return None
+        try:
+            return decode(record.incoming.data, DecodeOptions(framing=self.framing, crc_variants=_ALL_VARIANTS))
+        except HJ212Error:
+            return None
+
+    async def retry_spool(self, every: float) -> None:
+        """While packets wait in the spool and no traffic arrives, keep trying to replay them."""
+        while True:
+            await asyncio.sleep(every)
+            if self._spooled and self._queue.empty():
+                await asyncio.to_thread(self._replay_locked)
+
+    def _replay_locked(self) -> None:
+        with self._lock:
+            if self._spooled:
+                self._replay()
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

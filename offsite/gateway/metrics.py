@@ -1,0 +1,29 @@
+"""Prometheus metrics of one gateway: connections, packets by outcome, ack latency, spool depth."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.connections = Gauge("offsite_gateway_connections", "Open device connections", registry=self.registry)
+        self.packets = Counter(
+            "offsite_gateway_packets", "Packets received, by outcome", ["outcome"], registry=self.registry
+        )
+        self.ack_latency = Histogram(
+            "offsite_gateway_ack_latency_seconds",
+            "From a packet's arrival to its durable write (when its ack can be sent)",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+            registry=self.registry,
+        )
+        self.spool_depth = Gauge(
+            "offsite_gateway_spool_depth", "Packets waiting in the spool for the database", registry=self.registry
+        )
+        self.closed = Counter(
+            "offsite_gateway_closed_connections",
+            "Connections closed by the gateway, by reason",
+            ["reason"],
+            registry=self.registry,
+        )

@@ -1,0 +1,67 @@
+"""The gateway's tables: unknown callers, device presence, and how far projection has got."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from offsite.db import Base, UtcDateTime
+
+
+class UnknownDevice(Base):
+    """An MN that calls but is not registered (a new logger usually calls before it is registered)."""
+
+    __tablename__ = "unknown_device"
+
+    mn: Mapped[str] = mapped_column(String(64), primary_key=True)
+    first_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    packets: Mapped[int] = mapped_column(Integer)
+    last_peer: Mapped[str] = mapped_column(String(64))
+    last_reason: Mapped[str] = mapped_column(String(24))
+    """``unknown_mn``, or ``bad_password`` when the MN is known but the PW does not match."""
+
+
+class DeviceStatus(Base):
+    """A device's current presence: online, offline, or never seen (no row)."""
+
+    __tablename__ = "device_status"
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))
+    since: Mapped[datetime] = mapped_column(UtcDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UtcDateTime)
+    peer: Mapped[str | None] = mapped_column(String(64))
+
+
+class DeviceStatusChange(Base):
+    """Every change of presence; networking and transmission rates are computed from these."""
+
+    __tablename__ = "device_status_change"
+    __table_args__ = (Index("ix_device_status_change_device", "device_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str] = mapped_column(String(8))
+
+
+class ProjectionMark(Base):
+    """The last archive record of a chain whose values are in the store."""
+
+    __tablename__ = "projection_mark"
+
+    writer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+
+
+class ProjectionFailure(Base):
+    """An archived packet whose values could not be projected (kept, with why, for a later fix)."""
+
+    __tablename__ = "projection_failure"
+
+    raw_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    error: Mapped[str] = mapped_column(Text)
