@@ -10,8 +10,10 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
+from offsite.db import table_of
 from offsite.gateway.models import DeviceStatus, DeviceStatusChange
 
 
@@ -29,14 +31,12 @@ class Presence:
         self.offline_after = timedelta(seconds=offline_after)
         self._states: dict[int, _State] = {}
         self._changes: list[tuple[int, datetime, str]] = []
-        self._known_rows: set[int] = set()
         self._lock = threading.Lock()
 
     def load(self, engine: Engine) -> None:
         with engine.connect() as conn:
             for row in conn.execute(select(*DeviceStatus.__table__.c)):
                 self._states[row.device_id] = _State(row.status, row.since, row.last_seen, row.peer)
-                self._known_rows.add(row.device_id)
 
     def seen(self, device_id: int, at: datetime, peer: str) -> None:
         with self._lock:
@@ -77,27 +77,17 @@ class Presence:
                 conn.execute(
                     insert(DeviceStatusChange), [{"device_id": d, "at": at, "status": st} for d, at, st in changes]
                 )
-            new = [d for d in dirty if d not in self._known_rows]
-            if new:
+            if dirty:
+                # An upsert: another gateway process may have written this device's row already.
+                table = table_of(DeviceStatus)
+                stmt = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
                 conn.execute(
-                    insert(DeviceStatus),
+                    stmt.on_conflict_do_update(
+                        index_elements=["device_id"],
+                        set_={c: stmt.excluded[c] for c in ("status", "since", "last_seen", "peer")},
+                    ),
                     [
-                        {
-                            "device_id": d,
-                            "status": dirty[d].status,
-                            "since": dirty[d].since,
-                            "last_seen": dirty[d].last_seen,
-                            "peer": dirty[d].peer,
-                        }
-                        for d in new
+                        {"device_id": d, "status": s.status, "since": s.since, "last_seen": s.last_seen, "peer": s.peer}
+                        for d, s in dirty.items()
                     ],
-                )
-                self._known_rows.update(new)
-            for device_id, state in dirty.items():
-                if device_id in new:
-                    continue
-                conn.execute(
-                    update(DeviceStatus)
-                    .where(DeviceStatus.device_id == device_id)
-                    .values(status=state.status, since=state.since, last_seen=state.last_seen, peer=state.peer)
                 )

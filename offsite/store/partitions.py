@@ -43,9 +43,13 @@ class Partitions:
                 continue
             if table not in PARTITIONED_TABLES:
                 raise ValueError(f"{table} is not a partitioned table")
+            name = partition_name(table, month)
+            # IF NOT EXISTS is not safe against another gateway creating the same partition at
+            # the same moment; a transaction-scoped advisory lock on the name serialises them.
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:name))"), {"name": name})
             conn.execute(
                 text(
-                    f'CREATE TABLE IF NOT EXISTS "{partition_name(table, month)}" PARTITION OF "{table}" '
+                    f'CREATE TABLE IF NOT EXISTS "{name}" PARTITION OF "{table}" '
                     f"FOR VALUES FROM ('{month.isoformat()}') TO ('{next_month(month).isoformat()}')"
                 )
             )
