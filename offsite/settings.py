@@ -66,6 +66,27 @@ class Settings(BaseSettings):
     gateway_spool_retry: float = 2.0
     """Seconds between attempts to replay the spool while the database is away and traffic is quiet."""
 
+    gateway_reply_timeout: float = 10.0
+    """Seconds to wait for a device's 9011 before sending a request again (HJ 212-2017 Table 1)."""
+
+    gateway_retries: int = 3
+    """Times a request is sent again before the link counts as unusable (HJ 212-2017 Table 1)."""
+
+    gateway_execution_timeout: float = 300.0
+    """Seconds from a 9011 (accepted) to the 9012 (result) before the command counts as timed out."""
+
+    gateway_clock_bound: float = 60.0
+    """Clock drift (seconds) beyond which the gateway sets a device's clock with 1012."""
+
+    gateway_clock_period: float = 3600.0
+    """At most one 1012 per device in this many seconds."""
+
+    gateway_backfill_every: float = 300.0
+    """At most one backfill request (2051/2061) per device in this many seconds."""
+
+    gateway_backfill_max_hours: float = 48.0
+    """Longest span one backfill request asks for (loggers keep limited history)."""
+
     gateway_offline_after: float = 900.0
     """Seconds without a packet before a device counts as offline."""
 

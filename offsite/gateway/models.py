@@ -65,3 +65,25 @@ class ProjectionFailure(Base):
     raw_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     error: Mapped[str] = mapped_column(Text)
+
+
+class PlatformCommand(Base):
+    """A request the platform sent to a device (1012 set time, 2051/2061 backfill …) and its fate."""
+
+    __tablename__ = "platform_command"
+    __table_args__ = (Index("ix_platform_command_device", "device_id", "sent_at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(Integer)
+    qn: Mapped[str] = mapped_column(String(20))
+    cn: Mapped[str] = mapped_column(String(4))
+    cp: Mapped[str] = mapped_column(Text)
+    """The request's parameters as sent (``SystemTime=…``, ``BeginTime=…;EndTime=…``)."""
+    reason: Mapped[str] = mapped_column(String(256))
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12))
+    """sent, accepted (9011 QnRtn=1), rejected, done (9012 ExeRtn=1), failed, no_data, timeout."""
+    qn_rtn: Mapped[int | None] = mapped_column(Integer)
+    exe_rtn: Mapped[int | None] = mapped_column(Integer)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)

@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
 
 from offsite.db import make_engine
+from offsite.gateway.clock import drift
+from offsite.gateway.commands import Commander
 from offsite.gateway.directory import DeviceDirectory, KnownDevice
+from offsite.gateway.gaps import GapTracker
 from offsite.gateway.ingest import Ingest
 from offsite.gateway.metrics import Metrics
 from offsite.gateway.presence import Presence
@@ -19,6 +24,10 @@ from offsite.gateway.projection import project_pending
 from offsite.gateway.session import DeviceSession
 from offsite.gateway.spool import Spool
 from offsite.hj212.frame import FramingOptions
+from offsite.hj212.packet import Decoded
+from offsite.hj212.requests import Target, history, set_time
+from offsite.hj212.times import make_qn
+from offsite.hj212.version import Version
 from offsite.registry.passwords import cipher
 from offsite.settings import Settings
 
@@ -50,6 +59,11 @@ class Gateway:
         self._per_peer: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
+        self.commander = Commander(self)
+        self.gaps = GapTracker(timedelta(hours=settings.gateway_backfill_max_hours))
+        self._clock_set: dict[int, float] = {}
+        self._backfilled: dict[int, float] = {}
+        self._qn = 0
         self.closing = asyncio.Event()
         """Set on shutdown: sessions stop reading, acknowledge what was committed, and close."""
 
@@ -67,6 +81,7 @@ class Gateway:
         self._tasks = [
             asyncio.create_task(self._sweep(), name="offsite-presence"),
             asyncio.create_task(self.ingest.retry_spool(self.settings.gateway_spool_retry), name="offsite-spool-retry"),
+            asyncio.create_task(self.commander.run(), name="offsite-commands"),
         ]
         if self.settings.gateway_metrics_port is not None:
             start_http_server(
@@ -107,6 +122,46 @@ class Gateway:
             device = self.directory.get(mn)
         return device
 
+    async def after_accept(
+        self, session: DeviceSession, device: KnownDevice, decoded: Decoded, received_at: datetime
+    ) -> None:
+        """What a durable, acknowledged packet calls for: command results, clock setting, backfill."""
+        packet = decoded.packet
+        if packet.cn in ("9011", "9012"):
+            await self.commander.on_reply(device.id, packet)
+            return
+        now = time.monotonic()
+        target = Target(device.mn, device.password, packet.st or "31", _version(device.version))
+        backfilling = self.commander.outstanding(device.id, "2051") or self.commander.outstanding(device.id, "2061")
+        offset = None if backfilling else drift(decoded, received_at)
+        if (
+            offset is not None
+            and abs(offset) > self.settings.gateway_clock_bound
+            and now - self._clock_set.get(device.id, -1e18) >= self.settings.gateway_clock_period
+            and not self.commander.outstanding(device.id, "1012")
+        ):
+            self._clock_set[device.id] = now
+            reason = f"clock off by {offset:+.0f} s (bound {self.settings.gateway_clock_bound:.0f} s)"
+            await self.commander.send(session, device.id, set_time(target, self.next_qn(), datetime.now(UTC)), reason)
+        if decoded.data_time is not None and packet.cn in ("2051", "2061"):
+            gap = self.gaps.observe(device.id, packet.cn, decoded.data_time)
+            if (
+                gap is not None
+                and not self.commander.outstanding(device.id, packet.cn)
+                and now - self._backfilled.get(device.id, -1e18) >= self.settings.gateway_backfill_every
+            ):
+                self._backfilled[device.id] = now
+                first, last = gap
+                reason = f"gap in {packet.cn} data from {first.isoformat()} to {last.isoformat()}"
+                await self.commander.send(
+                    session, device.id, history(target, self.next_qn(), packet.cn, first, last), reason
+                )
+
+    def next_qn(self) -> str:
+        """A request number unique within this gateway: the time, with a counter in the milliseconds."""
+        self._qn = (self._qn + 1) % 1000
+        return make_qn(datetime.now(UTC))[:14] + f"{self._qn:03d}"
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = writer.get_extra_info("peername")
         ip = address[0] if address else "unknown"
@@ -133,3 +188,10 @@ class Gateway:
             self.presence.sweep()
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.presence.flush, self.engine)
+
+
+def _version(text: str) -> Version:
+    try:
+        return Version(text)
+    except ValueError:
+        return Version.V2017

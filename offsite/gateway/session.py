@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from offsite.gateway.directory import KnownDevice
 from offsite.hj212.crc import CrcVariant
 from offsite.hj212.decoder import DecodeOptions, Decoder, decode, peek_header
 from offsite.hj212.encoder import encode
@@ -35,10 +36,14 @@ _READ = 65536
 @dataclass(slots=True)
 class _Outcome:
     incoming: Incoming
-    device_id: int | None
+    device: KnownDevice | None
     decoded: Decoded | None
     reply: bytes | None
     rejected: bool
+
+    @property
+    def device_id(self) -> int | None:
+        return self.device.id if self.device else None
 
 
 class DeviceSession:
@@ -52,6 +57,7 @@ class DeviceSession:
         self.decoder = Decoder(DecodeOptions(framing=gateway.framing))
         self.rejections = 0
         self.mns: set[str] = set()
+        self.closed = False
 
     async def run(self) -> None:
         settings = self.gateway.settings
@@ -80,6 +86,7 @@ class DeviceSession:
         except (ConnectionError, OSError):
             return
         finally:
+            self.closed = True
             self.writer.close()
             with contextlib.suppress(ConnectionError, OSError):
                 await self.writer.wait_closed()
@@ -103,6 +110,19 @@ class DeviceSession:
             if outcome.rejected:
                 self.rejections += 1
         await self.writer.drain()
+        for outcome in outcomes:
+            if outcome.device is not None and outcome.decoded is not None:
+                await self.gateway.after_accept(self, outcome.device, outcome.decoded, received_at)
+
+    async def send(self, data: bytes) -> None:
+        """Write to the device (a request from the platform); a closed connection drops it."""
+        if self.closed:
+            return
+        try:
+            self.writer.write(data)
+            await self.writer.drain()
+        except (ConnectionError, OSError):
+            self.closed = True
 
     async def _judge(self, item: Decoded | FrameFault, received_at: datetime) -> _Outcome:
         if isinstance(item, FrameFault) and item.error.code == "crc_mismatch":
@@ -144,7 +164,7 @@ class DeviceSession:
         assert device is not None
         self.mns.add(device.mn)
         reply = reply_to(packet)
-        return _Outcome(incoming, device.id, item, encode(reply) if reply else None, rejected=False)
+        return _Outcome(incoming, device, item, encode(reply) if reply else None, rejected=False)
 
     async def _legacy_crc(self, fault: FrameFault) -> Decoded | FrameFault:
         """A CRC mismatch from a device registered with a legacy CRC variant is decoded with it."""

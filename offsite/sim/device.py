@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
+from typing import Any
 
 from offsite.hj212.crc import CrcVariant
 from offsite.hj212.decoder import Decoder
@@ -19,7 +20,7 @@ from offsite.hj212.packet import Decoded, Packet
 from offsite.hj212.replies import answered_qn
 from offsite.hj212.times import make_qn
 
-RequestHandler = Callable[["VirtualDevice", Packet], Awaitable[None]]
+RequestHandler = Callable[["VirtualDevice", Packet], Coroutine[Any, Any, None]]
 
 
 class VirtualDevice:
@@ -52,6 +53,7 @@ class VirtualDevice:
         self._waiting: dict[str, asyncio.Future[Packet]] = {}
         self._task: asyncio.Task[None] | None = None
         self._qn_counter = 0
+        self._handlers: set[asyncio.Task[None]] = set()
 
     async def connect(self, host: str, port: int) -> None:
         self._reader, self._writer = await asyncio.open_connection(host, port, local_addr=self.local_addr)
@@ -111,7 +113,10 @@ class VirtualDevice:
         assert self._reader is not None
         decoder = Decoder()
         while True:
-            data = await self._reader.read(65536)
+            try:
+                data = await self._reader.read(65536)
+            except (ConnectionError, OSError):
+                return  # the platform went away; senders find out when they write
             if not data:
                 return
             for item in decoder.feed(data):
@@ -126,4 +131,7 @@ class VirtualDevice:
             if future is not None and not future.done():
                 future.set_result(packet)
         elif self.on_request is not None:
-            await self.on_request(self, packet)
+            # A separate task: answering may wait for acks, which arrive through this reader.
+            task: asyncio.Task[None] = asyncio.create_task(self.on_request(self, packet))
+            self._handlers.add(task)
+            task.add_done_callback(self._handlers.discard)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 11:54:13.472267
+Create Date: 2026-11-29 12:01:59.385385
 """
 
 from collections.abc import Sequence
@@ -124,6 +124,25 @@ def upgrade() -> None:
         sa.Column("raw_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("device_id", "restarted_at", name=op.f("pk_logger_restart")),
     )
+    op.create_table(
+        "platform_command",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column("device_id", sa.Integer(), nullable=False),
+        sa.Column("qn", sa.String(length=20), nullable=False),
+        sa.Column("cn", sa.String(length=4), nullable=False),
+        sa.Column("cp", sa.Text(), nullable=False),
+        sa.Column("reason", sa.String(length=256), nullable=False),
+        sa.Column("sent_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("state", sa.String(length=12), nullable=False),
+        sa.Column("qn_rtn", sa.Integer(), nullable=True),
+        sa.Column("exe_rtn", sa.Integer(), nullable=True),
+        sa.Column("finished_at", offsite.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_platform_command")),
+    )
+    with op.batch_alter_table("platform_command", schema=None) as batch_op:
+        batch_op.create_index("ix_platform_command_device", ["device_id", "sent_at"], unique=False)
+
     op.create_table(
         "power_reading",
         sa.Column("meter_id", sa.Integer(), nullable=False),
@@ -497,6 +516,10 @@ def downgrade() -> None:
     op.drop_table("projection_mark")
     op.drop_table("projection_failure")
     op.drop_table("power_reading")
+    with op.batch_alter_table("platform_command", schema=None) as batch_op:
+        batch_op.drop_index("ix_platform_command_device")
+
+    op.drop_table("platform_command")
     op.drop_table("logger_restart")
     op.drop_table("interval_value")
     with op.batch_alter_table("instrument_info", schema=None) as batch_op:
