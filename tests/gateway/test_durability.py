@@ -47,7 +47,7 @@ def test_kill_9_mid_load_loses_no_acknowledged_packet(engine: Engine, database_u
     async def load() -> None:
         for _ in range(100):  # wait for the gateway to listen
             try:
-                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
                 writer.close()
                 break
             except OSError:
