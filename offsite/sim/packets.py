@@ -1,0 +1,73 @@
+"""From series to HJ 212 packets: real-time, minute, hour and day uploads with Min/Avg/Max/Cou/Flag.
+
+``Cou`` is the interval's emission: concentration × flow × time (kg; for flow itself, the
+volume in m³), as loggers report it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import numpy as np
+
+from offsite.hj212.packet import Packet
+from offsite.hj212.uploads import upload
+from offsite.hj212.version import Version
+from offsite.sim.signals import FLOW
+
+CN_OF = {"minute": "2051", "hour": "2061", "day": "2031"}
+NOT_EMITTED = frozenset({"a19001", "a01012", "a01014", "a01013", "w01001"})
+"""O2, temperature, humidity, pressure and pH have no emitted amount."""
+
+
+def interval_packet(
+    *,
+    mn: str,
+    pw: str,
+    st: str,
+    medium: str,
+    period: str,
+    start: datetime,
+    values: dict[str, np.ndarray],
+    flags: dict[str, str] | None = None,
+    qn: str | None,
+    version: Version = Version.V2017,
+) -> Packet:
+    """One minute/hour/day upload from that interval's per-minute values."""
+    flow_code = FLOW[medium]
+    flow = values.get(flow_code)
+    seconds = 60.0
+    factors: dict[str, dict[str, str | float]] = {}
+    for code, minute_values in values.items():
+        fields: dict[str, str | float] = {
+            "Min": float(minute_values.min()),
+            "Avg": round(float(minute_values.mean()), 3),
+            "Max": float(minute_values.max()),
+        }
+        if code == flow_code:
+            per_minute = minute_values * seconds * (1.0 if medium == "gas" else 1e-3)  # m³
+            fields["Cou"] = round(float(per_minute.sum()), 2)
+        elif flow is not None and code not in NOT_EMITTED:
+            # mg/m³ × m³/s × s (gas) or mg/L × L/s × s (water) gives mg; 1e-6 makes kg
+            fields["Cou"] = round(float((minute_values * flow * seconds * 1e-6).sum()), 4)
+        fields["Flag"] = (flags or {}).get(code, "N")
+        factors[code] = fields
+    return upload(cn=CN_OF[period], mn=mn, pw=pw, st=st, qn=qn, data_time=start, factors=factors, version=version)
+
+
+def realtime_packet(
+    *,
+    mn: str,
+    pw: str,
+    st: str,
+    at: datetime,
+    values: dict[str, float],
+    qn: str | None,
+    version: Version = Version.V2017,
+) -> Packet:
+    factors: dict[str, dict[str, str | float]] = {code: {"Rtd": value, "Flag": "N"} for code, value in values.items()}
+    return upload(cn="2011", mn=mn, pw=pw, st=st, qn=qn, data_time=at, factors=factors, version=version)
+
+
+def window(values: dict[str, np.ndarray], first: int, count: int) -> dict[str, np.ndarray]:
+    return {code: series[first : first + count] for code, series in values.items()}

@@ -1,0 +1,57 @@
+"""The simulator's fleet against the gateway: history arrives as hour and minute values."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, func, insert, select
+
+from offsite.registry.models import Device, Outlet
+from offsite.registry.passwords import encrypt
+from offsite.sim.fleet import Fleet, specs_from_registry
+from offsite.store.models import HOUR, MINUTE, IntervalValue, RealtimeValue
+from tests.gateway.helpers import KEY, register, run, running, settings_for
+
+
+def test_a_fleet_sends_its_history_and_goes_live(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    register(engine)
+    with engine.begin() as conn:  # add a wastewater outfall and its logger
+        conn.execute(insert(Outlet), [{"id": 2, "unit_id": 1, "code": "DW001", "name": "总排口", "medium": "water"}])
+        conn.execute(
+            insert(Device),
+            [
+                {
+                    "id": 9,
+                    "outlet_id": 2,
+                    "mn": "34130000000000000000DW01",
+                    "password_enc": encrypt(Fernet(KEY), "water1"),
+                    "protocol_version": "2017",
+                    "crc_variants": "hj212",
+                    "factors": "",
+                    "active": True,
+                    "installed_on": date(2025, 1, 1),
+                }
+            ],
+        )
+    specs = specs_from_registry(engine, Fernet(KEY))
+    assert {s.medium for s in specs} == {"gas", "water"}
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path), engine) as (_, port):
+            fleet = Fleet(specs, "127.0.0.1", port, ack_timeout=5)
+            stats = await fleet.run(history_hours=3, minute_hours=1, live_seconds=0.3, realtime_every=0.1)
+            assert stats.failed_devices == []
+            assert stats.unanswered == 0
+            assert stats.acked == stats.sent
+
+    run(scenario)
+    with engine.connect() as conn:
+        per = dict(conn.execute(select(IntervalValue.period, func.count()).group_by(IntervalValue.period)).all())
+        realtime = conn.scalar(select(func.count()).select_from(RealtimeValue))
+    factors = sum(8 if spec.medium == "gas" else 6 for spec in specs)  # 8 flue-gas, 6 wastewater factors
+    assert per[HOUR] == 3 * factors
+    assert per[MINUTE] == 60 * factors
+    assert realtime is not None
+    assert realtime >= factors  # at least one real-time packet per device
