@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -47,10 +48,15 @@ class Commander:
         self.gateway = gateway
         self.settings = gateway.settings
         self._pending: dict[tuple[int, str], _Pending] = {}
+        self._by_device: dict[int, Counter[str]] = defaultdict(Counter)
+        """CNs waiting per device, so that asking costs the same however many devices do not answer."""
 
     def outstanding(self, device_id: int, cn: str | None = None) -> bool:
         """Whether a request (of that CN) to the device is still waiting for its end."""
-        return any(p.device_id == device_id and (cn is None or p.packet.cn == cn) for p in self._pending.values())
+        waiting = self._by_device.get(device_id)
+        if not waiting:
+            return False
+        return cn is None or waiting[cn] > 0
 
     async def send(self, session: DeviceSession, device_id: int, packet: Packet, reason: str) -> int:
         """Send a request and start following it; returns its ``platform_command`` id."""
@@ -69,6 +75,7 @@ class Commander:
         self._pending[(device_id, packet.qn)] = _Pending(
             row_id, device_id, packet, session, 1, time.monotonic() + self.settings.gateway_reply_timeout
         )
+        self._by_device[device_id][packet.cn] += 1
         await session.send(encode(packet))
         log.info("sent CN=%s QN=%s to device %d: %s", packet.cn, packet.qn, device_id, reason)
         return row_id
@@ -109,7 +116,11 @@ class Commander:
                 await self._update(pending, attempts=pending.attempts)
 
     async def _finish(self, pending: _Pending, state: str, **values: Any) -> None:
-        self._pending.pop((pending.device_id, pending.packet.qn or ""), None)
+        if self._pending.pop((pending.device_id, pending.packet.qn or ""), None) is not None:
+            waiting = self._by_device[pending.device_id]
+            waiting[pending.packet.cn] -= 1
+            if waiting.total() <= 0:
+                del self._by_device[pending.device_id]
         await self._update(pending, state=state, finished_at=datetime.now(UTC), **values)
 
     async def _update(self, pending: _Pending, **values: Any) -> None:

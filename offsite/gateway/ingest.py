@@ -71,21 +71,27 @@ class Ingest:
         self._behind = False  # an outage interrupted projection: catch up from the marks
         self._archive: ArchiveWriter | None = None
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._projections: asyncio.Queue[list[Accepted]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._projector_task: asyncio.Task[None] | None = None
+        self._project_lock = threading.Lock()
         self._spooled = len(spool)
         self._lock = threading.Lock()  # the writer task and the spool retry never write at once
         metrics.spool_depth.set(self._spooled)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="offsite-ingest")
+        self._projector_task = asyncio.create_task(self._project_loop(), name="offsite-projection")
 
     async def stop(self) -> None:
-        """Commit (or spool) everything submitted, then stop."""
+        """Commit (or spool) everything submitted, project it, then stop."""
         await self._queue.join()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._projections.join()
+        for task in (self._task, self._projector_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
 
     def submit(self, incoming: Incoming, device_id: int | None, decoded: Decoded | None) -> asyncio.Future[None]:
         """Queue a packet; the future resolves once it is durable (archived, or spooled)."""
@@ -110,7 +116,10 @@ class Ingest:
                 except TimeoutError:
                     break
             try:
-                await asyncio.to_thread(self._write, batch)
+                accepted = await asyncio.to_thread(self._write, batch)
+                if accepted:
+                    # Projection runs beside the next commits: acks wait only for the archive.
+                    self._projections.put_nowait(accepted)
             except Exception as exc:
                 # Neither the archive nor the spool took the batch: those packets are not
                 # durable, so they must not be acknowledged (the devices will send them again).
@@ -122,12 +131,22 @@ class Ingest:
                 for _ in batch:
                     self._queue.task_done()
 
-    def _write(self, batch: list[_Pending]) -> None:
-        """Runs in a worker thread: make the batch durable, release the acks, then project."""
-        with self._lock:
-            self._write_locked(batch)
+    async def _project_loop(self) -> None:
+        while True:
+            items = await self._projections.get()
+            try:
+                await asyncio.to_thread(self._project, items)
+            except Exception:
+                log.exception("projection of %d packets failed", len(items))
+            finally:
+                self._projections.task_done()
 
-    def _write_locked(self, batch: list[_Pending]) -> None:
+    def _write(self, batch: list[_Pending]) -> list[Accepted]:
+        """Runs in a worker thread: make the batch durable and release the acks."""
+        with self._lock:
+            return self._write_locked(batch)
+
+    def _write_locked(self, batch: list[_Pending]) -> list[Accepted]:
         accepted: list[Accepted] = []
         if self._spooled:
             self._replay()
@@ -149,10 +168,13 @@ class Ingest:
         for pending in batch:
             self.metrics.ack_latency.observe(now - pending.queued_at)
             pending.future.get_loop().call_soon_threadsafe(_resolve, pending.future)
-        if accepted:
-            self._project(accepted)
+        return accepted
 
     def _project(self, items: list[Accepted]) -> None:
+        with self._project_lock:
+            self._project_locked(items)
+
+    def _project_locked(self, items: list[Accepted]) -> None:
         if self._behind:
             try:
                 project_pending(self.engine, self.directory, framing=self.framing)

@@ -61,23 +61,28 @@ class DeviceSession:
 
     async def run(self) -> None:
         settings = self.gateway.settings
-        idle = 0.0
+        loop = asyncio.get_running_loop()
+        last_data = loop.time()
         try:
             while not self.gateway.closing.is_set():
+                # Wake early only while a frame waits for its terminator; an idle connection
+                # sleeps until its idle timeout (thousands of connections, few wake-ups).
+                idle_left = last_data + settings.gateway_idle_timeout - loop.time()
+                timeout = min(settings.gateway_flush_after, idle_left) if self.decoder.pending else idle_left
                 try:
-                    data = await asyncio.wait_for(self.reader.read(_READ), settings.gateway_flush_after)
+                    async with asyncio.timeout(max(timeout, 0.0)):
+                        data = await self.reader.read(_READ)
                 except TimeoutError:
-                    idle += settings.gateway_flush_after
-                    if idle >= settings.gateway_idle_timeout:
-                        self.gateway.metrics.closed.labels("idle").inc()
-                        return
                     if self.decoder.pending:
                         await self._handle(self.decoder.flush())
+                    if loop.time() - last_data >= settings.gateway_idle_timeout:
+                        self.gateway.metrics.closed.labels("idle").inc()
+                        return
                     continue
                 if not data:
                     await self._handle(self.decoder.close())
                     return
-                idle = 0.0
+                last_data = loop.time()
                 await self._handle(self.decoder.feed(data))
                 if self.rejections >= settings.gateway_max_rejections:
                     self.gateway.metrics.closed.labels("rejections").inc()
