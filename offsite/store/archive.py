@@ -108,6 +108,8 @@ class ArchiveWriter:
         rows = []
         chained: list[tuple[int, bytes]] = []
         for packet in packets:
+            if packet.received_at.tzinfo is None:
+                raise ValueError(f"naive datetime {packet.received_at!r}: every stored time must carry its zone")
             seq += 1
             digest = record_hash(prev, self.writer, seq, packet)
             rows.append(
@@ -128,9 +130,12 @@ class ArchiveWriter:
             )
             chained.append((seq, digest))
             prev = digest
-        ids = (
-            conn.execute(insert(RawPacket).returning(RawPacket.id, sort_by_parameter_order=True), rows).scalars().all()
-        )
+        if conn.dialect.name == "postgresql":
+            ids = _copy_rows(conn, rows)
+        else:
+            ids = list(
+                conn.execute(insert(RawPacket).returning(RawPacket.id, sort_by_parameter_order=True), rows).scalars()
+            )
         if seq // self.checkpoint_every > self._seq // self.checkpoint_every:
             conn.execute(
                 insert(ArchiveCheckpoint).values(
@@ -138,6 +143,56 @@ class ArchiveWriter:
                 )
             )
         return [Archived(id_, seq_, hash_) for id_, (seq_, hash_) in zip(ids, chained, strict=True)]
+
+
+_COPY_COLUMNS = (
+    "id",
+    "writer",
+    "seq",
+    "received_at",
+    "peer",
+    "mn",
+    "cn",
+    "qn",
+    "outcome",
+    "error",
+    "data",
+    "prev_hash",
+    "hash",
+)
+_COPY_TYPES = (
+    "int8",
+    "text",
+    "int8",
+    "timestamptz",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "text",
+    "bytea",
+    "bytea",
+    "bytea",
+)
+
+
+def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
+    """PostgreSQL: ids from the sequence in one query, then one binary COPY (several times faster
+    than a many-row INSERT … RETURNING at the gateway's batch sizes)."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(
+            "SELECT nextval(pg_get_serial_sequence('raw_packet', 'id')) FROM generate_series(1, %s)", (len(rows),)
+        )
+        ids = [int(r[0]) for r in cursor.fetchall()]
+        with cursor.copy(f"COPY raw_packet ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(list(_COPY_TYPES))
+            for id_, row in zip(ids, rows, strict=True):
+                copy.write_row([id_, *(row[c] for c in _COPY_COLUMNS[1:])])
+    finally:
+        cursor.close()
+    return ids
 
 
 @dataclass(frozen=True, slots=True)
