@@ -6,6 +6,7 @@ import asyncio
 import json
 import logging
 import signal
+from datetime import date, datetime
 from typing import Annotated
 
 import typer
@@ -14,7 +15,9 @@ from sqlalchemy import select
 from offsite.cli.options import DatabaseUrl
 from offsite.db.schema import upgraded_engine
 from offsite.gateway.models import UnknownDevice
+from offsite.gateway.rates import daily_rates
 from offsite.gateway.server import Gateway
+from offsite.hj212.times import CST
 from offsite.settings import with_database_url
 
 gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
@@ -82,3 +85,40 @@ def unknown(
             typer.echo(f"{row.mn}\t{row.packets} packets\tlast {seen} from {row.last_peer}\t{row.last_reason}")
     if not rows:
         typer.echo("no unknown devices have called")
+
+
+@devices_app.command("status")
+def status(
+    day: Annotated[str | None, typer.Option("--on", help="China-time day (YYYY-MM-DD, default today).")] = None,
+    level: Annotated[str, typer.Option(help="province, city or county.")] = "city",
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per region.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Networking rate (联网率) and transmission rate (传输率) per region for a day."""
+    if level not in ("province", "city", "county"):
+        raise typer.BadParameter(f"{level!r} is not province, city or county", param_hint="--level")
+    try:
+        when = date.fromisoformat(day) if day else datetime.now(CST).date()
+    except ValueError as exc:
+        raise typer.BadParameter(f"{day!r} is not a date", param_hint="--on") from exc
+    engine = upgraded_engine(with_database_url(database_url).database_url)
+    for row in daily_rates(engine, when, level):
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {
+                        "region": row.region_code,
+                        "name": row.region_name,
+                        "devices": row.devices,
+                        "online": row.online,
+                        "networking_rate": round(row.networking, 4),
+                        "transmission_rate": round(row.transmission, 4),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            typer.echo(
+                f"{row.region_name} {row.region_code}\t{row.devices} devices\t联网率 {row.networking:.1%}\t"
+                f"传输率 {row.transmission:.1%}"
+            )

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offsite.registry.models import Device, Outlet, Region, Unit
+from offsite.registry.regions import ancestor_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +52,7 @@ def coverage(session: Session, on: date, level: str = "city") -> list[Coverage]:
             operated.add(unit_id)
     counts: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for unit_id, region_code in units.items():
-        target = _ancestor(regions, region_code, level)
+        target = ancestor_code(regions, region_code, level)
         if target is None:
             continue
         row = counts[target]
@@ -60,10 +61,3 @@ def coverage(session: Session, on: date, level: str = "city") -> list[Coverage]:
         row[2] += unit_id in networked
         row[3] += unit_id in operated
     return [Coverage(code, regions[code].name, level, *counts[code]) for code in sorted(counts)]
-
-
-def _ancestor(regions: dict[str, Region], code: str, level: str) -> str | None:
-    region = regions.get(code)
-    while region is not None and region.level != level:
-        region = regions.get(region.parent_code) if region.parent_code else None
-    return region.code if region is not None else None

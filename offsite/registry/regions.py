@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
+from typing import Protocol
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -80,3 +82,17 @@ def city_of(session: Session, code: str) -> Region | None:
     while region is not None and region.level == "county":
         region = session.get(Region, region.parent_code) if region.parent_code else None
     return region if region is not None and region.level == "city" else None
+
+
+class RegionLike(Protocol):
+    code: str
+    level: str
+    parent_code: str | None
+
+
+def ancestor_code(regions: Mapping[str, RegionLike], code: str, level: str) -> str | None:
+    """The code of the region of ``level`` that contains ``code`` (itself if it is of that level)."""
+    region = regions.get(code)
+    while region is not None and region.level != level:
+        region = regions.get(region.parent_code) if region.parent_code else None
+    return region.code if region is not None else None

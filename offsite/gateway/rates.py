@@ -1,0 +1,96 @@
+"""Networking and transmission rates per region, from what the gateway records.
+
+- networking rate (联网率) of a day: registered devices that were online at some moment of the
+  day (per ``device_status_change``) over registered devices;
+- transmission rate (传输率) of a day: hour values received over hours expected (24 per device).
+The effective transmission rate (有效传输率) also needs validity and comes with the quality layer.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
+from sqlalchemy import Engine, distinct, func, select
+
+from offsite.gateway.models import DeviceStatusChange
+from offsite.hj212.times import CST
+from offsite.registry.models import Device, Outlet, Region, Unit
+from offsite.registry.regions import ancestor_code
+from offsite.store.models import HOUR, IntervalValue
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    region_code: str
+    region_name: str
+    devices: int
+    online: int
+    hours_received: int
+
+    @property
+    def networking(self) -> float:
+        return self.online / self.devices if self.devices else 0.0
+
+    @property
+    def transmission(self) -> float:
+        return self.hours_received / (self.devices * 24) if self.devices else 0.0
+
+
+def daily_rates(engine: Engine, day: date, level: str = "city") -> list[Rates]:
+    """Rates for one China-time day, per region of ``level``, for regions with registered devices."""
+    start = datetime.combine(day, time(0), tzinfo=CST).astimezone(UTC)
+    end = start + timedelta(days=1)
+    with engine.connect() as conn:
+        regions = {r.code: r for r in conn.execute(select(Region.code, Region.name, Region.level, Region.parent_code))}
+        devices = dict(
+            conn.execute(
+                select(Device.id, Unit.region_code)
+                .join(Outlet, Outlet.id == Device.outlet_id)
+                .join(Unit, Unit.id == Outlet.unit_id)
+                .where(Device.active.is_(True), (Device.installed_on.is_(None)) | (Device.installed_on <= day))
+            ).all()
+        )
+        last_before = (
+            select(DeviceStatusChange.device_id, func.max(DeviceStatusChange.at).label("at"))
+            .where(DeviceStatusChange.at < start)
+            .group_by(DeviceStatusChange.device_id)
+            .subquery()
+        )
+        online_at_start = set(
+            conn.execute(
+                select(DeviceStatusChange.device_id)
+                .join(
+                    last_before,
+                    (DeviceStatusChange.device_id == last_before.c.device_id)
+                    & (DeviceStatusChange.at == last_before.c.at),
+                )
+                .where(DeviceStatusChange.status == "online")
+            ).scalars()
+        )
+        came_online = set(
+            conn.execute(
+                select(DeviceStatusChange.device_id).where(
+                    DeviceStatusChange.at >= start, DeviceStatusChange.at < end, DeviceStatusChange.status == "online"
+                )
+            ).scalars()
+        )
+        hours = dict(
+            conn.execute(
+                select(IntervalValue.device_id, func.count(distinct(IntervalValue.ts)))
+                .where(IntervalValue.period == HOUR, IntervalValue.ts >= start, IntervalValue.ts < end)
+                .group_by(IntervalValue.device_id)
+            ).all()
+        )
+    online = online_at_start | came_online
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for device_id, region_code in devices.items():
+        target = ancestor_code(regions, region_code, level)
+        if target is None:
+            continue
+        row = totals[target]
+        row[0] += 1
+        row[1] += device_id in online
+        row[2] += min(int(hours.get(device_id, 0)), 24)
+    return [Rates(code, regions[code].name, *totals[code]) for code in sorted(totals)]

@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, insert
+
+from offsite.gateway.models import DeviceStatusChange
+from offsite.gateway.rates import daily_rates
+from offsite.hj212.times import CST
+from offsite.store.models import HOUR, MINUTE
+from offsite.store.values import ValueWriter
+from tests.gateway.helpers import register
+
+
+def test_networking_and_transmission_rates_of_a_day(engine: Engine) -> None:
+    ids = list(register(engine).values())  # three devices in 埇桥区, 宿州市
+    day = datetime(2026, 11, 28, tzinfo=CST)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(DeviceStatusChange),
+            [
+                {"device_id": ids[0], "at": day - timedelta(days=2), "status": "online"},  # online since before the day
+                {"device_id": ids[1], "at": day - timedelta(days=2), "status": "online"},
+                {"device_id": ids[1], "at": day - timedelta(hours=1), "status": "offline"},  # offline all day
+                {"device_id": ids[2], "at": day + timedelta(hours=20), "status": "online"},  # came online late
+            ],
+        )
+        rows = [
+            {"device_id": ids[0], "factor": f, "period": HOUR, "ts": day + timedelta(hours=h), "avg": 1.0}
+            for h in range(18)
+            for f in ("a21026", "a21002")
+        ] + [{"device_id": ids[2], "factor": "a21026", "period": MINUTE, "ts": day, "avg": 1.0}]
+        ValueWriter().interval(
+            conn,
+            [
+                {
+                    **r,
+                    "min": None,
+                    "max": None,
+                    "cou": None,
+                    "zs_min": None,
+                    "zs_avg": None,
+                    "zs_max": None,
+                    "flag": "N",
+                    "raw_id": None,
+                }
+                for r in rows
+            ],
+        )
+    (city,) = daily_rates(engine, day.date(), "city")
+    assert (city.region_name, city.devices, city.online, city.hours_received) == ("宿州市", 3, 2, 18)
+    assert round(city.networking, 4) == round(2 / 3, 4)
+    assert round(city.transmission, 4) == round(18 / 72, 4)
+    (county,) = daily_rates(engine, day.date(), "county")
+    assert county.region_code == "341302"
