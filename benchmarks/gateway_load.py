@@ -21,7 +21,6 @@ import os
 import resource
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -31,17 +30,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import insert  # noqa: E402
+from cryptography.fernet import Fernet
+from sqlalchemy import insert
 
-from offsite.db import make_engine  # noqa: E402
-from offsite.db.schema import upgrade  # noqa: E402
-from offsite.hj212 import Decoded, Decoder, encode  # noqa: E402
-from offsite.hj212.replies import answered_qn  # noqa: E402
-from offsite.hj212.uploads import heartbeat, upload  # noqa: E402
-from offsite.registry.models import Device, Outlet, Region, Unit  # noqa: E402
-from offsite.registry.passwords import encrypt  # noqa: E402
-from tests.databases import PostgresDatabases, postgres_reachable  # noqa: E402
+from offsite.db import make_engine
+from offsite.db.schema import upgrade
+from offsite.hj212 import Decoded, Decoder, encode
+from offsite.hj212.replies import answered_qn
+from offsite.hj212.uploads import heartbeat, upload
+from offsite.registry.models import Device, Outlet, Region, Unit
+from offsite.registry.passwords import encrypt
+from tests.databases import PostgresDatabases, postgres_reachable
 
 KEY = Fernet.generate_key().decode()
 SOURCES = [f"127.0.0.{i}" for i in range(1, 9)]
@@ -58,19 +57,46 @@ def register(url: str, devices: int) -> None:
     fernet = Fernet(KEY)
     token = encrypt(fernet, "123456")
     with engine.begin() as conn:
-        conn.execute(insert(Region), [
-            {"code": "340000", "name": "安徽省", "level": "province", "parent_code": None},
-            {"code": "341300", "name": "宿州市", "level": "city", "parent_code": "340000"},
-            {"code": "341302", "name": "埇桥区", "level": "county", "parent_code": "341300"},
-        ])
-        conn.execute(insert(Unit), [{"id": 1, "credit_code": "X" * 18, "name": "bench", "industry_code": "C3011",
-                                     "region_code": "341302", "supervision_level": "provincial", "status": "producing"}])
+        conn.execute(
+            insert(Region),
+            [
+                {"code": "340000", "name": "安徽省", "level": "province", "parent_code": None},
+                {"code": "341300", "name": "宿州市", "level": "city", "parent_code": "340000"},
+                {"code": "341302", "name": "埇桥区", "level": "county", "parent_code": "341300"},
+            ],
+        )
+        conn.execute(
+            insert(Unit),
+            [
+                {
+                    "id": 1,
+                    "credit_code": "X" * 18,
+                    "name": "bench",
+                    "industry_code": "C3011",
+                    "region_code": "341302",
+                    "supervision_level": "provincial",
+                    "status": "producing",
+                }
+            ],
+        )
         conn.execute(insert(Outlet), [{"id": 1, "unit_id": 1, "code": "DA001", "name": "o", "medium": "gas"}])
-        conn.execute(insert(Device), [
-            {"id": i + 1, "outlet_id": 1, "mn": mn(i), "password_enc": token, "protocol_version": "2017",
-             "crc_variants": "hj212", "factors": "", "active": True, "installed_on": date(2025, 1, 1)}
-            for i in range(devices)
-        ])
+        conn.execute(
+            insert(Device),
+            [
+                {
+                    "id": i + 1,
+                    "outlet_id": 1,
+                    "mn": mn(i),
+                    "password_enc": token,
+                    "protocol_version": "2017",
+                    "crc_variants": "hj212",
+                    "factors": "",
+                    "active": True,
+                    "installed_on": date(2025, 1, 1),
+                }
+                for i in range(devices)
+            ],
+        )
     engine.dispose()
 
 
@@ -80,10 +106,19 @@ def packets(devices: int, count: int) -> list[tuple[str, bytes]]:
     out = []
     for k in range(count):
         qn = f"{20261101000000000 + k}"
-        factors = {code: {"Min": 10.0 + i, "Avg": 12.5 + (k % 97) / 10, "Max": 15.0 + i, "Cou": 0.125, "Flag": "N"}
-                   for i, code in enumerate(FACTORS)}
-        packet = upload(cn="2051", mn=mn(k % devices), pw="123456", st="31", qn=qn,
-                        data_time=base + timedelta(minutes=k // devices), factors=factors)
+        factors = {
+            code: {"Min": 10.0 + i, "Avg": 12.5 + (k % 97) / 10, "Max": 15.0 + i, "Cou": 0.125, "Flag": "N"}
+            for i, code in enumerate(FACTORS)
+        }
+        packet = upload(
+            cn="2051",
+            mn=mn(k % devices),
+            pw="123456",
+            st="31",
+            qn=qn,
+            data_time=base + timedelta(minutes=k // devices),
+            factors=factors,
+        )
         out.append((qn, encode(packet)))
     return out
 
@@ -179,7 +214,10 @@ async def load(port: int, args: argparse.Namespace) -> dict[str, float]:
     for link in links:
         link.writer.close()
     return {
-        "opened_s": opened, "held": held, "failures": len(failures), "sustained": sustained,
+        "opened_s": opened,
+        "held": held,
+        "failures": len(failures),
+        "sustained": sustained,
         "p50": latencies[len(latencies) // 2] if latencies else float("nan"),
         "p99": latencies[int(len(latencies) * 0.99) - 1] if latencies else float("nan"),
         "rate_acked": acked / total if total else 0.0,
@@ -202,11 +240,19 @@ def free_port() -> int:
 def run_backend(name: str, url: str, args: argparse.Namespace, spool: Path) -> None:
     register(url, args.devices)
     port = free_port()
-    env = dict(os.environ, OFFSITE_DATABASE_URL=url, OFFSITE_SECRET_KEY=KEY, OFFSITE_GATEWAY_PORT=str(port),
-               OFFSITE_GATEWAY_SPOOL_DIR=str(spool), OFFSITE_ARCHIVE_WRITER=f"bench-{name}",
-               OFFSITE_GATEWAY_IDLE_TIMEOUT="3600", OFFSITE_GATEWAY_MAX_REJECTIONS="1000000")
-    gateway = subprocess.Popen([sys.executable, "-m", "offsite", "gateway"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = dict(
+        os.environ,
+        OFFSITE_DATABASE_URL=url,
+        OFFSITE_SECRET_KEY=KEY,
+        OFFSITE_GATEWAY_PORT=str(port),
+        OFFSITE_GATEWAY_SPOOL_DIR=str(spool),
+        OFFSITE_ARCHIVE_WRITER=f"bench-{name}",
+        OFFSITE_GATEWAY_IDLE_TIMEOUT="3600",
+        OFFSITE_GATEWAY_MAX_REJECTIONS="1000000",
+    )
+    gateway = subprocess.Popen(
+        [sys.executable, "-m", "offsite", "gateway"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         for _ in range(200):
             try:
@@ -222,12 +268,18 @@ def run_backend(name: str, url: str, args: argparse.Namespace, spool: Path) -> N
             gateway.wait(60)
         except subprocess.TimeoutExpired:
             gateway.kill()
-    print(f"{name:10s} connections held:   {result['held']:,} of {args.connections:,} "
-          f"(opened in {result['opened_s']:.1f} s, {result['failures']} failed)")
-    print(f"{name:10s} sustained:          {result['sustained']:,.0f} packets/s = {result['sustained'] * 8:,.0f} values/s "
-          f"(durable acks, {args.workers} connections, closed loop)")
-    print(f"{name:10s} ack latency at {args.rate:,}/s: p50 {result['p50'] * 1000:.0f} ms, p99 {result['p99'] * 1000:.0f} ms "
-          f"({result['rate_acked']:.1%} acked)")
+    print(
+        f"{name:10s} connections held:   {result['held']:,} of {args.connections:,} "
+        f"(opened in {result['opened_s']:.1f} s, {result['failures']} failed)"
+    )
+    print(
+        f"{name:10s} sustained:          {result['sustained']:,.0f} packets/s = "
+        f"{result['sustained'] * 8:,.0f} values/s (durable acks, {args.workers} connections, closed loop)"
+    )
+    print(
+        f"{name:10s} ack latency at {args.rate:,}/s: p50 {result['p50'] * 1000:.0f} ms, "
+        f"p99 {result['p99'] * 1000:.0f} ms ({result['rate_acked']:.1%} acked)"
+    )
     print(f"{name:10s} gateway RSS:        {rss:.0f} MB")
 
 
@@ -241,7 +293,7 @@ def main() -> None:
     parser.add_argument("--pool", type=int, default=40_000)
     parser.add_argument("--backend", choices=("both", "sqlite", "postgresql"), default="both")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     with tempfile.TemporaryDirectory() as tmp:
         if args.backend in ("both", "sqlite"):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -22,7 +23,8 @@ from offsite.registry.models import Device, Outlet
 from offsite.registry.passwords import decrypt
 from offsite.sim.device import VirtualDevice
 from offsite.sim.logger import Logger
-from offsite.sim.packets import interval_packet, realtime_packet, window
+from offsite.sim.packets import interval_packet, realtime_packet, window, window_flags
+from offsite.sim.scenarios import Series
 from offsite.sim.signals import GAS, WATER, series
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ class DeviceSpec:
     medium: str  # gas or water
     version: Version = Version.V2017
     seed: int = 0
+    plant: Callable[[Series], None] | None = None
+    """Plants scenarios in the device's series (see ``scenarios``) before anything is sent."""
 
     @property
     def st(self) -> str:
@@ -66,6 +70,8 @@ class Fleet:
         self.ack_timeout = ack_timeout
         self.source_hosts = source_hosts or []
         self.stats = FleetStats()
+        self.series: list[Series] = []
+        """Every device's series as sent, with the labels of what was planted in them."""
         self._gate = asyncio.Semaphore(concurrency)
 
     async def run(
@@ -108,12 +114,19 @@ class Fleet:
         profiles = GAS if spec.medium == "gas" else WATER
         start = now - timedelta(hours=history_hours)
         minutes = int((now - start).total_seconds() // 60)
-        values = series(profiles, start, minutes, spec.seed or index + 1)
+        planted = Series(spec.mn, start, series(profiles, start, minutes, spec.seed or index + 1))
+        if spec.plant is not None:
+            spec.plant(planted)
+        self.series.append(planted)
+        values, sent = planted.values, ~planted.missing
         try:
             async with self._gate:
                 await device.connect(self.host, self.port)
                 for hour in range(history_hours):
                     first = hour * 60
+                    in_hour = sent[first : first + 60]
+                    if not in_hour.any():
+                        continue  # a gap: the logger has nothing for this hour
                     await self._send(
                         device,
                         logger,
@@ -124,12 +137,15 @@ class Fleet:
                             medium=spec.medium,
                             period="hour",
                             start=start + timedelta(minutes=first),
-                            values=window(values, first, 60),
+                            values={code: v[first : first + 60][in_hour] for code, v in values.items()},
+                            flags=window_flags(planted.flags, first, 60, in_hour),
                             qn=device.next_qn(),
                             version=spec.version,
                         ),
                     )
                 for first in range(max(0, minutes - minute_hours * 60), minutes):
+                    if not sent[first]:
+                        continue
                     await self._send(
                         device,
                         logger,
@@ -141,6 +157,7 @@ class Fleet:
                             period="minute",
                             start=start + timedelta(minutes=first),
                             values=window(values, first, 1),
+                            flags={code: str(f[first]) for code, f in planted.flags.items()},
                             qn=device.next_qn(),
                             version=spec.version,
                         ),

@@ -71,3 +71,17 @@ def realtime_packet(
 
 def window(values: dict[str, np.ndarray], first: int, count: int) -> dict[str, np.ndarray]:
     return {code: series[first : first + count] for code, series in values.items()}
+
+
+def window_flags(flags: dict[str, np.ndarray], first: int, count: int, sent: np.ndarray) -> dict[str, str]:
+    """An interval's flag per factor from its minutes' flags: N if at least 75 % of the minutes
+    sent are N (HJ 212-2017 Appendix C, flue gas), else the most common other flag."""
+    out = {}
+    for code, minute_flags in flags.items():
+        chosen = minute_flags[first : first + count][sent]
+        if chosen.size == 0 or (chosen == "N").mean() >= 0.75:
+            out[code] = "N"
+        else:
+            others, counts = np.unique(chosen[chosen != "N"], return_counts=True)
+            out[code] = str(others[counts.argmax()])
+    return out

@@ -55,3 +55,53 @@ def test_a_fleet_sends_its_history_and_goes_live(engine: Engine, database_url: s
     assert per[MINUTE] == 60 * factors
     assert realtime is not None
     assert realtime >= factors  # at least one real-time packet per device
+
+
+def test_planted_scenarios_arrive_where_their_labels_say(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from offsite.hj212.times import CST
+    from offsite.sim import scenarios as sc
+
+    register(engine)
+    spec = next(s for s in specs_from_registry(engine, Fernet(KEY)) if s.mn.endswith("DA01"))
+
+    def plant(series: sc.Series) -> None:  # the last hour is sent as minute data: plant there
+        last_hour = len(series.missing) - 60
+        sc.zero(series, "a21026", last_hour + 10, 5)
+        sc.gap(series, last_hour + 30, 4)
+        sc.flagged(series, "a21002", last_hour + 40, 10, "M")
+
+    async def scenario() -> list[sc.Series]:
+        async with running(settings_for(database_url, tmp_path), engine) as (_, port):
+            fleet = Fleet([replace(spec, plant=plant)], "127.0.0.1", port, ack_timeout=5)
+            await fleet.run(history_hours=2, minute_hours=1)
+            return fleet.series
+
+    (planted,) = run(scenario)
+    labels = {label.scenario: label for label in planted.labels}
+    with engine.connect() as conn:
+        so2 = dict(
+            conn.execute(
+                select(IntervalValue.ts, IntervalValue.avg).where(
+                    IntervalValue.period == MINUTE, IntervalValue.factor == "a21026"
+                )
+            ).all()
+        )
+        nox_flags = dict(
+            conn.execute(
+                select(IntervalValue.ts, IntervalValue.flag).where(
+                    IntervalValue.period == MINUTE, IntervalValue.factor == "a21002"
+                )
+            ).all()
+        )
+    zero = labels["zero"]
+    assert [so2[zero.start + timedelta(minutes=i)] for i in range(5)] == [0.0] * 5
+    gap = labels["gap"]
+    assert all(gap.start + timedelta(minutes=i) not in so2 for i in range(4))
+    assert gap.start - timedelta(minutes=1) in so2
+    maintenance = labels["maintenance"]
+    assert {nox_flags[maintenance.start + timedelta(minutes=i)] for i in range(10)} == {"M"}
+    assert zero.start.astimezone(CST).tzinfo is not None
+    assert len(so2) == 60 - 4
