@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     gateway_spool_dir: Path = Path("offsite-spool")
     """Where packets are fsynced while the database is unreachable, to be replayed in order."""
 
+    gateway_split_timeout: float = 60.0
+    """Seconds to wait for the rest of a split message (PNUM/PNO) before counting it incomplete."""
+
     gateway_spool_retry: float = 2.0
     """Seconds between attempts to replay the spool while the database is away and traffic is quiet."""
 

@@ -21,6 +21,11 @@ class Metrics:
         self.spool_depth = Gauge(
             "offsite_gateway_spool_depth", "Packets waiting in the spool for the database", registry=self.registry
         )
+        self.incomplete = Counter(
+            "offsite_gateway_incomplete_messages",
+            "Split messages whose parts did not all arrive in time",
+            registry=self.registry,
+        )
         self.closed = Counter(
             "offsite_gateway_closed_connections",
             "Connections closed by the gateway, by reason",

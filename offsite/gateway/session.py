@@ -22,6 +22,7 @@ from offsite.hj212.encoder import encode
 from offsite.hj212.errors import HJ212Error
 from offsite.hj212.frame import FrameFault
 from offsite.hj212.packet import Decoded
+from offsite.hj212.reassembly import Reassembler
 from offsite.hj212.replies import reply_to
 from offsite.store.archive import Incoming
 
@@ -55,6 +56,9 @@ class DeviceSession:
         self.peer = f"{address[0]}:{address[1]}" if address else "unknown"
         self.peer_ip = address[0] if address else "unknown"
         self.decoder = Decoder(DecodeOptions(framing=gateway.framing))
+        # Parts are stored and projected one by one (each repeats DataTime); the reassembler
+        # notices messages whose parts never all arrive.
+        self.reassembler = Reassembler(timeout=gateway.settings.gateway_split_timeout)
         self.rejections = 0
         self.mns: set[str] = set()
         self.closed = False
@@ -117,7 +121,23 @@ class DeviceSession:
         await self.writer.drain()
         for outcome in outcomes:
             if outcome.device is not None and outcome.decoded is not None:
+                if outcome.decoded.packet.is_split:
+                    self.reassembler.add(outcome.decoded, asyncio.get_running_loop().time())
                 await self.gateway.after_accept(self, outcome.device, outcome.decoded, received_at)
+        self._expire_splits()
+
+    def _expire_splits(self) -> None:
+        for lost in self.reassembler.expire(asyncio.get_running_loop().time()):
+            self.gateway.metrics.incomplete.inc()
+            mn, cn, data_time, pnum = lost.key
+            log.warning(
+                "split message from %s CN=%s DataTime=%s: parts %s of %d never arrived",
+                mn,
+                cn,
+                data_time,
+                ",".join(map(str, lost.missing)),
+                pnum,
+            )
 
     async def send(self, data: bytes) -> None:
         """Write to the device (a request from the platform); a closed connection drops it."""

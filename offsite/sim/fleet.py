@@ -18,6 +18,7 @@ from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 
 from offsite.hj212.packet import Packet
+from offsite.hj212.times import CST
 from offsite.hj212.version import Version
 from offsite.registry.models import Device, Outlet
 from offsite.registry.passwords import decrypt
@@ -143,6 +144,10 @@ class Fleet:
                             version=spec.version,
                         ),
                     )
+                local = start.astimezone(CST)
+                midnight = (1440 - (local.hour * 60 + local.minute)) % 1440  # days run midnight to midnight, China time
+                for first in range(midnight, minutes - 1440 + 1, 1440):
+                    await self._day(device, logger, spec, planted, start=start, first=first)
                 for first in range(max(0, minutes - minute_hours * 60), minutes):
                     if not sent[first]:
                         continue
@@ -168,6 +173,30 @@ class Fleet:
             self.stats.failed_devices.append(spec.mn)
         finally:
             await device.close()
+
+    async def _day(
+        self, device: VirtualDevice, logger: Logger, spec: DeviceSpec, planted: Series, *, start: datetime, first: int
+    ) -> None:
+        """A day packet (2031) for a whole day of the history, from the minutes that were sent."""
+        sent = ~planted.missing[first : first + 1440]
+        if not sent.any():
+            return
+        await self._send(
+            device,
+            logger,
+            interval_packet(
+                mn=spec.mn,
+                pw=spec.pw,
+                st=spec.st,
+                medium=spec.medium,
+                period="day",
+                start=start + timedelta(minutes=first),
+                values={code: v[first : first + 1440][sent] for code, v in planted.values.items()},
+                flags=window_flags(planted.flags, first, 1440, sent),
+                qn=device.next_qn(),
+                version=spec.version,
+            ),
+        )
 
     async def _live(
         self,

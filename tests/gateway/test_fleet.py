@@ -105,3 +105,23 @@ def test_planted_scenarios_arrive_where_their_labels_say(engine: Engine, databas
     assert {nox_flags[maintenance.start + timedelta(minutes=i)] for i in range(10)} == {"M"}
     assert zero.start.astimezone(CST).tzinfo is not None
     assert len(so2) == 60 - 4
+
+
+def test_whole_days_of_history_are_sent_as_day_packets(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from offsite.hj212.times import CST
+    from offsite.store.models import DAY
+
+    register(engine)
+    spec = specs_from_registry(engine, Fernet(KEY))[0]
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path), engine) as (_, port):
+            await Fleet([spec], "127.0.0.1", port, ack_timeout=5).run(history_hours=48, minute_hours=0)
+
+    run(scenario)
+    with engine.connect() as conn:
+        days = conn.execute(
+            select(IntervalValue.ts).where(IntervalValue.period == DAY, IntervalValue.factor == "a21026")
+        ).all()
+    assert 1 <= len(days) <= 2  # every 48 hours hold one or two whole China-time days
+    assert all((ts.astimezone(CST).hour, ts.astimezone(CST).minute) == (0, 0) for (ts,) in days)

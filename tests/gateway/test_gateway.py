@@ -200,3 +200,88 @@ def test_packets_archived_but_not_projected_are_projected_at_start(
 
     run(scenario)
     assert count(engine, IntervalValue, IntervalValue.device_id == ids[MN]) == 2
+
+
+def test_a_slow_client_sending_byte_by_byte_is_served(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    register(engine)
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path, gateway_flush_after=0.5), engine) as (_, port):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            packet = minute_upload(MN, PW, "20261129100000777")
+            for byte in encode(packet):
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(0.001)
+            reply = await asyncio.wait_for(reader.readuntil(b"\r\n"), 5)
+            assert decode(reply).packet.qn == packet.qn
+            writer.close()
+
+    run(scenario)
+
+
+def test_the_optional_cap_on_connections_per_address(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    register(engine)
+
+    async def scenario() -> None:
+        settings = settings_for(database_url, tmp_path, gateway_max_connections_per_peer=2)
+        async with running(settings, engine) as (gateway, port):
+            kept = [await asyncio.open_connection("127.0.0.1", port) for _ in range(2)]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # the third is refused
+            other = VirtualDevice(MN, PW, ack_timeout=5, local_addr=("127.0.0.2", 0))  # another address is fine
+            await other.connect("127.0.0.1", port)
+            assert await other.send(minute_upload(MN, PW, other.next_qn())) is not None
+            await other.close()
+            for _, w in kept:
+                w.close()
+            writer.close()
+            assert gateway.metrics.closed.labels("per_peer_cap")._value.get() == 1
+
+    run(scenario)
+
+
+def test_a_split_message_missing_a_part_is_counted(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    register(engine)
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path, gateway_split_timeout=0.2), engine) as (gateway, port):
+            device = VirtualDevice(MN, PW, ack_timeout=5)
+            await device.connect("127.0.0.1", port)
+            first, _ = split(minute_upload(MN, PW, "20261129100000500"), 200)
+            assert await device.send(first) is not None
+            await asyncio.sleep(0.3)
+            assert await device.send(minute_upload(MN, PW, device.next_qn(), 7)) is not None  # any later traffic
+            assert gateway.metrics.incomplete._value.get() == 1
+            await device.close()
+
+    run(scenario)
+
+
+def test_devices_commands(engine: Engine, database_url: str, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from offsite.cli import app
+
+    register(engine)
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path), engine) as (_, port):
+            stranger = VirtualDevice("99990000000000000000NEW1", "x", ack_timeout=0.3, retries=0)
+            await stranger.connect("127.0.0.1", port)
+            await stranger.send(minute_upload(stranger.mn, "x", stranger.next_qn()))
+            await stranger.close()
+            device = VirtualDevice(MN, PW, ack_timeout=5)
+            await device.connect("127.0.0.1", port)
+            assert await device.send(minute_upload(MN, PW, device.next_qn())) is not None
+            await device.close()
+
+    run(scenario)
+    runner = CliRunner()
+    unknown = runner.invoke(app, ["devices", "unknown", "--json", "--database-url", database_url])
+    assert '"mn": "99990000000000000000NEW1"' in unknown.stdout
+    assert '"reason": "unknown_mn"' in unknown.stdout
+    status = runner.invoke(app, ["devices", "status", "--json", "--level", "county", "--database-url", database_url])
+    assert status.exit_code == 0, status.output
+    assert '"region": "341302"' in status.stdout
+    assert '"devices": 3' in status.stdout
