@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     partition_months_ahead: int = 2
     """PostgreSQL: monthly partitions created ahead of time."""
 
+    log_format: str = "text"
+    """``text`` for people, ``json`` (one object per line) for log collectors."""
+
     gateway_host: str = "127.0.0.1"
     """Where the gateway listens; 0.0.0.0 to accept loggers from outside the machine."""
 

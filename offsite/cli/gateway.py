@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import signal
 from datetime import date, datetime
 from typing import Annotated
@@ -12,6 +11,7 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from offsite.cli.logs import configure
 from offsite.cli.options import DatabaseUrl
 from offsite.db.schema import upgraded_engine
 from offsite.gateway.models import UnknownDevice
@@ -34,7 +34,7 @@ def run(
     settings = with_database_url(database_url)
     updates = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure(settings.log_format)
     engine = upgraded_engine(settings.database_url)
 
     async def main() -> None:

@@ -285,3 +285,30 @@ def test_devices_commands(engine: Engine, database_url: str, tmp_path: Path) -> 
     assert status.exit_code == 0, status.output
     assert '"region": "341302"' in status.stdout
     assert '"devices": 3' in status.stdout
+
+
+def test_2005_and_2025_loggers_get_answers_in_their_own_version(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    from offsite.hj212.version import Version
+    from offsite.sim.fleet import DeviceSpec, Fleet
+
+    register(engine)
+    (old_mn, old_pw), (new_mn, new_pw) = list(DEVICES.items())[:2]
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path), engine) as (_, port):
+            fleet = Fleet(
+                [DeviceSpec(old_mn, old_pw, "gas", Version.V2005), DeviceSpec(new_mn, new_pw, "gas", Version.V2025)],
+                "127.0.0.1",
+                port,
+                ack_timeout=5,
+            )
+            stats = await fleet.run(history_hours=1, minute_hours=0)
+            assert stats.acked == stats.sent == 2
+
+    run(scenario)
+    with engine.connect() as conn:
+        rows = {r.mn: decode(r.data).packet for r in conn.execute(select(RawPacket.mn, RawPacket.data))}
+    assert (rows[old_mn].flag, rows[old_mn].version.value) == (1, "2005")
+    assert (rows[new_mn].flag, rows[new_mn].version.value) == (9, "2025")
