@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
 from sqlalchemy import select
 
 from offsite.cli.logs import configure
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, day_or_today, region_level
 from offsite.db.schema import upgraded_engine
 from offsite.gateway.models import UnknownDevice
 from offsite.gateway.rates import daily_rates
@@ -95,12 +95,8 @@ def status(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Networking rate (联网率) and transmission rate (传输率) per region for a day."""
-    if level not in ("province", "city", "county"):
-        raise typer.BadParameter(f"{level!r} is not province, city or county", param_hint="--level")
-    try:
-        when = date.fromisoformat(day) if day else datetime.now(CST).date()
-    except ValueError as exc:
-        raise typer.BadParameter(f"{day!r} is not a date", param_hint="--on") from exc
+    level = region_level(level)
+    when = day_or_today(day, datetime.now(CST).date())
     engine = upgraded_engine(with_database_url(database_url).database_url)
     for row in daily_rates(engine, when, level):
         if as_json:

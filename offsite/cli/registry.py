@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, day_or_today, region_level
 from offsite.cli.reporting import print_report
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
@@ -85,12 +85,8 @@ def coverage_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The three full coverages (三个全覆盖) per region: installed, networked, under O&M."""
-    if level not in ("province", "city", "county"):
-        raise typer.BadParameter(f"{level!r} is not province, city or county", param_hint="--level")
-    try:
-        day = date.fromisoformat(on) if on else datetime.now(UTC).date()
-    except ValueError as exc:
-        raise typer.BadParameter(f"{on!r} is not a date", param_hint="--on") from exc
+    level = region_level(level)
+    day = day_or_today(on, datetime.now(UTC).date())
     engine = upgraded_engine(with_database_url(database_url).database_url)
     with session_factory(engine)() as session:
         rows = coverage(session, day, level)

@@ -24,7 +24,7 @@ from offsite.registry.models import Device, Outlet
 from offsite.registry.passwords import decrypt
 from offsite.sim.device import VirtualDevice
 from offsite.sim.logger import Logger
-from offsite.sim.packets import interval_packet, realtime_packet, window, window_flags
+from offsite.sim.packets import interval_packet, realtime_packet, window_flags
 from offsite.sim.scenarios import Series
 from offsite.sim.signals import GAS, WATER, series
 
@@ -119,54 +119,18 @@ class Fleet:
         if spec.plant is not None:
             spec.plant(planted)
         self.series.append(planted)
-        values, sent = planted.values, ~planted.missing
+        values = planted.values
         try:
             async with self._gate:
                 await device.connect(self.host, self.port)
                 for hour in range(history_hours):
-                    first = hour * 60
-                    in_hour = sent[first : first + 60]
-                    if not in_hour.any():
-                        continue  # a gap: the logger has nothing for this hour
-                    await self._send(
-                        device,
-                        logger,
-                        interval_packet(
-                            mn=spec.mn,
-                            pw=spec.pw,
-                            st=spec.st,
-                            medium=spec.medium,
-                            period="hour",
-                            start=start + timedelta(minutes=first),
-                            values={code: v[first : first + 60][in_hour] for code, v in values.items()},
-                            flags=window_flags(planted.flags, first, 60, in_hour),
-                            qn=device.next_qn(),
-                            version=spec.version,
-                        ),
-                    )
+                    await self._interval(device, logger, spec, planted, period="hour", first=hour * 60, count=60)
                 local = start.astimezone(CST)
                 midnight = (1440 - (local.hour * 60 + local.minute)) % 1440  # days run midnight to midnight, China time
                 for first in range(midnight, minutes - 1440 + 1, 1440):
-                    await self._day(device, logger, spec, planted, start=start, first=first)
+                    await self._interval(device, logger, spec, planted, period="day", first=first, count=1440)
                 for first in range(max(0, minutes - minute_hours * 60), minutes):
-                    if not sent[first]:
-                        continue
-                    await self._send(
-                        device,
-                        logger,
-                        interval_packet(
-                            mn=spec.mn,
-                            pw=spec.pw,
-                            st=spec.st,
-                            medium=spec.medium,
-                            period="minute",
-                            start=start + timedelta(minutes=first),
-                            values=window(values, first, 1),
-                            flags={code: str(f[first]) for code, f in planted.flags.items()},
-                            qn=device.next_qn(),
-                            version=spec.version,
-                        ),
-                    )
+                    await self._interval(device, logger, spec, planted, period="minute", first=first, count=1)
             await self._live(device, logger, spec, values, live=live, every=every)
         except (ConnectionError, OSError) as exc:
             log.warning("device %s: %s", spec.mn, exc)
@@ -174,13 +138,21 @@ class Fleet:
         finally:
             await device.close()
 
-    async def _day(
-        self, device: VirtualDevice, logger: Logger, spec: DeviceSpec, planted: Series, *, start: datetime, first: int
+    async def _interval(
+        self,
+        device: VirtualDevice,
+        logger: Logger,
+        spec: DeviceSpec,
+        planted: Series,
+        *,
+        period: str,
+        first: int,
+        count: int,
     ) -> None:
-        """A day packet (2031) for a whole day of the history, from the minutes that were sent."""
-        sent = ~planted.missing[first : first + 1440]
+        """The upload for minutes ``first`` … ``first + count`` from those sent; none if none were."""
+        sent = ~planted.missing[first : first + count]
         if not sent.any():
-            return
+            return  # a gap: the logger has nothing for this interval
         await self._send(
             device,
             logger,
@@ -189,10 +161,10 @@ class Fleet:
                 pw=spec.pw,
                 st=spec.st,
                 medium=spec.medium,
-                period="day",
-                start=start + timedelta(minutes=first),
-                values={code: v[first : first + 1440][sent] for code, v in planted.values.items()},
-                flags=window_flags(planted.flags, first, 1440, sent),
+                period=period,
+                start=planted.at(first),
+                values={code: v[first : first + count][sent] for code, v in planted.values.items()},
+                flags=window_flags(planted.flags, first, count, sent),
                 qn=device.next_qn(),
                 version=spec.version,
             ),
