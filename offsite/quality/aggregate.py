@@ -1,0 +1,220 @@
+"""Minute → hour → day for flue gas and wastewater, vectorised with Polars.
+
+Input: long rows ``mn, factor, time, value, flag`` (minute data). Output: one row per
+``mn, factor, period, time`` with the period's value, the reference-O2-corrected value (flue-gas
+concentrations with a reference O2), whether the period is valid, and how many valid inputs it had.
+
+- A minute counts if its flag is valid (N by default) and it has a value.
+- Flue gas: arithmetic means of valid minutes; an hour is valid with ``min_valid_minutes``.
+- Wastewater: concentrations are flow-weighted (Σ C·Q / Σ Q) over valid minutes with a valid
+  flow; flow itself is a plain mean.
+- pH is judged per value and never averaged: a period's value is its reading farthest from 7.
+- Correction: C × (21 − O2_ref) / (21 − O2) from the period's mean O2; none at O2 ≥ ``o2_guard``.
+- Days run midnight to midnight, China time; a day is valid with ``min_valid_hours`` valid hours
+  and is computed from the valid hours (flow-weighted by hourly mean flow for water).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from offsite.quality.rules import GAS_FLOW, GAS_MARKERS, NOT_CORRECTED, O2, PH, VELOCITY, WATER_FLOW, Rules
+
+CST = "Asia/Shanghai"
+OUTPUT = ("mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid")
+
+
+@dataclass(frozen=True, slots=True)
+class Outlet:
+    medium: str
+    o2_ref: float | None = None
+    area_m2: float | None = None
+
+
+class BadInput(ValueError):
+    """A row or column of the input that cannot be aggregated."""
+
+
+def aggregate(
+    minutes: pl.DataFrame, outlets: dict[str, Outlet] | None = None, rules: Rules | None = None
+) -> pl.DataFrame:
+    rules = rules or Rules()
+    outlets = _outlets(minutes, outlets or {})
+    frame = _prepare(minutes, outlets, rules)
+    hours = _periods(frame, "1h", outlets, rules, minimum=rules.min_valid_minutes)
+    days = _days(hours, outlets, rules)
+    return pl.concat([hours, days]).sort(["mn", "factor", "period", "time"], descending=[False, False, True, False])
+
+
+def _outlets(minutes: pl.DataFrame, given: dict[str, Outlet]) -> dict[str, Outlet]:
+    out = dict(given)
+    for mn, factors in minutes.group_by("mn").agg(pl.col("factor").unique()).iter_rows():
+        if mn not in out:
+            out[mn] = Outlet("gas" if GAS_MARKERS & set(factors) else "water")
+    return out
+
+
+def _prepare(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
+    frame = minutes.with_columns(
+        pl.col("time").dt.convert_time_zone(CST),
+        pl.col("value").cast(pl.Float64, strict=False),
+        (pl.col("flag").is_in(list(rules.valid_flags)) & pl.col("value").is_not_null()).alias("ok"),
+    )
+    derived = []
+    for mn, outlet in outlets.items():  # flue-gas flow from velocity × cross-section where none is sent
+        rows = frame.filter(pl.col("mn") == mn)
+        if outlet.medium == "gas" and outlet.area_m2 and GAS_FLOW not in set(rows["factor"]):
+            velocity = rows.filter(pl.col("factor") == VELOCITY)
+            derived.append(velocity.with_columns(pl.lit(GAS_FLOW).alias("factor"), pl.col("value") * outlet.area_m2))
+    return pl.concat([frame, *derived]) if derived else frame
+
+
+def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules: Rules, minimum: int) -> pl.DataFrame:
+    water = _weighted_devices(frame, outlets)
+    flow = frame.filter(pl.col("factor") == WATER_FLOW).select(
+        "mn", "time", pl.when(pl.col("ok")).then(pl.col("value")).alias("q")
+    )
+    with_flow = frame.join(flow, on=["mn", "time"], how="left")
+    weighted = pl.col("mn").is_in(water) & (pl.col("factor") != WATER_FLOW) & (pl.col("factor") != PH)
+    usable = pl.col("ok") & (~weighted | pl.col("q").is_not_null())
+    grouped = (
+        with_flow.with_columns(pl.col("time").dt.truncate(every).alias("start"), usable.alias("use"))
+        .group_by(["mn", "factor", "start"])
+        .agg(
+            pl.col("use").sum().alias("n_valid"),
+            pl.col("value").filter(pl.col("use")).mean().alias("mean"),
+            (
+                (pl.col("value") * pl.col("q")).filter(pl.col("use")).sum() / pl.col("q").filter(pl.col("use")).sum()
+            ).alias("fw"),
+            pl.col("value")
+            .filter(pl.col("use"))
+            .sort_by((pl.col("value") - 7).abs().filter(pl.col("use")))
+            .last()
+            .alias("far"),
+            pl.col("q").filter(pl.col("use")).mean().alias("q_mean"),
+        )
+    )
+    valued = grouped.with_columns(
+        pl.when(pl.col("factor") == PH)
+        .then(pl.col("far"))
+        .when(weighted)
+        .then(pl.col("fw"))
+        .otherwise(pl.col("mean"))
+        .alias("value"),
+        (pl.col("n_valid") >= minimum).alias("valid"),
+    )
+    return _corrected(valued, outlets, rules).select(
+        "mn",
+        "factor",
+        pl.lit("hour").alias("period"),
+        pl.col("start").alias("time"),
+        "value",
+        "corrected",
+        "valid",
+        "n_valid",
+        "q_mean",
+    )
+
+
+def _corrected(frame: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
+    refs = {mn: (o.o2_ref if o.o2_ref is not None else rules.default_o2_ref.get(mn)) for mn, o in outlets.items()}
+    o2 = frame.filter(pl.col("factor") == O2).select("mn", "start", pl.col("value").alias("o2"))
+    ref = pl.DataFrame(
+        {"mn": list(refs), "o2_ref": [refs[m] for m in refs]}, schema={"mn": pl.String, "o2_ref": pl.Float64}
+    )
+    joined = frame.join(o2, on=["mn", "start"], how="left").join(ref, on="mn", how="left")
+    applies = (
+        pl.col("o2_ref").is_not_null()
+        & pl.col("o2").is_not_null()
+        & (pl.col("o2") < rules.o2_guard)
+        & ~pl.col("factor").is_in(list(NOT_CORRECTED))
+        & pl.col("factor").str.starts_with("a")
+    )
+    return joined.with_columns(
+        pl.when(applies).then(pl.col("value") * (21 - pl.col("o2_ref")) / (21 - pl.col("o2"))).alias("corrected")
+    )
+
+
+def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
+    water = _weighted_devices(hours, outlets)
+    weighted = pl.col("mn").is_in(water) & (pl.col("factor") != WATER_FLOW) & (pl.col("factor") != PH)
+    usable = pl.col("valid") & (~weighted | pl.col("q_mean").is_not_null())
+    days = (
+        hours.with_columns(pl.col("time").dt.truncate("1d").alias("day"), usable.alias("use"))
+        .group_by(["mn", "factor", "day"])
+        .agg(
+            pl.col("use").sum().alias("n_valid"),
+            pl.col("value").filter(pl.col("use")).mean().alias("mean"),
+            (
+                (pl.col("value") * pl.col("q_mean")).filter(pl.col("use")).sum()
+                / pl.col("q_mean").filter(pl.col("use")).sum()
+            ).alias("fw"),
+            pl.col("value")
+            .filter(pl.col("use"))
+            .sort_by((pl.col("value") - 7).abs().filter(pl.col("use")))
+            .last()
+            .alias("far"),
+            pl.col("corrected").filter(pl.col("use")).mean().alias("corrected"),
+        )
+    )
+    return days.select(
+        "mn",
+        "factor",
+        pl.lit("day").alias("period"),
+        pl.col("day").alias("time"),
+        pl.when(pl.col("factor") == PH)
+        .then(pl.col("far"))
+        .when(weighted)
+        .then(pl.col("fw"))
+        .otherwise(pl.col("mean"))
+        .alias("value"),
+        "corrected",
+        (pl.col("n_valid") >= rules.min_valid_hours).alias("valid"),
+        "n_valid",
+        pl.lit(None, pl.Float64).alias("q_mean"),
+    )
+
+
+def _weighted_devices(frame: pl.DataFrame, outlets: dict[str, Outlet]) -> list[str]:
+    """Wastewater devices that send flow: their concentrations are flow-weighted (the others'
+    cannot be, and get plain means)."""
+    with_flow = set(frame.filter(pl.col("factor") == WATER_FLOW)["mn"].unique())
+    return [mn for mn, o in outlets.items() if o.medium == "water" and mn in with_flow]
+
+
+def read_minutes(path: str, flag_map: dict[str, str] | None = None, rules: Rules | None = None) -> pl.DataFrame:
+    """Read ``mn,factor,time,value,flag`` from CSV or Parquet; unknown flags and bad times are errors."""
+    rules = rules or Rules()
+    frame = pl.read_parquet(path) if path.endswith(".parquet") else pl.read_csv(path, infer_schema=False)
+    missing = {"mn", "factor", "time", "value", "flag"} - set(frame.columns)
+    if missing:
+        raise BadInput(f"{path}: missing columns {', '.join(sorted(missing))} (need mn,factor,time,value,flag)")
+    frame = frame.with_row_index("row", offset=2).with_columns(
+        pl.col("flag").fill_null("").replace(flag_map or {}),
+        pl.col("time").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False).alias("parsed"),
+    )
+    bad_time = frame.filter(pl.col("parsed").is_null())
+    if bad_time.height:
+        row = bad_time.row(0, named=True)
+        raise BadInput(f"row {row['row']}: time {row['time']!r} is not ISO 8601 with an offset")
+    unknown = frame.filter(~pl.col("flag").is_in(list(rules.known_flags)))
+    if unknown.height:
+        row = unknown.row(0, named=True)
+        raise BadInput(f"row {row['row']}: flag {row['flag']!r} is not an HJ 212 data flag (map it with --flag-map)")
+    return frame.select("mn", "factor", pl.col("parsed").alias("time"), "value", "flag")
+
+
+def write_output(frame: pl.DataFrame, path: str) -> None:
+    out = frame.select(
+        "mn",
+        "factor",
+        "period",
+        pl.col("time").dt.convert_time_zone(CST).dt.strftime("%Y-%m-%dT%H:%M:%S%:z").alias("time"),
+        "value",
+        "corrected",
+        pl.col("valid").cast(pl.String).str.to_lowercase(),
+        "n_valid",
+    )
+    out.write_csv(path)

@@ -1,0 +1,138 @@
+"""Minute → hour → day, checked against values worked out by hand (working beside each number)."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from offsite.cli import app
+from offsite.quality.aggregate import BadInput, Outlet, aggregate, read_minutes
+from offsite.quality.rules import Rules
+
+CST = timezone(timedelta(hours=8))
+T0 = datetime(2026, 11, 29, tzinfo=CST)
+
+
+def frame(rows: list[tuple[str, str, int, float | None, str]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(mn, f, T0 + timedelta(minutes=m), v, flag) for mn, f, m, v, flag in rows],
+        schema={
+            "mn": pl.String,
+            "factor": pl.String,
+            "time": pl.Datetime("us", "UTC"),
+            "value": pl.Float64,
+            "flag": pl.String,
+        },
+        orient="row",
+    )
+
+
+def value(result: pl.DataFrame, factor: str, period: str, hour: int = 0) -> dict[str, object]:
+    start = T0 + timedelta(hours=hour) if period == "hour" else T0
+    utc = result.with_columns(pl.col("time").dt.convert_time_zone("UTC"))
+    chosen = utc.filter((pl.col("factor") == factor) & (pl.col("period") == period) & (pl.col("time") == start))
+    return chosen.row(0, named=True)
+
+
+def test_flue_gas_hours_validity_and_correction() -> None:
+    rows = []
+    for m in range(60):  # hour 0: SO2 30 for 10 M minutes then 20 N minutes at 30, 30 at 36; O2 9 %
+        rows.append(("G", "a21026", m, 30.0 if m < 30 else 36.0, "M" if m < 10 else "N"))
+        rows.append(("G", "a19001", m, 9.0, "N"))
+    for m in range(60, 120):  # hour 1: only 44 N minutes (16 C): not valid
+        rows.append(("G", "a21026", m, 50.0, "C" if m < 76 else "N"))
+        rows.append(("G", "a19001", m, 20.0, "N"))  # O2 20 %: above the guard, no correction
+    result = aggregate(frame(rows), {"G": Outlet("gas", o2_ref=6.0)})
+    h0 = value(result, "a21026", "hour", 0)
+    # valid minutes 10..59: 20 × 30 + 30 × 36 = 1680; 1680 / 50 = 33.6
+    assert (h0["n_valid"], h0["valid"]) == (50, True)
+    assert h0["value"] == pytest.approx(33.6)
+    # corrected: 33.6 × (21 − 6) / (21 − 9) = 33.6 × 15 / 12 = 42.0
+    assert h0["corrected"] == pytest.approx(42.0)
+    h1 = value(result, "a21026", "hour", 1)
+    # 120 − 76 = 44 N minutes < 45: invalid; value 50 kept; O2 20 ≥ 19.5: no corrected value
+    assert (h1["n_valid"], h1["valid"], h1["value"], h1["corrected"]) == (44, False, 50.0, None)
+    day = value(result, "a21026", "day")
+    # one valid hour of 20 needed: the day is invalid; its value is the valid hours' mean, 33.6
+    assert (day["valid"], day["n_valid"], day["value"]) == (False, 1, pytest.approx(33.6))
+
+
+def test_wastewater_is_flow_weighted_and_ph_is_never_averaged() -> None:
+    rows = []
+    for m in range(60):
+        flow = 10.0 if m < 30 else 30.0
+        rows.append(("W", "w00000", m, flow, "N"))
+        rows.append(("W", "w01018", m, 40.0 if m < 30 else 20.0, "N"))
+        rows.append(("W", "w01001", m, 7.0 if m != 5 else 8.6, "N"))
+    result = aggregate(frame(rows))
+    cod = value(result, "w01018", "hour")
+    # Σ C·Q / Σ Q = (30 × 40 × 10 + 30 × 20 × 30) / (30 × 10 + 30 × 30) = (12000 + 18000) / 1200 = 25.0
+    assert cod["value"] == pytest.approx(25.0)
+    assert cod["corrected"] is None
+    # the plain mean would be 30: weighting matters
+    assert value(result, "w00000", "hour")["value"] == pytest.approx(20.0)  # (30 × 10 + 30 × 30) / 60
+    assert value(result, "w01001", "hour")["value"] == 8.6  # the reading farthest from 7, not a mean
+
+
+def test_the_day_runs_midnight_to_midnight_china_time() -> None:
+    rows = [("G", "a21026", h * 60 + m, 10.0 + h, "N") for h in range(24) for m in range(60)]
+    result = aggregate(frame(rows), {"G": Outlet("gas")})
+    day = value(result, "a21026", "day")
+    # 24 valid hours with values 10 … 33: mean (10 + 33) / 2 = 21.5
+    assert (day["valid"], day["n_valid"], day["value"]) == (True, 24, pytest.approx(21.5))
+    assert day["time"] == T0
+    assert result.filter(pl.col("period") == "day").height == 1
+
+
+def test_velocity_times_area_gives_flow_where_none_is_sent() -> None:
+    rows = [("G", "a01011", m, 10.0, "N") for m in range(60)] + [("G", "a21026", m, 1.0, "N") for m in range(60)]
+    result = aggregate(frame(rows), {"G": Outlet("gas", area_m2=20.0)})
+    assert value(result, "a00000", "hour")["value"] == pytest.approx(200.0)  # 10 m/s × 20 m² = 200 m³/s
+
+
+def test_rules_are_configurable() -> None:
+    rows = [("G", "a21026", m, 1.0, "N") for m in range(40)]
+    assert value(aggregate(frame(rows), {"G": Outlet("gas")}), "a21026", "hour")["valid"] is False
+    loose = Rules(min_valid_minutes=40)
+    assert value(aggregate(frame(rows), {"G": Outlet("gas")}, loose), "a21026", "hour")["valid"] is True
+
+
+def test_cli_contract(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    # minutes 0–4 carry the Zhejiang "O" (over limit) mark, 5–59 N, 60–69 B with no value
+    flags = ["O"] * 5 + ["N"] * 55 + ["B"] * 10
+    lines = ["mn,factor,time,value,flag"] + [
+        f"W1,w01018,{(T0 + timedelta(minutes=m)).isoformat()},{30 if m < 60 else ''},{flags[m]}" for m in range(70)
+    ]
+    data.write_text("\n".join(lines) + "\n")
+    runner = CliRunner()
+    refused = runner.invoke(app, ["aggregate", "--input", str(data), "--out", str(tmp_path / "x.csv")])
+    assert refused.exit_code == 2
+    assert "row 2: flag 'O' is not an HJ 212 data flag" in refused.stderr
+    out = tmp_path / "out.csv"
+    done = runner.invoke(app, ["aggregate", "--input", str(data), "--out", str(out), "--flag-map", "O=N"])
+    assert done.exit_code == 0, done.output
+    result = pl.read_csv(out, infer_schema=False)
+    assert result.columns == ["mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid"]
+    first = result.row(0, named=True)
+    assert (first["period"], first["time"], first["valid"], first["n_valid"]) == (
+        "hour",
+        "2026-11-29T00:00:00+08:00",
+        "true",
+        "60",
+    )
+    second = result.filter(pl.col("time") == "2026-11-29T01:00:00+08:00").row(0, named=True)
+    assert (second["valid"], second["n_valid"], second["value"]) == ("false", "0", None)  # B minutes, no values
+    # no flow is sent: COD cannot be flow-weighted and is a plain mean of the 60 valid minutes
+    assert first["value"] == "30.0"
+
+
+def test_bad_times_are_named(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("mn,factor,time,value,flag\nW,w01018,yesterday,1,N\n")
+    with pytest.raises(BadInput, match="row 2: time 'yesterday'"):
+        read_minutes(str(data))
