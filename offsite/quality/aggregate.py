@@ -6,8 +6,8 @@ concentrations with a reference O2), whether the period is valid, and how many v
 
 - A minute counts if its flag is valid (N by default) and it has a value.
 - Flue gas: arithmetic means of valid minutes; an hour is valid with ``min_valid_minutes``.
-- Wastewater: concentrations are flow-weighted (Σ C·Q / Σ Q) over valid minutes with a valid
-  flow; flow itself is a plain mean.
+- Wastewater: concentrations are flow-weighted (Σ C·Q / Σ Q) over their valid minutes; a minute
+  without a valid flow is weighed by the period's mean valid flow; flow itself is a plain mean.
 - pH is judged per value and never averaged: a period's value is its reading farthest from 7.
 - Correction: C × (21 − O2_ref) / (21 − O2) from the period's mean O2; none at O2 ≥ ``o2_guard``.
 - Days run midnight to midnight, China time; a day is valid with ``min_valid_hours`` valid hours
@@ -73,33 +73,31 @@ def _prepare(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
 
 def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules: Rules, minimum: int) -> pl.DataFrame:
     water = _weighted_devices(frame, outlets)
-    flow = frame.filter(pl.col("factor") == WATER_FLOW).select(
-        "mn", "time", pl.when(pl.col("ok")).then(pl.col("value")).alias("q")
-    )
-    with_flow = frame.join(flow, on=["mn", "time"], how="left")
     weighted = pl.col("mn").is_in(water) & (pl.col("factor") != WATER_FLOW) & (pl.col("factor") != PH)
-    usable = pl.col("ok") & (~weighted | pl.col("q").is_not_null())
-    grouped = (
-        with_flow.with_columns(pl.col("time").dt.truncate(every).alias("start"), usable.alias("use"))
-        .group_by(["mn", "factor", "start"])
-        .agg(
-            pl.col("use").sum().alias("n_valid"),
-            pl.col("value").filter(pl.col("use")).mean().alias("mean"),
-            (
-                (pl.col("value") * pl.col("q")).filter(pl.col("use")).sum() / pl.col("q").filter(pl.col("use")).sum()
-            ).alias("fw"),
-            pl.col("value")
-            .filter(pl.col("use"))
-            .sort_by((pl.col("value") - 7).abs().filter(pl.col("use")))
-            .last()
-            .alias("far"),
-            pl.col("q").filter(pl.col("use")).mean().alias("q_mean"),
-        )
+    flow = frame.filter((pl.col("factor") == WATER_FLOW) & pl.col("ok")).select(
+        "mn", "time", pl.col("value").alias("q"), pl.col("time").dt.truncate(every).alias("start")
+    )
+    period_flow = flow.group_by(["mn", "start"]).agg(pl.col("q").mean().alias("q_mean"))
+    # A concentration minute is valid by its own flag; flow only weighs it. A minute whose flow is
+    # missing or invalid is weighed by the period's mean valid flow.
+    prepared = (
+        frame.with_columns(pl.col("time").dt.truncate(every).alias("start"), pl.col("ok").alias("use"))
+        .join(flow.select("mn", "time", "q"), on=["mn", "time"], how="left")
+        .join(period_flow, on=["mn", "start"], how="left")
+        .with_columns(pl.coalesce("q", "q_mean").alias("w"))
+    )
+    use = pl.col("use")
+    grouped = prepared.group_by(["mn", "factor", "start"]).agg(
+        use.sum().alias("n_valid"),
+        pl.col("value").filter(use).mean().alias("mean"),
+        ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
+        pl.col("value").filter(use).sort_by((pl.col("value") - 7).abs().filter(use)).last().alias("far"),
+        pl.col("q_mean").first().alias("q_mean"),
     )
     valued = grouped.with_columns(
         pl.when(pl.col("factor") == PH)
         .then(pl.col("far"))
-        .when(weighted)
+        .when(weighted & pl.col("q_mean").is_not_null())
         .then(pl.col("fw"))
         .otherwise(pl.col("mean"))
         .alias("value"),
@@ -140,24 +138,17 @@ def _corrected(frame: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
 def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
     water = _weighted_devices(hours, outlets)
     weighted = pl.col("mn").is_in(water) & (pl.col("factor") != WATER_FLOW) & (pl.col("factor") != PH)
-    usable = pl.col("valid") & (~weighted | pl.col("q_mean").is_not_null())
-    days = (
-        hours.with_columns(pl.col("time").dt.truncate("1d").alias("day"), usable.alias("use"))
-        .group_by(["mn", "factor", "day"])
-        .agg(
-            pl.col("use").sum().alias("n_valid"),
-            pl.col("value").filter(pl.col("use")).mean().alias("mean"),
-            (
-                (pl.col("value") * pl.col("q_mean")).filter(pl.col("use")).sum()
-                / pl.col("q_mean").filter(pl.col("use")).sum()
-            ).alias("fw"),
-            pl.col("value")
-            .filter(pl.col("use"))
-            .sort_by((pl.col("value") - 7).abs().filter(pl.col("use")))
-            .last()
-            .alias("far"),
-            pl.col("corrected").filter(pl.col("use")).mean().alias("corrected"),
-        )
+    staged = hours.with_columns(pl.col("time").dt.truncate("1d").alias("day"), pl.col("valid").alias("use"))
+    # an hour without valid flow is weighed by the day's mean hourly flow
+    staged = staged.with_columns(pl.coalesce("q_mean", pl.col("q_mean").mean().over(["mn", "day"])).alias("w"))
+    use = pl.col("use")
+    days = staged.group_by(["mn", "factor", "day"]).agg(
+        use.sum().alias("n_valid"),
+        pl.col("value").filter(use).mean().alias("mean"),
+        ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
+        pl.col("w").filter(use).sum().alias("w_sum"),
+        pl.col("value").filter(use).sort_by((pl.col("value") - 7).abs().filter(use)).last().alias("far"),
+        pl.col("corrected").filter(use).mean().alias("corrected"),
     )
     return days.select(
         "mn",
@@ -166,7 +157,7 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.col("day").alias("time"),
         pl.when(pl.col("factor") == PH)
         .then(pl.col("far"))
-        .when(weighted)
+        .when(weighted & (pl.col("w_sum") > 0))
         .then(pl.col("fw"))
         .otherwise(pl.col("mean"))
         .alias("value"),

@@ -136,3 +136,15 @@ def test_bad_times_are_named(tmp_path: Path) -> None:
     data.write_text("mn,factor,time,value,flag\nW,w01018,yesterday,1,N\n")
     with pytest.raises(BadInput, match="row 2: time 'yesterday'"):
         read_minutes(str(data))
+
+
+def test_a_minute_without_valid_flow_keeps_its_concentration_and_takes_the_mean_flow() -> None:
+    rows = []
+    for m in range(60):
+        rows.append(("W", "w00000", m, 10.0, "N" if m < 30 else "D"))  # the flowmeter fails at 30
+        rows.append(("W", "w01018", m, 40.0 if m < 30 else 20.0, "N"))
+    cod = value(aggregate(frame(rows)), "w01018", "hour")
+    # all 60 COD minutes are valid by their own flag; minutes 30–59 are weighed by the hour's mean
+    # valid flow (10): (30 × 40 × 10 + 30 × 20 × 10) / (60 × 10) = 30.0
+    assert (cod["n_valid"], cod["valid"]) == (60, True)
+    assert cod["value"] == pytest.approx(30.0)

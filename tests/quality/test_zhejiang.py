@@ -91,3 +91,51 @@ def test_gas_day_a_hours_and_day() -> None:
     assert (day["n_valid"], day["valid"]) == (19, False)
     # the flue-gas flow is derived from velocity × 20 m² for every hour
     assert result.filter((pl.col("factor") == "a00000") & (pl.col("period") == "hour")).height == 24
+
+
+WATER_COLUMNS = {1: ("w01018", 2), 3: ("w21003", 4), 5: ("w01001", 6), 7: ("w00000", 8)}  # value, flag index
+
+
+def water_day_a() -> pl.DataFrame:
+    if not (DATA / "water_dayA.csv").exists():
+        pytest.skip(f"third-party data not present at {DATA} (the core suite does not need it)")
+    rows = []
+    with open(DATA / "water_dayA.csv", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        next(reader)
+        for cells in reader:
+            at = T0 + timedelta(minutes=int(cells[0]) - 1)
+            for index, (factor, flag_index) in WATER_COLUMNS.items():
+                text = cells[index]
+                # "O" marks minutes over the limit, not an HJ 212 flag: as the issue says, map it to N
+                flag = "N" if cells[flag_index] == "O" else cells[flag_index]
+                rows.append(("ZJ-WATER", factor, at, float(text) if text else None, flag))
+    return pl.DataFrame(
+        rows,
+        orient="row",
+        schema={
+            "mn": pl.String,
+            "factor": pl.String,
+            "time": pl.Datetime("us", "UTC"),
+            "value": pl.Float64,
+            "flag": pl.String,
+        },
+    )
+
+
+def test_water_day_a_cod_hours_and_day() -> None:
+    result = aggregate(water_day_a(), {"ZJ-WATER": Outlet("water")})
+    cod = {h: hour(result, "w01018", h) for h in range(24)}
+    # hour 4 = minutes 241–300: all "O" (over limit, mapped to N) at 105 mg/L  → 60 valid; a constant
+    # concentration has that value whatever the flow weights: 105
+    assert (cod[4]["n_valid"], cod[4]["valid"]) == (60, True)
+    assert cod[4]["value"] == pytest.approx(105.0)
+    # hour 8 = 481–540: COD all N; the flowmeter is D from minute 520  → still 60 valid COD minutes
+    assert (cod[8]["n_valid"], cod[8]["valid"]) == (60, True)
+    # hours 9, 10 = 541–660: COD D (541–687)  → 0 valid
+    assert cod[9]["n_valid"] == cod[10]["n_valid"] == 0
+    # hour 11 = 661–720: D to 687, M 688–712, C 713–720  → 0 valid; hour 12 = 721–780: C to 780  → 0
+    assert cod[11]["n_valid"] == cod[12]["n_valid"] == 0
+    day = result.filter((pl.col("factor") == "w01018") & (pl.col("period") == "day")).row(0, named=True)
+    # 24 − 4 invalid hours = 20 valid hours: exactly enough for a valid day
+    assert (day["n_valid"], day["valid"]) == (20, True)
