@@ -80,18 +80,21 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
     period_flow = flow.group_by(["mn", "start"]).agg(pl.col("q").mean().alias("q_mean"))
     # A concentration minute is valid by its own flag; flow only weighs it. A minute whose flow is
     # missing or invalid is weighed by the period's mean valid flow.
-    prepared = (
-        frame.with_columns(pl.col("time").dt.truncate(every).alias("start"), pl.col("ok").alias("use"))
-        .join(flow.select("mn", "time", "q"), on=["mn", "time"], how="left")
-        .join(period_flow, on=["mn", "start"], how="left")
-        .with_columns(pl.coalesce("q", "q_mean").alias("w"))
-    )
+    prepared = frame.with_columns(pl.col("time").dt.truncate(every).alias("start"), pl.col("ok").alias("use"))
+    if water:
+        prepared = (
+            prepared.join(flow.select("mn", "time", "q"), on=["mn", "time"], how="left")
+            .join(period_flow, on=["mn", "start"], how="left")
+            .with_columns(pl.coalesce("q", "q_mean").alias("w"))
+        )
+    else:  # no wastewater device sends flow: nothing to weigh, no joins to pay for
+        prepared = prepared.with_columns(pl.lit(None, pl.Float64).alias("w"), pl.lit(None, pl.Float64).alias("q_mean"))
     use = pl.col("use")
     grouped = prepared.group_by(["mn", "factor", "start"]).agg(
         use.sum().alias("n_valid"),
         pl.col("value").filter(use).mean().alias("mean"),
         ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
-        pl.col("value").filter(use).sort_by((pl.col("value") - 7).abs().filter(use)).last().alias("far"),
+        pl.col("value").filter(use).get((pl.col("value").filter(use) - 7).abs().arg_max()).alias("far"),
         pl.col("q_mean").first().alias("q_mean"),
     )
     valued = grouped.with_columns(
@@ -147,7 +150,7 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.col("value").filter(use).mean().alias("mean"),
         ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
         pl.col("w").filter(use).sum().alias("w_sum"),
-        pl.col("value").filter(use).sort_by((pl.col("value") - 7).abs().filter(use)).last().alias("far"),
+        pl.col("value").filter(use).get((pl.col("value").filter(use) - 7).abs().arg_max()).alias("far"),
         pl.col("corrected").filter(use).mean().alias("corrected"),
     )
     return days.select(
