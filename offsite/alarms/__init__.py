@@ -1,0 +1,1 @@
+"""Exceedance alarms: daily exceedances, 30-day grading, lifecycle and routing."""

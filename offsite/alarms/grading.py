@@ -1,0 +1,88 @@
+"""Exceedance days and the 30-day grading (blue, yellow, orange, red), vectorised with Polars.
+
+A day is an exceedance day for an outlet × factor when its valid, unmarked daily value is above
+the limit (marked data never count: MEE 2022 No. 21). A unit's level on a day comes from its
+exceedance days in the 30 days ending that day: 1–2 blue, 3–6 yellow, 7–9 orange, ≥ 10 red
+(bands configurable; the mission's numbers, no public source found — screening-rules.md §3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import polars as pl
+
+LEVELS = ("none", "blue", "yellow", "orange", "red")
+
+
+@dataclass(frozen=True, slots=True)
+class Bands:
+    """Lowest count of exceedance days for each level."""
+
+    blue: int = 1
+    yellow: int = 3
+    orange: int = 7
+    red: int = 10
+    window_days: int = 30
+    once_per_unit: bool = True
+    """A day counts once per unit however many outlets and factors exceeded (False: once per
+    outlet × factor)."""
+
+    def level(self) -> pl.Expr:
+        days = pl.col("days")
+        return (
+            pl.when(days >= self.red)
+            .then(pl.lit("red"))
+            .when(days >= self.orange)
+            .then(pl.lit("orange"))
+            .when(days >= self.yellow)
+            .then(pl.lit("yellow"))
+            .when(days >= self.blue)
+            .then(pl.lit("blue"))
+            .otherwise(pl.lit("none"))
+        )
+
+
+def exceedance_days(daily: pl.DataFrame) -> pl.DataFrame:
+    """Rows of ``daily`` (unit, outlet, factor, day, value, limit, valid, marked) that exceed."""
+    return daily.filter(pl.col("valid") & ~pl.col("marked") & (pl.col("value") > pl.col("limit")))
+
+
+def grade(daily: pl.DataFrame, first: date, last: date, bands: Bands | None = None) -> pl.DataFrame:
+    """Per unit and day from ``first`` to ``last``: the window's exceedance days and the level.
+
+    ``daily`` needs columns unit, outlet, factor, day (date), value, limit, valid, marked; days
+    before ``first`` count toward the first windows.
+    """
+    bands = bands or Bands()
+    exceeded = exceedance_days(daily)
+    counted = (
+        exceeded.select("unit", "day").unique()
+        if bands.once_per_unit
+        else exceeded.group_by(["unit", "day"]).agg(pl.len().alias("n"))
+    )
+    if bands.once_per_unit:
+        counted = counted.with_columns(pl.lit(1, pl.UInt32).alias("n"))
+    start = first.toordinal() - bands.window_days + 1
+    calendar = pl.DataFrame({"day": pl.date_range(date.fromordinal(start), last, "1d", eager=True)})
+    units = daily.select("unit").unique()
+    grid = units.join(calendar, how="cross").join(counted, on=["unit", "day"], how="left").sort(["unit", "day"])
+    rolled = grid.with_columns(
+        pl.col("n").fill_null(0).rolling_sum(bands.window_days, min_samples=1).over("unit").alias("days")
+    )
+    return (
+        rolled.filter(pl.col("day") >= first)
+        .with_columns(pl.col("days").cast(pl.Int64), bands.level().alias("level"))
+        .select("unit", "day", "days", "level")
+    )
+
+
+def changes(graded: pl.DataFrame) -> pl.DataFrame:
+    """The days a unit's level changed: an alarm opens, rises, falls or clears there."""
+    return (
+        graded.sort(["unit", "day"])
+        .with_columns(pl.col("level").shift(1).over("unit").fill_null("none").alias("previous"))
+        .filter(pl.col("level") != pl.col("previous"))
+        .select("unit", "day", "previous", "level", "days")
+    )
