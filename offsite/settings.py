@@ -99,6 +99,43 @@ class Settings(BaseSettings):
     gateway_metrics_port: int | None = None
     """Port of the Prometheus metrics endpoint; none if unset."""
 
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "offsite@localhost"
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    """Upgrade the SMTP connection with STARTTLS before logging in."""
+
+    sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
+    """SMS gateway speaking the Aliyun ``SendSms`` API (RPC style, HMAC-SHA1 signed)."""
+
+    sms_access_key_id: str | None = None
+    sms_access_key_secret: str | None = None
+    sms_sign_name: str = "Offsite"
+    """Approved signature (签名) shown before every SMS."""
+
+    sms_digest_template: str = "SMS_DIGEST"
+    """Approved template of the SMS digest of held-back messages (parameters ``count``, ``day``)."""
+
+    notify_timeout: float = 10.0
+    """Seconds one delivery attempt may take."""
+
+    notify_retry_base: float = 60.0
+    """Seconds before the first retry; each further retry waits twice as long."""
+
+    notify_retry_max: float = 3600.0
+    """Longest wait between two attempts."""
+
+    notify_max_attempts: int = 8
+    """Attempts after which a message counts as failed (it stays in the outbox with every attempt)."""
+
+    notify_daily_cap: int = 20
+    """Messages one person receives on one channel per China day; the rest wait for a digest."""
+
+    notify_group: bool = True
+    """Messages due together for the same e-mail address or webhook go out as one."""
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import pool
 
 import offsite.gateway.models
+import offsite.notify.models
 import offsite.registry.models
 import offsite.store.models  # noqa: F401  (registers the tables)
 from offsite.db import Base, make_engine

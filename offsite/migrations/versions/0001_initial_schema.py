@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:01:59.385385
+Create Date: 2026-11-29 12:47:37.876484
 """
 
 from collections.abc import Sequence
@@ -124,6 +124,41 @@ def upgrade() -> None:
         sa.Column("raw_id", sa.BigInteger(), nullable=True),
         sa.PrimaryKeyConstraint("device_id", "restarted_at", name=op.f("pk_logger_restart")),
     )
+    op.create_table(
+        "outbox_message",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("event_key", sa.String(length=160), nullable=False),
+        sa.Column("channel", sa.String(length=8), nullable=False),
+        sa.Column("address", sa.String(length=512), nullable=False),
+        sa.Column("subject", sa.String(length=256), nullable=False),
+        sa.Column("body", sa.Text(), nullable=False),
+        sa.Column("template", sa.String(length=64), nullable=True),
+        sa.Column("params", sa.JSON(), nullable=True),
+        sa.Column("state", sa.String(length=8), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("created_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("next_attempt_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("sent_at", offsite.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("digest_id", sa.Integer(), nullable=True),
+        sa.CheckConstraint(
+            "channel IN ('email', 'webhook', 'wecom', 'dingtalk', 'sms')",
+            name=op.f("ck_outbox_message_channel_allowed"),
+        ),
+        sa.CheckConstraint(
+            "state IN ('pending', 'sent', 'held', 'failed')", name=op.f("ck_outbox_message_state_allowed")
+        ),
+        sa.ForeignKeyConstraint(
+            ["digest_id"], ["outbox_message.id"], name=op.f("fk_outbox_message_digest_id_outbox_message")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_outbox_message")),
+        sa.UniqueConstraint(
+            "event_key", "channel", "address", name=op.f("uq_outbox_message_event_key_channel_address")
+        ),
+    )
+    with op.batch_alter_table("outbox_message", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_outbox_message_next_attempt_at"), ["next_attempt_at"], unique=False)
+        batch_op.create_index(batch_op.f("ix_outbox_message_state"), ["state"], unique=False)
+
     op.create_table(
         "platform_command",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
@@ -253,6 +288,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("video_outage", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_video_outage_camera_id"), ["camera_id"], unique=False)
+
+    op.create_table(
+        "delivery_attempt",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("message_id", sa.Integer(), nullable=False),
+        sa.Column("at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("ok", sa.Boolean(), nullable=False),
+        sa.Column("detail", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["message_id"],
+            ["outbox_message.id"],
+            name=op.f("fk_delivery_attempt_message_id_outbox_message"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_delivery_attempt")),
+    )
+    with op.batch_alter_table("delivery_attempt", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_delivery_attempt_message_id"), ["message_id"], unique=False)
 
     op.create_table(
         "unit",
@@ -495,6 +548,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_unit_region_code"))
 
     op.drop_table("unit")
+    with op.batch_alter_table("delivery_attempt", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_delivery_attempt_message_id"))
+
+    op.drop_table("delivery_attempt")
     with op.batch_alter_table("video_outage", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_video_outage_camera_id"))
 
@@ -520,6 +577,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_platform_command_device")
 
     op.drop_table("platform_command")
+    with op.batch_alter_table("outbox_message", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_outbox_message_state"))
+        batch_op.drop_index(batch_op.f("ix_outbox_message_next_attempt_at"))
+
+    op.drop_table("outbox_message")
     op.drop_table("logger_restart")
     op.drop_table("interval_value")
     with op.batch_alter_table("instrument_info", schema=None) as batch_op:

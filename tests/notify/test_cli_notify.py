@@ -1,0 +1,41 @@
+"""``offsite notify test``, ``deliver`` and ``list`` against a webhook server on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from offsite.cli import app
+from tests.notify.servers import Recorder, http_server
+
+runner = CliRunner()
+
+
+def test_test_message_deliver_and_list(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    recorder = Recorder(fail_first=1, answer={"errcode": 0})
+    with http_server(recorder) as hook:
+        failed = runner.invoke(app, ["notify", "test", "--channel", "wecom", "--address", hook, "--database-url", url])
+        assert failed.exit_code == 1
+        assert "HTTP 500" in failed.stderr
+        # The failed message waits for its retry; a later pass (once due) delivers it.
+        listed = runner.invoke(app, ["notify", "list", "--state", "pending", "--json", "--database-url", url])
+        [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+        assert (row["channel"], row["address"], row["attempts"]) == ("wecom", hook, 1)
+        assert "HTTP 500" in row["last_answer"]
+    assert len(recorder.requests) == 1
+
+    result = runner.invoke(app, ["notify", "deliver", "--database-url", url])
+    assert result.exit_code == 0
+    assert result.stdout.startswith("sent 0, retrying 0")  # not due for another minute
+
+
+def test_unknown_channel_and_state_are_usage_errors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = runner.invoke(app, ["notify", "test", "--channel", "fax", "--address", "1", "--database-url", url])
+    assert result.exit_code == 2
+    assert "fax" in result.stderr
+    result = runner.invoke(app, ["notify", "list", "--state", "lost", "--database-url", url])
+    assert result.exit_code == 2
