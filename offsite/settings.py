@@ -115,8 +115,14 @@ class Settings(BaseSettings):
     sms_sign_name: str = "Offsite"
     """Approved signature (签名) shown before every SMS."""
 
+    sms_alarm_template: str = "SMS_ALARM"
+    """Approved template of an alarm SMS (parameters ``unit``, ``level``, ``days``, ``alarm``)."""
+
     sms_digest_template: str = "SMS_DIGEST"
     """Approved template of the SMS digest of held-back messages (parameters ``count``, ``day``)."""
+
+    alarm_window_days: int = 30
+    """Days of the rolling window exceedance days are counted in (the bands are in ``alarms.grading``)."""
 
     notify_timeout: float = 10.0
     """Seconds one delivery attempt may take."""

@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from offsite.cli import aggregate, archive, db, feeds, gateway, hj212, notify, regions, registry, simulate, store
+from offsite.cli import (
+    aggregate,
+    alarms,
+    archive,
+    db,
+    feeds,
+    gateway,
+    hj212,
+    notify,
+    regions,
+    registry,
+    simulate,
+    store,
+)
 
 app = typer.Typer(
     name="offsite",
@@ -24,6 +37,7 @@ app.add_typer(gateway.devices_app, name="devices")
 app.add_typer(simulate.app, name="simulate")
 app.add_typer(aggregate.app, name="aggregate")
 app.add_typer(notify.app, name="notify")
+app.add_typer(alarms.app, name="alarms")
 
 
 def main() -> None:

@@ -27,11 +27,11 @@ def region_level(level: str) -> str:
     return level
 
 
-def day_or_today(text: str | None, today: date) -> date:
-    """A ``--on`` day (YYYY-MM-DD), or ``today`` when none is given."""
+def day_or_today(text: str | None, today: date, hint: str = "--on") -> date:
+    """A day option's value (YYYY-MM-DD), or ``today`` when none is given."""
     if text is None:
         return today
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
-        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint="--on") from exc
+        raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=hint) from exc

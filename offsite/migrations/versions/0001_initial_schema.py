@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:47:37.876484
+Create Date: 2026-11-29 12:51:40.885217
 """
 
 from collections.abc import Sequence
@@ -334,6 +334,36 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_unit_region_code"), ["region_code"], unique=False)
 
     op.create_table(
+        "alarm",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("unit_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=10), nullable=False),
+        sa.Column("level", sa.String(length=8), nullable=False),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("state", sa.String(length=18), nullable=False),
+        sa.Column("verdict", sa.String(length=16), nullable=True),
+        sa.Column("opened_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind IN ('exceedance', 'offline', 'missing')", name=op.f("ck_alarm_kind_allowed")),
+        sa.CheckConstraint(
+            "level IN ('blue', 'yellow', 'orange', 'red', 'offline', 'missing')", name=op.f("ck_alarm_level_allowed")
+        ),
+        sa.CheckConstraint(
+            "state IN ('open', 'acknowledged', 'verified', 'closed', 'cleared', 'cleared_unverified')",
+            name=op.f("ck_alarm_state_allowed"),
+        ),
+        sa.CheckConstraint(
+            "verdict IS NULL OR verdict IN ('real_exceedance', 'equipment_fault', 'declared_outage', 'false_alarm')",
+            name=op.f("ck_alarm_verdict_allowed"),
+        ),
+        sa.ForeignKeyConstraint(["unit_id"], ["unit.id"], name=op.f("fk_alarm_unit_id_unit"), ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alarm")),
+    )
+    with op.batch_alter_table("alarm", schema=None) as batch_op:
+        batch_op.create_index("ix_alarm_unit_kind_state", ["unit_id", "kind", "state"], unique=False)
+
+    op.create_table(
         "contact",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=64), nullable=False),
@@ -392,6 +422,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("power_meter", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_power_meter_unit_id"), ["unit_id"], unique=False)
+
+    op.create_table(
+        "alarm_event",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("alarm_id", sa.Integer(), nullable=False),
+        sa.Column("at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("actor", sa.String(length=64), nullable=False),
+        sa.Column("action", sa.String(length=12), nullable=False),
+        sa.Column("level", sa.String(length=8), nullable=False),
+        sa.Column("days", sa.Integer(), nullable=False),
+        sa.Column("comment", sa.Text(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["alarm_id"], ["alarm.id"], name=op.f("fk_alarm_event_alarm_id_alarm"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_alarm_event")),
+    )
+    with op.batch_alter_table("alarm_event", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_alarm_event_alarm_id"), ["alarm_id"], unique=False)
 
     op.create_table(
         "camera",
@@ -531,6 +579,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_camera_unit_id"))
 
     op.drop_table("camera")
+    with op.batch_alter_table("alarm_event", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_alarm_event_alarm_id"))
+
+    op.drop_table("alarm_event")
     with op.batch_alter_table("power_meter", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_power_meter_unit_id"))
 
@@ -544,6 +596,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_contact_region_code"))
 
     op.drop_table("contact")
+    with op.batch_alter_table("alarm", schema=None) as batch_op:
+        batch_op.drop_index("ix_alarm_unit_kind_state")
+
+    op.drop_table("alarm")
     with op.batch_alter_table("unit", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_unit_region_code"))
 

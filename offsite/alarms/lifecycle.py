@@ -1,0 +1,181 @@
+"""Alarms follow the grading: a level change opens, raises, lowers or clears one; officers then
+acknowledge, verify and close it. Every step is an ``AlarmEvent`` with who, when and a comment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import polars as pl
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm, AlarmEvent
+from offsite.alarms.routing import notify_alarm
+from offsite.settings import Settings
+
+GRADING = "grading"
+
+
+class AlarmStateError(ValueError):
+    """A step the alarm's present state does not allow, or an unknown alarm or verdict."""
+
+
+@dataclass
+class Applied:
+    opened: int = 0
+    raised: int = 0
+    lowered: int = 0
+    cleared: int = 0
+    messages: int = 0
+
+
+def apply_changes(session: Session, changes: pl.DataFrame, settings: Settings, now: datetime) -> Applied:
+    """Turn ``grading.changes`` rows (unit, day, previous, level, days) into alarm steps.
+
+    Applying the same changes again does nothing: days up to the one that last set the unit's
+    alarm are skipped, and messages are keyed by alarm, step, level and day.
+    """
+    applied = Applied()
+    for row in changes.sort(["day", "unit"]).iter_rows(named=True):
+        latest = latest_alarm(session, row["unit"], "exceedance")
+        if latest is not None and row["day"] <= latest.day:
+            continue  # this day's grading has been applied already
+        alarm = latest if latest is not None and latest.state in LIVE else None
+        event = _step(
+            session, alarm, unit_id=row["unit"], level=row["level"], days=row["days"], day=row["day"], now=now
+        )
+        if event is None:
+            continue
+        setattr(applied, event.action, getattr(applied, event.action) + 1)
+        if event.action in {"opened", "raised"}:
+            applied.messages += notify_alarm(session, event, settings, now)
+    return applied
+
+
+def latest_alarm(session: Session, unit_id: int, kind: str) -> Alarm | None:
+    return session.scalar(
+        select(Alarm).where(Alarm.unit_id == unit_id, Alarm.kind == kind).order_by(Alarm.id.desc()).limit(1)
+    )
+
+
+def _step(
+    session: Session, alarm: Alarm | None, *, unit_id: int, level: str, days: int, day: date, now: datetime
+) -> AlarmEvent | None:
+    if level == "none":
+        if alarm is None:
+            return None
+        alarm.state = "cleared" if alarm.state == "verified" else "cleared_unverified"
+        return _record(session, alarm, "cleared", level=alarm.level, days=days, day=day, now=now)
+    if alarm is None:
+        alarm = Alarm(
+            unit_id=unit_id,
+            kind="exceedance",
+            level=level,
+            days=days,
+            day=day,
+            state="open",
+            opened_at=now,
+            updated_at=now,
+        )
+        session.add(alarm)
+        session.flush()
+        return _record(session, alarm, "opened", level=level, days=days, day=day, now=now)
+    if alarm.level == level:
+        alarm.days, alarm.day = days, day
+        return None
+    action = "raised" if SEVERITY[level] > SEVERITY[alarm.level] else "lowered"
+    alarm.level = level
+    return _record(session, alarm, action, level=level, days=days, day=day, now=now)
+
+
+def _record(
+    session: Session,
+    alarm: Alarm,
+    action: str,
+    *,
+    level: str,
+    days: int,
+    day: date,
+    now: datetime,
+    actor: str = GRADING,
+    comment: str = "",
+) -> AlarmEvent:
+    alarm.days, alarm.day, alarm.updated_at = days, day, now
+    event = AlarmEvent(alarm_id=alarm.id, at=now, actor=actor, action=action, level=level, days=days, comment=comment)
+    session.add(event)
+    session.flush()
+    return event
+
+
+def _officer_step(
+    session: Session,
+    alarm_id: int,
+    *,
+    allowed: tuple[str, ...],
+    to: str,
+    action: str,
+    actor: str,
+    comment: str,
+    now: datetime,
+) -> Alarm:
+    alarm = session.get(Alarm, alarm_id)
+    if alarm is None:
+        raise AlarmStateError(f"no alarm {alarm_id}")
+    if alarm.state not in allowed:
+        raise AlarmStateError(f"alarm {alarm_id} is {alarm.state}: cannot {action} (only when {' or '.join(allowed)})")
+    if not actor.strip():
+        raise AlarmStateError(f"{action} needs the name of who does it")
+    alarm.state = to
+    _record(
+        session, alarm, action, level=alarm.level, days=alarm.days, day=alarm.day, now=now, actor=actor, comment=comment
+    )
+    return alarm
+
+
+def acknowledge(session: Session, alarm_id: int, *, actor: str, comment: str, now: datetime) -> Alarm:
+    return _officer_step(
+        session,
+        alarm_id,
+        allowed=("open",),
+        to="acknowledged",
+        action="acknowledge",
+        actor=actor,
+        comment=comment,
+        now=now,
+    )
+
+
+def verify(session: Session, alarm_id: int, *, verdict: str, actor: str, comment: str, now: datetime) -> Alarm:
+    """Record what the alarm turned out to be (real exceedance, equipment fault, …)."""
+    if verdict not in VERDICTS:
+        raise AlarmStateError(f"unknown verdict {verdict!r}; one of {', '.join(VERDICTS)}")
+    existing = session.get(Alarm, alarm_id)
+    # One that cleared before anyone looked is verified after the fact and stays cleared.
+    to = "cleared" if existing is not None and existing.state == "cleared_unverified" else "verified"
+    alarm = _officer_step(
+        session,
+        alarm_id,
+        allowed=("open", "acknowledged", "cleared_unverified"),
+        to=to,
+        action="verify",
+        actor=actor,
+        comment=comment,
+        now=now,
+    )
+    alarm.verdict = verdict
+    return alarm
+
+
+def close(session: Session, alarm_id: int, *, actor: str, comment: str, now: datetime) -> Alarm:
+    return _officer_step(
+        session,
+        alarm_id,
+        allowed=("verified", "cleared"),
+        to="closed",
+        action="close",
+        actor=actor,
+        comment=comment,
+        now=now,
+    )

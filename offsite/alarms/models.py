@@ -1,0 +1,66 @@
+"""Alarms and their history: each level change and each officer's step is a row of its own."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from offsite.db import Base, UtcDateTime
+
+KINDS = ("exceedance", "offline", "missing")
+LEVELS = ("blue", "yellow", "orange", "red", "offline", "missing")
+SEVERITY = {"red": 4, "orange": 3, "yellow": 2, "blue": 1, "offline": 0, "missing": 0}
+STATES = ("open", "acknowledged", "verified", "closed", "cleared", "cleared_unverified")
+"""``cleared``: the count fell to zero after an officer verified the alarm; ``cleared_unverified``:
+it fell to zero before anyone did, so it stays listed for follow-up."""
+LIVE = ("open", "acknowledged", "verified")
+VERDICTS = ("real_exceedance", "equipment_fault", "declared_outage", "false_alarm")
+
+
+def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:
+    return CheckConstraint(f"{column} IN ({', '.join(repr(v) for v in values)})", name=f"{column}_allowed")
+
+
+class Alarm(Base):
+    __tablename__ = "alarm"
+    __table_args__ = (
+        _in("kind", KINDS),
+        _in("level", LEVELS),
+        _in("state", STATES),
+        CheckConstraint(
+            "verdict IS NULL OR verdict IN ('real_exceedance', 'equipment_fault', 'declared_outage', 'false_alarm')",
+            name="verdict_allowed",
+        ),
+        Index("ix_alarm_unit_kind_state", "unit_id", "kind", "state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(10))
+    level: Mapped[str] = mapped_column(String(8))
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    """Exceedance days in the window when the level was last set."""
+    day: Mapped[date] = mapped_column(Date)
+    """The day whose grading last set the level."""
+    state: Mapped[str] = mapped_column(String(18), default="open")
+    verdict: Mapped[str | None] = mapped_column(String(16))
+    opened_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class AlarmEvent(Base):
+    """One step of an alarm: opened, raised, lowered, cleared (by the grading) or an officer's action."""
+
+    __tablename__ = "alarm_event"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alarm_id: Mapped[int] = mapped_column(ForeignKey("alarm.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    """``grading`` for level changes, otherwise the officer's name."""
+    action: Mapped[str] = mapped_column(String(12))
+    level: Mapped[str] = mapped_column(String(8))
+    days: Mapped[int] = mapped_column(Integer)
+    comment: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,146 @@
+"""``offsite alarms``: the alarm list, and the officer's steps (acknowledge, verify, close)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import polars as pl
+import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from offsite.alarms import lifecycle
+from offsite.alarms.daily import daily_values
+from offsite.alarms.grading import Bands, changes, grade
+from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
+from offsite.cli.options import DatabaseUrl, day_or_today
+from offsite.db import session_factory
+from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
+from offsite.registry.models import Region, Unit
+from offsite.settings import with_database_url
+
+app = typer.Typer(help="Exceedance, offline and missing-data alarms.", no_args_is_help=True)
+
+Actor = Annotated[str, typer.Option("--by", help="Who takes the step (recorded with it).")]
+Comment = Annotated[str, typer.Option(help="What was found or done.")]
+
+
+@app.command("grade")
+def grade_command(
+    day: Annotated[str | None, typer.Option(help="Last day graded (default: yesterday, China time).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--from", help="First day graded (default: the last day); to recompute a span.")
+    ] = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Grade every unit on its stored daily values and open, raise, lower or clear its alarm."""
+    settings = with_database_url(database_url)
+    last = day_or_today(day, datetime.now(CST).date() - timedelta(days=1), "--day")
+    first = day_or_today(since, last, "--from")
+    if first > last:
+        raise typer.BadParameter(f"{first} is after {last}", param_hint="--from")
+    bands = Bands(window_days=settings.alarm_window_days)
+    engine = upgraded_engine(settings.database_url)
+    with session_factory(engine)() as session:
+        daily = daily_values(engine, session, first - timedelta(days=bands.window_days - 1), last)
+        graded = grade(daily, first, last, bands)
+        applied = lifecycle.apply_changes(session, changes(graded), settings, datetime.now(UTC))
+        session.commit()
+    alarmed = graded.filter(pl.col("day") == last, pl.col("level") != "none").height
+    typer.echo(
+        f"{first}..{last}: {daily.height} daily values, {alarmed} units alarmed on {last}; "
+        f"opened {applied.opened}, raised {applied.raised}, lowered {applied.lowered}, "
+        f"cleared {applied.cleared}; {applied.messages} messages queued"
+    )
+
+
+@app.command("list")
+def list_alarms(
+    show_all: Annotated[bool, typer.Option("--all", help="Every alarm, not only the open ones.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Open alarms (with --all, every alarm), most severe first."""
+    settings = with_database_url(database_url)
+    with session_factory(upgraded_engine(settings.database_url))() as session:
+        query = select(Alarm, Unit, Region).join(Unit, Unit.id == Alarm.unit_id).join(Region)
+        if not show_all:
+            query = query.where(Alarm.state.in_(LIVE))
+        found = session.execute(query).all()
+    rows = sorted(found, key=lambda r: (-SEVERITY[r[0].level], -r[0].days, r[0].opened_at, r[0].id))
+    records = [
+        {
+            "id": alarm.id,
+            "unit": unit.credit_code,
+            "unit_name": unit.name,
+            "region": region.name,
+            "level": alarm.level,
+            "days": alarm.days,
+            "opened_at": alarm.opened_at.isoformat(),
+            "state": alarm.state,
+        }
+        for alarm, unit, region in rows
+    ]
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    table = Table("id", "level", "days", "unit", "region", "opened", "state")
+    for r in records:
+        table.add_row(
+            str(r["id"]),
+            str(r["level"]),
+            str(r["days"]),
+            str(r["unit_name"]),
+            str(r["region"]),
+            str(r["opened_at"])[:16],
+            str(r["state"]),
+        )
+    Console().print(table)
+    if not records:
+        typer.echo("no open alarms" if not show_all else "no alarms")
+
+
+def _step(database_url: str | None, action: Callable[[Session, datetime], Alarm]) -> None:
+    settings = with_database_url(database_url)
+    with session_factory(upgraded_engine(settings.database_url))() as session:
+        try:
+            alarm = action(session, datetime.now(UTC))
+        except lifecycle.AlarmStateError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from exc
+        session.commit()
+        typer.echo(f"alarm {alarm.id}: {alarm.state}")
+
+
+@app.command("ack")
+def ack(alarm_id: int, by: Actor, comment: Comment = "", database_url: DatabaseUrl = None) -> None:
+    """Acknowledge an open alarm: someone is on it."""
+    _step(database_url, lambda s, now: lifecycle.acknowledge(s, alarm_id, actor=by, comment=comment, now=now))
+
+
+@app.command("verify")
+def verify(
+    alarm_id: int,
+    verdict: Annotated[str, typer.Option(help=f"One of {', '.join(VERDICTS)}.")],
+    by: Actor,
+    comment: Comment = "",
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Record what the alarm turned out to be."""
+    _step(
+        database_url,
+        lambda s, now: lifecycle.verify(s, alarm_id, verdict=verdict, actor=by, comment=comment, now=now),
+    )
+
+
+@app.command("close")
+def close(alarm_id: int, by: Actor, comment: Comment = "", database_url: DatabaseUrl = None) -> None:
+    """Close a verified alarm."""
+    _step(database_url, lambda s, now: lifecycle.close(s, alarm_id, actor=by, comment=comment, now=now))

@@ -1,0 +1,154 @@
+"""``offsite alarms list`` and the officer's steps on a real database file."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from offsite.alarms.models import Alarm
+from offsite.cli import app
+from offsite.db import session_factory
+from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
+from offsite.registry.models import Contact, Device, Limit, Outlet, Unit
+from offsite.registry.regions import load_anhui
+from offsite.store.models import DAY
+from offsite.store.values import ValueWriter
+
+runner = CliRunner()
+AT = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def _database(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with session_factory(upgraded_engine(url))() as session:
+        load_anhui(session)
+        for n, (name, county) in enumerate([("甲厂", "340104"), ("乙厂", "340202"), ("丙厂", "340102")], 1):
+            session.add(
+                Unit(id=n, credit_code=f"9134010000000000{n:02d}", name=name, industry_code="C2614", region_code=county)
+            )
+        session.flush()
+        for unit, level, days, state in [
+            (1, "yellow", 4, "open"),
+            (2, "red", 11, "acknowledged"),
+            (3, "blue", 1, "closed"),
+        ]:
+            session.add(
+                Alarm(
+                    unit_id=unit,
+                    kind="exceedance",
+                    level=level,
+                    days=days,
+                    day=date(2026, 11, 19),
+                    state=state,
+                    opened_at=AT,
+                    updated_at=AT,
+                )
+            )
+        session.commit()
+    return url
+
+
+def test_list_shows_open_alarms_most_severe_first(tmp_path: Path) -> None:
+    url = _database(tmp_path)
+    result = runner.invoke(app, ["alarms", "list", "--json", "--database-url", url])
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["unit_name"], r["level"], r["days"], r["state"]) for r in rows] == [
+        ("乙厂", "red", 11, "acknowledged"),
+        ("甲厂", "yellow", 4, "open"),
+    ]
+    assert rows[0]["region"] == "镜湖区"
+    assert set(rows[0]) == {"id", "unit", "unit_name", "region", "level", "days", "opened_at", "state"}
+    everything = runner.invoke(app, ["alarms", "list", "--all", "--json", "--database-url", url])
+    assert len(everything.stdout.splitlines()) == 3
+
+
+def test_officer_steps_and_a_refused_step(tmp_path: Path) -> None:
+    url = _database(tmp_path)
+    steps = [
+        ["ack", "1", "--by", "张三", "--comment", "已联系"],
+        ["verify", "1", "--verdict", "real_exceedance", "--by", "张三"],
+        ["close", "1", "--by", "李四"],
+    ]
+    outputs = [runner.invoke(app, ["alarms", *step, "--database-url", url]).stdout.strip() for step in steps]
+    assert outputs == ["alarm 1: acknowledged", "alarm 1: verified", "alarm 1: closed"]
+    refused = runner.invoke(app, ["alarms", "ack", "1", "--by", "张三", "--database-url", url])
+    assert refused.exit_code == 2
+    assert "alarm 1 is closed: cannot acknowledge" in refused.stderr
+
+
+def _plant_with_daily_values(url: str, so2: dict[int, tuple[float | None, str]]) -> None:
+    """One unit, one stack with an SO2 daily limit of 100 (corrected), and stored daily values."""
+    engine = upgraded_engine(url)
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        session.add(
+            Unit(id=1, credit_code="913401000000000001", name="甲厂", industry_code="D4411", region_code="340104")
+        )
+        session.flush()
+        session.add(Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas", o2_ref=6.0))
+        session.flush()
+        session.add(Device(id=1, outlet_id=1, mn="MN0001", password_enc=b"-"))
+        session.add(
+            Limit(
+                outlet_id=1,
+                factor="a21026",
+                standard="GB13223-2011",
+                value=100.0,
+                basis="corrected",
+                period="day",
+                valid_from=date(2026, 1, 1),
+                source="test",
+            )
+        )
+        session.add(
+            Contact(
+                name="蜀山区执法员", role="county_officer", phone="13900000104", channel="sms", region_code="340104"
+            )
+        )
+        session.commit()
+    rows = [
+        {
+            "device_id": 1,
+            "period": DAY,
+            "factor": "a21026",
+            "ts": datetime.combine(date(2026, 11, d), time(), CST).astimezone(UTC),
+            "avg": 80.0,
+            "zs_avg": zs,
+            "flag": flag,
+            "raw_id": None,
+        }
+        for d, (zs, flag) in so2.items()
+    ]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+
+
+def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    # Corrected SO2 above 100 on the 2nd, 3rd and 5th; the 4th is above but flagged D (invalid);
+    # the 6th is below. Three exceedance days in the window: yellow on the 5th.
+    days = {1: (90.0, "N"), 2: (130.0, "N"), 3: (101.0, "T"), 4: (150.0, "D"), 5: (120.0, "N"), 6: (70.0, "N")}
+    _plant_with_daily_values(url, days)
+    result = runner.invoke(
+        app, ["alarms", "grade", "--from", "2026-11-01", "--day", "2026-11-06", "--database-url", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == (
+        "2026-11-01..2026-11-06: 6 daily values, 1 units alarmed on 2026-11-06; "
+        "opened 1, raised 1, lowered 0, cleared 0; 2 messages queued"
+    )
+    [row] = [
+        json.loads(line)
+        for line in runner.invoke(app, ["alarms", "list", "--json", "--database-url", url]).stdout.splitlines()
+    ]
+    assert (row["level"], row["days"], row["region"]) == ("yellow", 3, "蜀山区")
+    again = runner.invoke(
+        app, ["alarms", "grade", "--from", "2026-11-01", "--day", "2026-11-06", "--database-url", url]
+    )
+    assert "opened 0, raised 0, lowered 0, cleared 0; 0 messages queued" in again.stdout
+    bad = runner.invoke(app, ["alarms", "grade", "--day", "yesterday", "--database-url", url])
+    assert bad.exit_code == 2
