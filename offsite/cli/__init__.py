@@ -38,6 +38,7 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(aggregate.app, name="aggregate")
 app.add_typer(notify.app, name="notify")
 app.add_typer(alarms.app, name="alarms")
+app.command("stats")(alarms.stats)
 
 
 def main() -> None:

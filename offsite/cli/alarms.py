@@ -18,6 +18,7 @@ from offsite.alarms import lifecycle
 from offsite.alarms.daily import daily_values
 from offsite.alarms.grading import Bands, changes, grade
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
+from offsite.alarms.statistics import alarm_statistics
 from offsite.cli.options import DatabaseUrl, day_or_today
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
@@ -144,3 +145,23 @@ def verify(
 def close(alarm_id: int, by: Actor, comment: Comment = "", database_url: DatabaseUrl = None) -> None:
     """Close a verified alarm."""
     _step(database_url, lambda s, now: lifecycle.close(s, alarm_id, actor=by, comment=comment, now=now))
+
+
+def stats(
+    year: Annotated[int | None, typer.Option(help="Year (default: this year, China time).")] = None,
+    by_month: Annotated[bool, typer.Option("--by-month", help="One row per city and month.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Alarms per city and for the province: by highest level reached, and units alarmed."""
+    settings = with_database_url(database_url)
+    chosen = year or datetime.now(CST).year
+    with session_factory(upgraded_engine(settings.database_url))() as session:
+        table = alarm_statistics(session, chosen, by_month=by_month)
+    if as_json:
+        for record in table.iter_rows(named=True):
+            typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    typer.echo(f"alarms opened in {chosen}")
+    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+        typer.echo(str(table))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from offsite.alarms.models import Alarm
+from offsite.alarms.models import Alarm, AlarmEvent
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
@@ -152,3 +152,56 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     assert "opened 0, raised 0, lowered 0, cleared 0; 0 messages queued" in again.stdout
     bad = runner.invoke(app, ["alarms", "grade", "--day", "yesterday", "--database-url", url])
     assert bad.exit_code == 2
+
+
+def test_stats_count_alarms_by_highest_level_and_units_per_city_and_province(tmp_path: Path) -> None:
+    url = _database(tmp_path)  # alarms 1–3 have no steps: they are not counted
+    late_2025 = datetime(2025, 12, 31, 17, tzinfo=UTC)  # 2026-01-01 01:00 China time
+    with session_factory(upgraded_engine(url))() as session:
+        for unit, opened, steps in [
+            (1, AT, ["blue", "red"]),  # 甲厂 (合肥), raised to red
+            (1, AT, ["yellow"]),
+            (2, AT, ["orange"]),  # 乙厂 (芜湖)
+            (2, datetime(2025, 6, 1, tzinfo=UTC), ["blue"]),  # another year
+            (3, late_2025, ["blue"]),  # 丙厂 (合肥): 2026 in China time
+        ]:
+            alarm = Alarm(
+                unit_id=unit,
+                kind="exceedance",
+                level=steps[-1],
+                days=1,
+                day=date(2026, 1, 1),
+                state="open",
+                opened_at=opened,
+                updated_at=opened,
+            )
+            session.add(alarm)
+            session.flush()
+            for n, level in enumerate(steps):
+                session.add(
+                    AlarmEvent(
+                        alarm_id=alarm.id,
+                        at=opened,
+                        actor="grading",
+                        action="opened" if n == 0 else "raised",
+                        level=level,
+                        days=1,
+                    )
+                )
+        session.commit()
+    result = runner.invoke(app, ["stats", "--year", "2026", "--json", "--database-url", url])
+    rows = {r["region"]: r for r in map(json.loads, result.stdout.splitlines())}
+    counts = {
+        name: (r["blue"], r["yellow"], r["orange"], r["red"], r["alarms"], r["units"]) for name, r in rows.items()
+    }
+    assert counts == {
+        "合肥市": (1, 1, 0, 1, 3, 2),
+        "芜湖市": (0, 0, 1, 0, 1, 1),
+        "安徽省": (1, 1, 1, 1, 4, 3),
+    }
+    monthly = runner.invoke(app, ["stats", "--year", "2026", "--by-month", "--json", "--database-url", url])
+    months = {(r["region"], r["month"]): r["alarms"] for r in map(json.loads, monthly.stdout.splitlines())}
+    assert months[("合肥市", 1)] == 1
+    assert months[("合肥市", 11)] == 2
+    table = runner.invoke(app, ["stats", "--year", "2026", "--database-url", url])
+    assert "合肥市" in table.stdout
