@@ -124,6 +124,10 @@ class Settings(BaseSettings):
     alarm_window_days: int = 30
     """Days of the rolling window exceedance days are counted in (the bands are in ``alarms.grading``)."""
 
+    alarm_offline_after: float = 86400.0
+    """Seconds a networked device may go unheard before its unit gets an offline alarm (a working
+    default: the bureaus' own thresholds are not published)."""
+
     notify_timeout: float = 10.0
     """Seconds one delivery attempt may take."""
 

@@ -67,7 +67,7 @@ def _step(
         if alarm is None:
             return None
         alarm.state = "cleared" if alarm.state == "verified" else "cleared_unverified"
-        return _record(session, alarm, "cleared", level=alarm.level, days=days, day=day, now=now)
+        return record_step(session, alarm, "cleared", level=alarm.level, days=days, day=day, now=now)
     if alarm is None:
         alarm = Alarm(
             unit_id=unit_id,
@@ -81,16 +81,16 @@ def _step(
         )
         session.add(alarm)
         session.flush()
-        return _record(session, alarm, "opened", level=level, days=days, day=day, now=now)
+        return record_step(session, alarm, "opened", level=level, days=days, day=day, now=now)
     if alarm.level == level:
         alarm.days, alarm.day = days, day
         return None
     action = "raised" if SEVERITY[level] > SEVERITY[alarm.level] else "lowered"
     alarm.level = level
-    return _record(session, alarm, action, level=level, days=days, day=day, now=now)
+    return record_step(session, alarm, action, level=level, days=days, day=day, now=now)
 
 
-def _record(
+def record_step(
     session: Session,
     alarm: Alarm,
     action: str,
@@ -128,7 +128,7 @@ def _officer_step(
     if not actor.strip():
         raise AlarmStateError(f"{action} needs the name of who does it")
     alarm.state = to
-    _record(
+    record_step(
         session, alarm, action, level=alarm.level, days=alarm.days, day=alarm.day, now=now, actor=actor, comment=comment
     )
     return alarm

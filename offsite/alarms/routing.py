@@ -56,10 +56,15 @@ def notify_alarm(session: Session, event: AlarmEvent, settings: Settings, now: d
     assert unit is not None
     level = LEVEL_NAMES.get(event.level, event.level)
     subject = f"【{level}预警】{unit.name}"
-    body = (
-        f"{unit.name}（{unit.credit_code}）近{settings.alarm_window_days}日超标{event.days}天，"
-        f"{level}预警（{alarm.day.isoformat()}）。预警编号 {alarm.id}。"
-    )
+    if alarm.kind == "offline":
+        body = f"{unit.name}（{unit.credit_code}）自动监控设备离线，请核查。预警编号 {alarm.id}。"
+    elif alarm.kind == "missing":
+        body = f"{unit.name}（{unit.credit_code}）{alarm.day.isoformat()} 日均值缺失，请核查。预警编号 {alarm.id}。"
+    else:
+        body = (
+            f"{unit.name}（{unit.credit_code}）近{settings.alarm_window_days}日超标{event.days}天，"
+            f"{level}预警（{alarm.day.isoformat()}）。预警编号 {alarm.id}。"
+        )
     added = 0
     for contact in recipients(session, unit):
         route = address_of(contact)

@@ -17,6 +17,7 @@ from offsite.cli import (
     registry,
     simulate,
     store,
+    worker,
 )
 
 app = typer.Typer(
@@ -39,6 +40,7 @@ app.add_typer(aggregate.app, name="aggregate")
 app.add_typer(notify.app, name="notify")
 app.add_typer(alarms.app, name="alarms")
 app.command("stats")(alarms.stats)
+app.command("worker")(worker.worker)
 
 
 def main() -> None:

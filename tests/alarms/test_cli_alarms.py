@@ -80,7 +80,7 @@ def test_officer_steps_and_a_refused_step(tmp_path: Path) -> None:
     assert "alarm 1 is closed: cannot acknowledge" in refused.stderr
 
 
-def _plant_with_daily_values(url: str, so2: dict[int, tuple[float | None, str]]) -> None:
+def plant_with_daily_values(url: str, so2: dict[date, tuple[float | None, str]]) -> None:
     """One unit, one stack with an SO2 daily limit of 100 (corrected), and stored daily values."""
     engine = upgraded_engine(url)
     with session_factory(engine)() as session:
@@ -91,7 +91,7 @@ def _plant_with_daily_values(url: str, so2: dict[int, tuple[float | None, str]])
         session.flush()
         session.add(Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas", o2_ref=6.0))
         session.flush()
-        session.add(Device(id=1, outlet_id=1, mn="MN0001", password_enc=b"-"))
+        session.add(Device(id=1, outlet_id=1, mn="MN0001", password_enc=b"-", networked_on=date(2026, 1, 1)))
         session.add(
             Limit(
                 outlet_id=1,
@@ -115,7 +115,7 @@ def _plant_with_daily_values(url: str, so2: dict[int, tuple[float | None, str]])
             "device_id": 1,
             "period": DAY,
             "factor": "a21026",
-            "ts": datetime.combine(date(2026, 11, d), time(), CST).astimezone(UTC),
+            "ts": datetime.combine(d, time(), CST).astimezone(UTC),
             "avg": 80.0,
             "zs_avg": zs,
             "flag": flag,
@@ -132,7 +132,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     # Corrected SO2 above 100 on the 2nd, 3rd and 5th; the 4th is above but flagged D (invalid);
     # the 6th is below. Three exceedance days in the window: yellow on the 5th.
     days = {1: (90.0, "N"), 2: (130.0, "N"), 3: (101.0, "T"), 4: (150.0, "D"), 5: (120.0, "N"), 6: (70.0, "N")}
-    _plant_with_daily_values(url, days)
+    plant_with_daily_values(url, {date(2026, 11, d): value for d, value in days.items()})
     result = runner.invoke(
         app, ["alarms", "grade", "--from", "2026-11-01", "--day", "2026-11-06", "--database-url", url]
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:51:40.885217
+Create Date: 2026-11-29 12:56:36.405218
 """
 
 from collections.abc import Sequence

@@ -1,0 +1,119 @@
+"""``offsite worker``: the scheduled jobs (APScheduler 3) — grading, offline checks, the outbox.
+
+Jobs:
+- ``outbox``: deliver due messages, every ``--deliver-every`` seconds;
+- ``offline``: offline alarms, every ``--offline-every`` seconds;
+- ``daily``: at 01:00 China time, grade yesterday and check that every device sent its daily data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import typer
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import Engine
+
+from offsite.alarms import lifecycle
+from offsite.alarms.conditions import check_missing_daily, check_offline
+from offsite.alarms.daily import daily_values
+from offsite.alarms.grading import Bands, changes, grade
+from offsite.cli.options import DatabaseUrl
+from offsite.db import session_factory
+from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
+from offsite.notify.channels import channels_for
+from offsite.notify.outbox import deliver_due
+from offsite.settings import Settings, with_database_url
+
+log = logging.getLogger("offsite.worker")
+
+
+def deliver_job(engine: Engine, settings: Settings) -> str:
+    report = deliver_due(session_factory(engine), channels_for(settings), settings, datetime.now(UTC))
+    return f"outbox: sent {report.sent}, retrying {report.retried}, failed {report.failed}, held {report.held}"
+
+
+def offline_job(engine: Engine, settings: Settings) -> str:
+    with session_factory(engine)() as session:
+        applied = check_offline(session, settings, datetime.now(UTC))
+        session.commit()
+    return f"offline: opened {applied.opened}, cleared {applied.cleared}"
+
+
+def daily_job(engine: Engine, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    yesterday = now.astimezone(CST).date() - timedelta(days=1)
+    bands = Bands(window_days=settings.alarm_window_days)
+    with session_factory(engine)() as session:
+        daily = daily_values(engine, session, yesterday - timedelta(days=bands.window_days - 1), yesterday)
+        graded = lifecycle.apply_changes(session, changes(grade(daily, yesterday, yesterday, bands)), settings, now)
+        missing = check_missing_daily(session, yesterday, settings, now)
+        session.commit()
+    return (
+        f"daily {yesterday}: opened {graded.opened}, raised {graded.raised}, lowered {graded.lowered}, "
+        f"cleared {graded.cleared}; missing data: opened {missing.opened}, cleared {missing.cleared}"
+    )
+
+
+JOBS: dict[str, Callable[[Engine, Settings], str]] = {
+    "daily": daily_job,
+    "offline": offline_job,
+    "outbox": deliver_job,
+}
+
+
+def _logged(name: str, engine: Engine, settings: Settings) -> None:
+    # A failing job is logged and retried at its next run; it must not stop the scheduler.
+    try:
+        log.info("%s", JOBS[name](engine, settings))
+    except Exception:
+        log.exception("job %s failed", name)
+
+
+def build_scheduler(
+    engine: Engine, settings: Settings, *, deliver_every: float, offline_every: float
+) -> BlockingScheduler:
+    scheduler = BlockingScheduler(timezone=UTC)
+    triggers = {
+        "outbox": IntervalTrigger(seconds=deliver_every),
+        "offline": IntervalTrigger(seconds=offline_every),
+        "daily": CronTrigger(hour=1, minute=0, timezone=CST),
+    }
+    for name, trigger in triggers.items():
+        scheduler.add_job(
+            _logged,
+            trigger,
+            args=(name, engine, settings),
+            id=name,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
+    return scheduler
+
+
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run every job once, print what each did, and exit.")] = False,
+    deliver_every: Annotated[float, typer.Option(help="Seconds between outbox passes.")] = 30.0,
+    offline_every: Annotated[float, typer.Option(help="Seconds between offline checks.")] = 300.0,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Run the scheduled jobs: daily grading and missing-data check, offline alarms, the outbox."""
+    settings = with_database_url(database_url)
+    engine = upgraded_engine(settings.database_url)
+    if once:
+        for job in (daily_job, offline_job, deliver_job):  # alarms first, so their messages go out
+            typer.echo(job(engine, settings))
+        return
+    scheduler = build_scheduler(engine, settings, deliver_every=deliver_every, offline_every=offline_every)
+    typer.echo(f"worker: jobs {', '.join(sorted(JOBS))}; Ctrl-C to stop")
+    try:
+        scheduler.start()
+    except KeyboardInterrupt:
+        scheduler.shutdown(wait=False)

@@ -1,0 +1,49 @@
+"""``offsite worker``: the jobs run once end to end, and the scheduler holds them on their triggers."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from offsite.cli import app
+from offsite.cli.worker import build_scheduler
+from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
+from offsite.settings import Settings
+from tests.alarms.test_cli_alarms import plant_with_daily_values
+
+runner = CliRunner()
+
+
+def test_worker_once_grades_yesterday_checks_devices_and_tries_the_outbox(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    yesterday = datetime.now(CST).date() - timedelta(days=1)
+    # Exceedances on the three days up to yesterday: yellow. The device never called: offline.
+    plant_with_daily_values(url, {yesterday - timedelta(days=n): (150.0, "N") for n in range(3)})
+    result = runner.invoke(app, ["worker", "--once", "--database-url", url])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    # Graded on yesterday alone: the alarm opens straight at yellow (3 days in the window).
+    assert lines[0] == (
+        f"daily {yesterday}: opened 1, raised 0, lowered 0, cleared 0; missing data: opened 0, cleared 0"
+    )
+    assert lines[1] == "offline: opened 1, cleared 0"
+    # Two SMS for the county officer; no SMS gateway is configured, so both wait for a retry.
+    assert lines[2] == "outbox: sent 0, retrying 2, failed 0, held 0"
+    listed = runner.invoke(app, ["alarms", "list", "--json", "--database-url", url])
+    levels = sorted((row["level"], row["days"]) for row in map(json.loads, listed.stdout.splitlines()))
+    assert levels == [("offline", 0), ("yellow", 3)]
+
+
+def test_scheduler_runs_the_daily_job_at_one_in_the_morning_china_time(tmp_path: Path) -> None:
+    engine = upgraded_engine(f"sqlite:///{tmp_path / 'x.db'}")
+    scheduler = build_scheduler(engine, Settings(), deliver_every=30, offline_every=300)
+    jobs = {job.id: job for job in scheduler.get_jobs()}
+    assert set(jobs) == {"daily", "offline", "outbox"}
+    after = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 11:00 China time
+    fire = jobs["daily"].trigger.get_next_fire_time(None, after)
+    assert fire.astimezone(CST).replace(tzinfo=None) == datetime(2026, 11, 30, 1, 0)
+    assert jobs["outbox"].trigger.interval == timedelta(seconds=30)
