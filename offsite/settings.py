@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     """Seconds a networked device may go unheard before its unit gets an offline alarm (a working
     default: the bureaus' own thresholds are not published)."""
 
+    mark_late_after: float = 86400.0
+    """Seconds after a mark's window began beyond which its filing counts as late (rule R16, [D])."""
+
     notify_timeout: float = 10.0
     """Seconds one delivery attempt may take."""
 

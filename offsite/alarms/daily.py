@@ -3,8 +3,8 @@
 Daily values are the devices' 2031 daily data as stored; a day counts as valid when its flag is N,
 or T (above the range: a lower bound that still proves the exceedance, screening-rules.md §2), or
 absent (2005 loggers send no flag). The limit is the outlet's daily limit in force that day, on the
-corrected value where the limit's basis says so. Data marks come with the marks workflow; until
-then no day is marked.
+corrected value where the limit's basis says so. A day an approved data mark touches is judged on
+its unmarked hours (``_apply_marks``).
 """
 
 from __future__ import annotations
@@ -15,9 +15,11 @@ import polars as pl
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from offsite.alarms.marks import approved_marks
 from offsite.hj212.times import CST
+from offsite.quality.rules import Rules
 from offsite.registry.models import Device, Limit, Outlet
-from offsite.store.models import DAY
+from offsite.store.models import DAY, HOUR
 from offsite.store.series import read_interval
 
 VALID_FLAGS = ("N", "T")
@@ -35,7 +37,9 @@ SCHEMA = pl.Schema(
 )
 
 
-def daily_values(engine: Engine, session: Session, first: date, last: date) -> pl.DataFrame:
+def daily_values(
+    engine: Engine, session: Session, first: date, last: date, *, min_hours: int = Rules().min_valid_hours
+) -> pl.DataFrame:
     """Columns unit, outlet, factor, day, value, limit, valid, marked for days ``first``–``last``."""
     devices = pl.DataFrame(
         session.execute(select(Device.id, Device.outlet_id, Outlet.unit_id).join(Outlet)).all(),
@@ -50,7 +54,7 @@ def daily_values(engine: Engine, session: Session, first: date, last: date) -> p
     )
     if values.is_empty() or limits.is_empty():
         return pl.DataFrame(schema=SCHEMA)
-    return (
+    judged = (
         values.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
         .join(devices, on="device_id")
         .join(limits, on=["outlet", "factor"])
@@ -64,6 +68,93 @@ def daily_values(engine: Engine, session: Session, first: date, last: date) -> p
             pl.lit(value=False).alias("marked"),
         )
         .filter(pl.col("value").is_not_null())
+        .select(SCHEMA.names())
+        .cast(SCHEMA)
+    )
+    marks = _marks(session, start, end)
+    if marks.is_empty():
+        return judged
+    return _apply_marks(engine, judged, marks, devices=devices, limits=limits, min_hours=min_hours)
+
+
+def _marks(session: Session, start: datetime, end: datetime) -> pl.DataFrame:
+    return pl.DataFrame(
+        [(m.outlet_id, m.start_at, m.end_at) for m in approved_marks(session, start, end)],
+        schema={"outlet": pl.Int64, "start_at": pl.Datetime("us", "UTC"), "end_at": pl.Datetime("us", "UTC")},
+        orient="row",
+    )
+
+
+def _apply_marks(
+    engine: Engine,
+    judged: pl.DataFrame,
+    marks: pl.DataFrame,
+    *,
+    devices: pl.DataFrame,
+    limits: pl.DataFrame,
+    min_hours: int,
+) -> pl.DataFrame:
+    """Days an approved mark touches are judged on their unmarked hours: the stored hourly values
+    outside every mark, averaged again; with fewer than ``min_hours`` of them the day is marked."""
+    touched = devices.join(marks.select("outlet").unique(), on="outlet")
+    start, end = marks["start_at"].min(), marks["end_at"].max()
+    assert isinstance(start, datetime)
+    assert isinstance(end, datetime)
+    first = start.astimezone(CST).date()
+    hours = read_interval(
+        engine,
+        touched["device_id"].to_list(),
+        datetime.combine(first, time(), CST),
+        datetime.combine(end.astimezone(CST).date() + timedelta(days=1), time(), CST),
+        period=HOUR,
+        columns=("avg", "zs_avg", "flag"),
+    )
+    hour_key = ["device_id", "factor", "ts"]
+    inside = (
+        hours.join(touched, on="device_id")
+        .join(marks, on="outlet")
+        .filter((pl.col("ts") < pl.col("end_at")) & (pl.col("ts") + pl.duration(hours=1) > pl.col("start_at")))
+        .select(hour_key)
+        .unique()
+    )
+    unmarked = (
+        hours.join(inside, on=hour_key, how="anti")
+        .join(touched, on="device_id")
+        .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
+        .join(limits.select("outlet", "factor", "basis", "valid_from", "valid_to"), on=["outlet", "factor"])
+        .filter((pl.col("day") >= pl.col("valid_from")) & (pl.col("day") <= pl.col("valid_to")))
+        .filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS))
+        .with_columns(
+            pl.when(pl.col("basis") == "corrected")
+            .then(pl.coalesce("zs_avg", "avg"))
+            .otherwise(pl.col("avg"))
+            .alias("hour_value")
+        )
+        .group_by("outlet", "factor", "day")
+        .agg(pl.col("hour_value").mean().alias("remade"), pl.col("hour_value").count().alias("n"))
+    )
+    days = (
+        marks.with_columns(
+            pl.date_ranges(
+                pl.col("start_at").dt.convert_time_zone("Asia/Shanghai").dt.date(),
+                (pl.col("end_at") - pl.duration(microseconds=1)).dt.convert_time_zone("Asia/Shanghai").dt.date(),
+            ).alias("day")
+        )
+        .explode("day")
+        .select("outlet", "day")
+        .unique()
+        .with_columns(pl.lit(value=True).alias("touched"))
+    )
+    return (
+        judged.join(days, on=["outlet", "day"], how="left")
+        .join(unmarked, on=["outlet", "factor", "day"], how="left")
+        .with_columns(
+            pl.when(pl.col("touched")).then(pl.col("remade")).otherwise(pl.col("value")).alias("value"),
+            pl.when(pl.col("touched"))
+            .then(pl.col("n").fill_null(0) < min_hours)
+            .otherwise(pl.col("marked"))
+            .alias("marked"),
+        )
         .select(SCHEMA.names())
         .cast(SCHEMA)
     )

@@ -31,27 +31,52 @@ class Applied:
     messages: int = 0
 
 
-def apply_changes(session: Session, changes: pl.DataFrame, settings: Settings, now: datetime) -> Applied:
-    """Turn ``grading.changes`` rows (unit, day, previous, level, days) into alarm steps.
+def apply_grading(session: Session, graded: pl.DataFrame, settings: Settings, now: datetime) -> Applied:
+    """Bring each unit's alarm in line with ``grading.grade`` rows (unit, day, days, level).
 
-    Applying the same changes again does nothing: days up to the one that last set the unit's
-    alarm are skipped, and messages are keyed by alarm, step, level and day.
+    Days after the one that last set the unit's alarm are replayed change by change. Days up to
+    it have been applied before; only the level they now end on counts, and if a recomputation
+    (a mark approved late, a limit corrected) changed it, one step marked "recomputed" sets it.
+    So applying the same grading again does nothing, and messages are keyed by alarm, step, level
+    and day.
     """
     applied = Applied()
-    for row in changes.sort(["day", "unit"]).iter_rows(named=True):
-        latest = latest_alarm(session, row["unit"], "exceedance")
-        if latest is not None and row["day"] <= latest.day:
-            continue  # this day's grading has been applied already
-        alarm = latest if latest is not None and latest.state in LIVE else None
-        event = _step(
-            session, alarm, unit_id=row["unit"], level=row["level"], days=row["days"], day=row["day"], now=now
-        )
-        if event is None:
-            continue
-        setattr(applied, event.action, getattr(applied, event.action) + 1)
-        if event.action in {"opened", "raised"}:
-            applied.messages += notify_alarm(session, event, settings, now)
+    for rows in _level_changes(graded).partition_by("unit", maintain_order=True):
+        unit = rows["unit"][0]
+        latest = latest_alarm(session, unit, "exceedance")
+        steps = [(row, "") for row in rows.iter_rows(named=True)]
+        if latest is not None:
+            past = [step for step in steps if step[0]["day"] <= latest.day]
+            steps = [(past[-1][0], "recomputed")] if past else []
+            steps += [(row, "") for row in rows.iter_rows(named=True) if row["day"] > latest.day]
+        for row, comment in steps:
+            newest = latest_alarm(session, unit, "exceedance")
+            alarm = newest if newest is not None and newest.state in LIVE else None
+            event = _step(
+                session,
+                alarm,
+                unit_id=unit,
+                level=row["level"],
+                days=row["days"],
+                day=row["day"],
+                now=now,
+                comment=comment,
+            )
+            if event is None:
+                continue
+            setattr(applied, event.action, getattr(applied, event.action) + 1)
+            if event.action in {"opened", "raised"}:
+                applied.messages += notify_alarm(session, event, settings, now)
     return applied
+
+
+def _level_changes(graded: pl.DataFrame) -> pl.DataFrame:
+    """Each unit's first graded day and the days its level changed (the level holds in between)."""
+    return (
+        graded.sort(["unit", "day"])
+        .with_columns(pl.col("level").shift(1).over("unit").alias("previous"))
+        .filter(pl.col("previous").is_null() | (pl.col("level") != pl.col("previous")))
+    )
 
 
 def latest_alarm(session: Session, unit_id: int, kind: str) -> Alarm | None:
@@ -61,13 +86,21 @@ def latest_alarm(session: Session, unit_id: int, kind: str) -> Alarm | None:
 
 
 def _step(
-    session: Session, alarm: Alarm | None, *, unit_id: int, level: str, days: int, day: date, now: datetime
+    session: Session,
+    alarm: Alarm | None,
+    *,
+    unit_id: int,
+    level: str,
+    days: int,
+    day: date,
+    now: datetime,
+    comment: str = "",
 ) -> AlarmEvent | None:
     if level == "none":
         if alarm is None:
             return None
         alarm.state = "cleared" if alarm.state == "verified" else "cleared_unverified"
-        return record_step(session, alarm, "cleared", level=alarm.level, days=days, day=day, now=now)
+        return record_step(session, alarm, "cleared", level=alarm.level, days=days, day=day, now=now, comment=comment)
     if alarm is None:
         alarm = Alarm(
             unit_id=unit_id,
@@ -81,13 +114,14 @@ def _step(
         )
         session.add(alarm)
         session.flush()
-        return record_step(session, alarm, "opened", level=level, days=days, day=day, now=now)
+        return record_step(session, alarm, "opened", level=level, days=days, day=day, now=now, comment=comment)
     if alarm.level == level:
-        alarm.days, alarm.day = days, day
+        if day > alarm.day:
+            alarm.days, alarm.day = days, day
         return None
     action = "raised" if SEVERITY[level] > SEVERITY[alarm.level] else "lowered"
     alarm.level = level
-    return record_step(session, alarm, action, level=level, days=days, day=day, now=now)
+    return record_step(session, alarm, action, level=level, days=days, day=day, now=now, comment=comment)
 
 
 def record_step(

@@ -12,6 +12,7 @@ from offsite.cli import (
     feeds,
     gateway,
     hj212,
+    marks,
     notify,
     regions,
     registry,
@@ -39,6 +40,7 @@ app.add_typer(simulate.app, name="simulate")
 app.add_typer(aggregate.app, name="aggregate")
 app.add_typer(notify.app, name="notify")
 app.add_typer(alarms.app, name="alarms")
+app.add_typer(marks.app, name="marks")
 app.command("stats")(alarms.stats)
 app.command("worker")(worker.worker)
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from offsite.alarms import lifecycle
 from offsite.alarms.daily import daily_values
-from offsite.alarms.grading import Bands, changes, grade
+from offsite.alarms.grading import Bands, grade
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
 from offsite.alarms.statistics import alarm_statistics
 from offsite.cli.options import DatabaseUrl, day_or_today
@@ -51,7 +51,7 @@ def grade_command(
     with session_factory(engine)() as session:
         daily = daily_values(engine, session, first - timedelta(days=bands.window_days - 1), last)
         graded = grade(daily, first, last, bands)
-        applied = lifecycle.apply_changes(session, changes(graded), settings, datetime.now(UTC))
+        applied = lifecycle.apply_grading(session, graded, settings, datetime.now(UTC))
         session.commit()
     alarmed = graded.filter(pl.col("day") == last, pl.col("level") != "none").height
     typer.echo(

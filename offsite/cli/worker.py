@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 from offsite.alarms import lifecycle
 from offsite.alarms.conditions import check_missing_daily, check_offline
 from offsite.alarms.daily import daily_values
-from offsite.alarms.grading import Bands, changes, grade
+from offsite.alarms.grading import Bands, grade
 from offsite.cli.options import DatabaseUrl
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
@@ -52,7 +52,7 @@ def daily_job(engine: Engine, settings: Settings) -> str:
     bands = Bands(window_days=settings.alarm_window_days)
     with session_factory(engine)() as session:
         daily = daily_values(engine, session, yesterday - timedelta(days=bands.window_days - 1), yesterday)
-        graded = lifecycle.apply_changes(session, changes(grade(daily, yesterday, yesterday, bands)), settings, now)
+        graded = lifecycle.apply_grading(session, grade(daily, yesterday, yesterday, bands), settings, now)
         missing = check_missing_daily(session, yesterday, settings, now)
         session.commit()
     return (

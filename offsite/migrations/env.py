@@ -5,6 +5,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
+import offsite.alarms.marks
 import offsite.alarms.models
 import offsite.gateway.models
 import offsite.notify.models

@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from offsite.alarms.grading import changes, grade
-from offsite.alarms.lifecycle import AlarmStateError, acknowledge, apply_changes, close, verify
+from offsite.alarms.grading import grade
+from offsite.alarms.lifecycle import AlarmStateError, acknowledge, apply_grading, close, verify
 from offsite.alarms.models import Alarm, AlarmEvent
 from offsite.db import make_engine, session_factory
 from offsite.notify.models import OutboxMessage
@@ -94,7 +94,7 @@ def _daily(exceeding_days: list[int], unit: int = 1) -> pl.DataFrame:
 def _apply(sessions: sessionmaker[Session], frame: pl.DataFrame, last: int = 39) -> dict[str, int]:
     graded = grade(frame, D0, D0 + timedelta(days=last))
     with sessions() as session:
-        applied = apply_changes(session, changes(graded), Settings(), NOW)
+        applied = apply_grading(session, graded, Settings(), NOW)
         session.commit()
     return vars(applied)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:56:36.405218
+Create Date: 2026-11-29 12:59:45.011232
 """
 
 from collections.abc import Sequence
@@ -464,6 +464,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_camera_unit_id"), ["unit_id"], unique=False)
 
     op.create_table(
+        "data_mark",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("outlet_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(length=12), nullable=False),
+        sa.Column("start_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("end_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
+        sa.Column("filed_by", sa.String(length=64), nullable=False),
+        sa.Column("filed_at", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("late", sa.Boolean(), nullable=False),
+        sa.Column("state", sa.String(length=8), nullable=False),
+        sa.Column("decided_by", sa.String(length=64), nullable=True),
+        sa.Column("decided_at", offsite.db.base.UtcDateTime(timezone=True), nullable=True),
+        sa.Column("decision_comment", sa.Text(), nullable=True),
+        sa.CheckConstraint(
+            "kind IN ('stopped', 'startup', 'shutdown', 'fault', 'maintenance', 'calibration')",
+            name=op.f("ck_data_mark_kind_allowed"),
+        ),
+        sa.CheckConstraint("state IN ('pending', 'approved', 'rejected')", name=op.f("ck_data_mark_state_allowed")),
+        sa.CheckConstraint("end_at > start_at", name=op.f("ck_data_mark_window_positive")),
+        sa.ForeignKeyConstraint(
+            ["outlet_id"], ["outlet.id"], name=op.f("fk_data_mark_outlet_id_outlet"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_data_mark")),
+    )
+    with op.batch_alter_table("data_mark", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_data_mark_outlet_id"), ["outlet_id"], unique=False)
+
+    op.create_table(
         "device",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("outlet_id", sa.Integer(), nullable=False),
@@ -575,6 +604,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_device_outlet_id"))
 
     op.drop_table("device")
+    with op.batch_alter_table("data_mark", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_data_mark_outlet_id"))
+
+    op.drop_table("data_mark")
     with op.batch_alter_table("camera", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_camera_unit_id"))
 
