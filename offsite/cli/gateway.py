@@ -94,7 +94,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per region.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Networking rate (联网率) and transmission rate (传输率) per region for a day."""
+    """Networking (联网率), transmission (传输率), valid-data (有效率) and effective transmission rates per region."""
     level = region_level(level)
     when = day_or_today(day, datetime.now(CST).date())
     engine = upgraded_engine(with_database_url(database_url).database_url)
@@ -109,6 +109,8 @@ def status(
                         "online": row.online,
                         "networking_rate": round(row.networking, 4),
                         "transmission_rate": round(row.transmission, 4),
+                        "valid_rate": round(row.validity, 4),
+                        "effective_transmission_rate": round(row.effective, 4),
                     },
                     ensure_ascii=False,
                 )
@@ -116,5 +118,5 @@ def status(
         else:
             typer.echo(
                 f"{row.region_name} {row.region_code}\t{row.devices} devices\t联网率 {row.networking:.1%}\t"
-                f"传输率 {row.transmission:.1%}"
+                f"传输率 {row.transmission:.1%}\t有效率 {row.validity:.1%}\t有效传输率 {row.effective:.1%}"
             )

@@ -2,8 +2,11 @@
 
 - networking rate (联网率) of a day: registered devices that were online at some moment of the
   day (per ``device_status_change``) over registered devices;
-- transmission rate (传输率) of a day: hour values received over hours expected (24 per device).
-The effective transmission rate (有效传输率) also needs validity and comes with the quality layer.
+- transmission rate (传输率) of a day: hour values received over hours expected (24 per device);
+- valid-data rate (有效率): received hours whose every flagged factor carries a valid flag (N by
+  default, as in ``quality.rules``), over received hours;
+- effective transmission rate (有效传输率): their product, valid hours over expected hours, the
+  figure bureaus rank cities by.
 """
 
 from __future__ import annotations
@@ -12,13 +15,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, distinct, func, select
+from sqlalchemy import Engine, case, func, select
 
 from offsite.gateway.models import DeviceStatusChange
 from offsite.hj212.times import CST
 from offsite.registry.models import Device, Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
 from offsite.store.models import HOUR, IntervalValue
+
+VALID_FLAGS = frozenset({"N"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +33,7 @@ class Rates:
     devices: int
     online: int
     hours_received: int
+    hours_valid: int = 0
 
     @property
     def networking(self) -> float:
@@ -37,8 +43,18 @@ class Rates:
     def transmission(self) -> float:
         return self.hours_received / (self.devices * 24) if self.devices else 0.0
 
+    @property
+    def validity(self) -> float:
+        return self.hours_valid / self.hours_received if self.hours_received else 0.0
 
-def daily_rates(engine: Engine, day: date, level: str = "city") -> list[Rates]:
+    @property
+    def effective(self) -> float:
+        return self.transmission * self.validity
+
+
+def daily_rates(
+    engine: Engine, day: date, level: str = "city", valid_flags: frozenset[str] = VALID_FLAGS
+) -> list[Rates]:
     """Rates for one China-time day, per region of ``level``, for regions with registered devices."""
     start = datetime.combine(day, time(0), tzinfo=CST).astimezone(UTC)
     end = start + timedelta(days=1)
@@ -76,15 +92,25 @@ def daily_rates(engine: Engine, day: date, level: str = "city") -> list[Rates]:
                 )
             ).scalars()
         )
-        hours = dict(
-            conn.execute(
-                select(IntervalValue.device_id, func.count(distinct(IntervalValue.ts)))
-                .where(IntervalValue.period == HOUR, IntervalValue.ts >= start, IntervalValue.ts < end)
-                .group_by(IntervalValue.device_id)
-            ).all()
+        flagged_bad = case(
+            (IntervalValue.flag.is_not(None) & IntervalValue.flag.not_in(sorted(valid_flags)), 1), else_=0
         )
+        per_hour = (
+            select(IntervalValue.device_id, IntervalValue.ts, func.max(flagged_bad).label("bad"))
+            .where(IntervalValue.period == HOUR, IntervalValue.ts >= start, IntervalValue.ts < end)
+            .group_by(IntervalValue.device_id, IntervalValue.ts)
+            .subquery()
+        )
+        hours = {
+            device: (int(received), int(valid or 0))
+            for device, received, valid in conn.execute(
+                select(per_hour.c.device_id, func.count(), func.sum(case((per_hour.c.bad == 0, 1), else_=0))).group_by(
+                    per_hour.c.device_id
+                )
+            )
+        }
     online = online_at_start | came_online
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     for device_id, region_code in devices.items():
         target = ancestor_code(regions, region_code, level)
         if target is None:
@@ -92,5 +118,7 @@ def daily_rates(engine: Engine, day: date, level: str = "city") -> list[Rates]:
         row = totals[target]
         row[0] += 1
         row[1] += device_id in online
-        row[2] += min(int(hours.get(device_id, 0)), 24)
+        received, valid = hours.get(device_id, (0, 0))
+        row[2] += min(received, 24)
+        row[3] += min(valid, 24)
     return [Rates(code, regions[code].name, *totals[code]) for code in sorted(totals)]

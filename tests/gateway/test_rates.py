@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert
+from typer.testing import CliRunner
 
+from offsite.cli import app
 from offsite.gateway.models import DeviceStatusChange
 from offsite.gateway.rates import daily_rates
 from offsite.hj212.times import CST
@@ -26,10 +29,18 @@ def test_networking_and_transmission_rates_of_a_day(engine: Engine) -> None:
             ],
         )
         rows = [
-            {"device_id": ids[0], "factor": f, "period": HOUR, "ts": day + timedelta(hours=h), "avg": 1.0}
+            # Hours 0–3: NOx flagged D (analyser fault), so those four hours are received but not valid.
+            {
+                "device_id": ids[0],
+                "factor": f,
+                "period": HOUR,
+                "ts": day + timedelta(hours=h),
+                "avg": 1.0,
+                "flag": "D" if f == "a21002" and h < 4 else "N",
+            }
             for h in range(18)
             for f in ("a21026", "a21002")
-        ] + [{"device_id": ids[2], "factor": "a21026", "period": MINUTE, "ts": day, "avg": 1.0}]
+        ] + [{"device_id": ids[2], "factor": "a21026", "period": MINUTE, "ts": day, "avg": 1.0, "flag": "N"}]
         ValueWriter().interval(
             conn,
             [
@@ -41,7 +52,6 @@ def test_networking_and_transmission_rates_of_a_day(engine: Engine) -> None:
                     "zs_min": None,
                     "zs_avg": None,
                     "zs_max": None,
-                    "flag": "N",
                     "raw_id": None,
                 }
                 for r in rows
@@ -51,5 +61,17 @@ def test_networking_and_transmission_rates_of_a_day(engine: Engine) -> None:
     assert (city.region_name, city.devices, city.online, city.hours_received) == ("宿州市", 3, 2, 18)
     assert round(city.networking, 4) == round(2 / 3, 4)
     assert round(city.transmission, 4) == round(18 / 72, 4)
+    assert city.hours_valid == 14
+    assert round(city.validity, 4) == round(14 / 18, 4)
+    assert round(city.effective, 4) == round(14 / 72, 4)  # 有效传输率 = 传输率 × 有效率
+    url = engine.url.render_as_string(hide_password=False)
+    result = CliRunner().invoke(app, ["devices", "status", "--on", "2026-11-28", "--json", "--database-url", url])
+    [row] = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (row["name"], row["transmission_rate"], row["valid_rate"], row["effective_transmission_rate"]) == (
+        "宿州市",
+        0.25,
+        round(14 / 18, 4),
+        round(14 / 72, 4),
+    )
     (county,) = daily_rates(engine, day.date(), "county")
     assert county.region_code == "341302"
