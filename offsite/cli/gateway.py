@@ -15,7 +15,7 @@ from offsite.cli.logs import configure
 from offsite.cli.options import DatabaseUrl, day_or_today, region_level
 from offsite.db.schema import upgraded_engine
 from offsite.gateway.models import UnknownDevice
-from offsite.gateway.rates import daily_rates
+from offsite.gateway.rates import daily_rates, monthly_rates
 from offsite.gateway.server import Gateway
 from offsite.hj212.times import CST
 from offsite.settings import with_database_url
@@ -90,15 +90,17 @@ def unknown(
 @devices_app.command("status")
 def status(
     day: Annotated[str | None, typer.Option("--on", help="China-time day (YYYY-MM-DD, default today).")] = None,
-    level: Annotated[str, typer.Option(help="province, city or county.")] = "city",
+    level: Annotated[str, typer.Option(help="province, city, county, unit or device.")] = "city",
+    month: Annotated[bool, typer.Option("--month", help="The whole month of the day, summed.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per region.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Networking (联网率), transmission (传输率), valid-data (有效率) and effective transmission rates per region."""
-    level = region_level(level)
+    if level not in {"unit", "device"}:
+        level = region_level(level)
     when = day_or_today(day, datetime.now(CST).date())
     engine = upgraded_engine(with_database_url(database_url).database_url)
-    for row in daily_rates(engine, when, level):
+    for row in monthly_rates(engine, when, level) if month else daily_rates(engine, when, level):
         if as_json:
             typer.echo(
                 json.dumps(

@@ -29,6 +29,7 @@ VALID_FLAGS = frozenset({"N"})
 @dataclass(frozen=True, slots=True)
 class Rates:
     region_code: str
+    """The region's code, or the unit's credit code, or the device's MN."""
     region_name: str
     devices: int
     online: int
@@ -55,19 +56,21 @@ class Rates:
 def daily_rates(
     engine: Engine, day: date, level: str = "city", valid_flags: frozenset[str] = VALID_FLAGS
 ) -> list[Rates]:
-    """Rates for one China-time day, per region of ``level``, for regions with registered devices."""
+    """Rates for one China-time day per region of ``level`` (province, city, county), or per unit
+    (``unit``: by credit code) or device (``device``: by MN), wherever devices are registered."""
     start = datetime.combine(day, time(0), tzinfo=CST).astimezone(UTC)
     end = start + timedelta(days=1)
     with engine.connect() as conn:
         regions = {r.code: r for r in conn.execute(select(Region.code, Region.name, Region.level, Region.parent_code))}
-        devices = dict(
-            conn.execute(
-                select(Device.id, Unit.region_code)
+        devices = {
+            device_id: (region_code, unit_code, unit_name, mn)
+            for device_id, region_code, unit_code, unit_name, mn in conn.execute(
+                select(Device.id, Unit.region_code, Unit.credit_code, Unit.name, Device.mn)
                 .join(Outlet, Outlet.id == Device.outlet_id)
                 .join(Unit, Unit.id == Outlet.unit_id)
                 .where(Device.active.is_(True), (Device.installed_on.is_(None)) | (Device.installed_on <= day))
-            ).all()
-        )
+            )
+        }
         last_before = (
             select(DeviceStatusChange.device_id, func.max(DeviceStatusChange.at).label("at"))
             .where(DeviceStatusChange.at < start)
@@ -111,14 +114,39 @@ def daily_rates(
         }
     online = online_at_start | came_online
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
-    for device_id, region_code in devices.items():
-        target = ancestor_code(regions, region_code, level)
-        if target is None:
-            continue
+    names: dict[str, str] = {}
+    for device_id, (region_code, unit_code, unit_name, mn) in devices.items():
+        if level == "unit":
+            target, names[unit_code] = unit_code, unit_name
+        elif level == "device":
+            target, names[mn] = mn, f"{unit_name} {mn}"
+        else:
+            found = ancestor_code(regions, region_code, level)
+            if found is None:
+                continue
+            target, names[found] = found, regions[found].name
         row = totals[target]
         row[0] += 1
         row[1] += device_id in online
         received, valid = hours.get(device_id, (0, 0))
         row[2] += min(received, 24)
         row[3] += min(valid, 24)
-    return [Rates(code, regions[code].name, *totals[code]) for code in sorted(totals)]
+    return [Rates(code, names[code], *totals[code]) for code in sorted(totals)]
+
+
+def monthly_rates(engine: Engine, month: date, level: str = "city") -> list[Rates]:
+    """The month's days summed: ``devices`` and ``online`` count device-days, so the networking
+    rate is the mean daily rate, and the transmission rates are hours over the month's hours."""
+    first = month.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    sums: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    names: dict[str, str] = {}
+    day = first
+    while day < following:
+        for rates in daily_rates(engine, day, level):
+            names[rates.region_code] = rates.region_name
+            row = sums[rates.region_code]
+            for i, value in enumerate((rates.devices, rates.online, rates.hours_received, rates.hours_valid)):
+                row[i] += value
+        day += timedelta(days=1)
+    return [Rates(code, names[code], *sums[code]) for code in sorted(sums)]

@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from offsite.cli import app
 from offsite.gateway.models import DeviceStatusChange
-from offsite.gateway.rates import daily_rates
+from offsite.gateway.rates import daily_rates, monthly_rates
 from offsite.hj212.times import CST
 from offsite.store.models import HOUR, MINUTE
 from offsite.store.values import ValueWriter
@@ -73,5 +73,15 @@ def test_networking_and_transmission_rates_of_a_day(engine: Engine) -> None:
         round(14 / 18, 4),
         round(14 / 72, 4),
     )
+    by_device = {r.region_code: r for r in daily_rates(engine, day.date(), "device")}
+    assert len(by_device) == 3
+    assert [(r.hours_received, r.hours_valid) for r in by_device.values() if r.hours_received] == [(18, 14)]
+    [unit] = daily_rates(engine, day.date(), "unit")
+    assert (unit.devices, unit.hours_valid) == (3, 14)
+    # November, summed: 3 devices × 30 days. Online device-days: the first device from the 26th to
+    # the 30th (5), the second on the 26th and 27th (2), the third from the 28th (3).
+    [november] = monthly_rates(engine, day.date(), "city")
+    assert (november.devices, november.online, november.hours_received, november.hours_valid) == (90, 10, 18, 14)
+    assert round(november.effective, 6) == round(14 / (90 * 24), 6)
     (county,) = daily_rates(engine, day.date(), "county")
     assert county.region_code == "341302"
