@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
 from offsite.alarms.marks import approved_marks
+from offsite.alarms.models import HourExceedance
 from offsite.hj212.times import CST
 from offsite.quality.rules import Rules
 from offsite.registry.models import Device, Limit, Outlet
@@ -160,10 +161,70 @@ def _apply_marks(
     )
 
 
-def _limits(session: Session, first: date, last: date) -> pl.DataFrame:
+def hourly_exceedances(engine: Engine, session: Session, first: date, last: date) -> pl.DataFrame:
+    """Valid stored hourly values above an hourly limit (where a standard sets one), days
+    ``first``–``last``: unit, outlet, factor, ts (UTC), value, limit, marked. Kept as evidence;
+    the grading itself is on daily values."""
+    devices = pl.DataFrame(
+        session.execute(select(Device.id, Device.outlet_id, Outlet.unit_id).join(Outlet)).all(),
+        schema={"device_id": pl.Int64, "outlet": pl.Int64, "unit": pl.Int64},
+        orient="row",
+    )
+    limits = _limits(session, first, last, period="hour")
+    schema = pl.Schema(
+        {
+            "unit": pl.Int64(),
+            "outlet": pl.Int64(),
+            "factor": pl.String(),
+            "ts": pl.Datetime("us", "UTC"),
+            "value": pl.Float64(),
+            "limit": pl.Float64(),
+            "marked": pl.Boolean(),
+        }
+    )
+    if limits.is_empty():
+        return pl.DataFrame(schema=schema)
+    start = datetime.combine(first, time(), CST)
+    end = datetime.combine(last + timedelta(days=1), time(), CST)
+    devices = devices.join(limits.select("outlet").unique(), on="outlet")
+    hours = read_interval(
+        engine, devices["device_id"].to_list(), start, end, period=HOUR, columns=("avg", "zs_avg", "flag")
+    )
+    over = (
+        hours.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
+        .join(devices, on="device_id")
+        .join(limits, on=["outlet", "factor"])
+        .filter((pl.col("day") >= pl.col("valid_from")) & (pl.col("day") <= pl.col("valid_to")))
+        .filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS))
+        .with_columns(
+            pl.when(pl.col("basis") == "corrected")
+            .then(pl.coalesce("zs_avg", "avg"))
+            .otherwise(pl.col("avg"))
+            .alias("value")
+        )
+        .filter(pl.col("value") > pl.col("limit"))
+    )
+    marks = _marks(session, start, end)
+    inside = (
+        over.join(marks, on="outlet")
+        .filter((pl.col("ts") < pl.col("end_at")) & (pl.col("ts") + pl.duration(hours=1) > pl.col("start_at")))
+        .select("outlet", "factor", "ts")
+        .unique()
+        .with_columns(pl.lit(value=True).alias("marked"))
+    )
+    return (
+        over.join(inside, on=["outlet", "factor", "ts"], how="left")
+        .with_columns(pl.col("marked").fill_null(value=False))
+        .select(schema.names())
+        .cast(schema)
+        .sort("outlet", "factor", "ts")
+    )
+
+
+def _limits(session: Session, first: date, last: date, period: str = "day") -> pl.DataFrame:
     rows = session.execute(
         select(Limit.outlet_id, Limit.factor, Limit.value, Limit.basis, Limit.valid_from, Limit.valid_to).where(
-            Limit.period == "day", Limit.valid_from <= last, (Limit.valid_to.is_(None)) | (Limit.valid_to >= first)
+            Limit.period == period, Limit.valid_from <= last, (Limit.valid_to.is_(None)) | (Limit.valid_to >= first)
         )
     ).all()
     return pl.DataFrame(
@@ -178,3 +239,25 @@ def _limits(session: Session, first: date, last: date) -> pl.DataFrame:
         },
         orient="row",
     )
+
+
+def keep_hourly_exceedances(session: Session, found: pl.DataFrame, first: date, last: date) -> int:
+    """Replace the evidence of days ``first``–``last`` with ``found`` (a recomputation may drop
+    hours a corrected limit no longer exceeds, or mark hours a late mark covers)."""
+    start = datetime.combine(first, time(), CST)
+    end = datetime.combine(last + timedelta(days=1), time(), CST)
+    session.execute(delete(HourExceedance).where(HourExceedance.ts >= start, HourExceedance.ts < end))
+    rows = [
+        {
+            "outlet_id": r["outlet"],
+            "factor": r["factor"],
+            "ts": r["ts"],
+            "value": r["value"],
+            "limit": r["limit"],
+            "marked": r["marked"],
+        }
+        for r in found.iter_rows(named=True)
+    ]
+    if rows:
+        session.execute(insert(HourExceedance), rows)
+    return len(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offsite.db import Base, UtcDateTime
@@ -64,3 +64,17 @@ class AlarmEvent(Base):
     level: Mapped[str] = mapped_column(String(8))
     days: Mapped[int] = mapped_column(Integer)
     comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class HourExceedance(Base):
+    """A valid hourly value above an hourly limit: evidence beside the daily grading."""
+
+    __tablename__ = "hour_exceedance"
+
+    outlet_id: Mapped[int] = mapped_column(ForeignKey("outlet.id", ondelete="CASCADE"), primary_key=True)
+    factor: Mapped[str] = mapped_column(String(16), primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    value: Mapped[float] = mapped_column(Float)
+    limit: Mapped[float] = mapped_column(Float)
+    marked: Mapped[bool] = mapped_column(Boolean)
+    """Inside an approved data mark: kept, but not a basis for judging exceedance."""

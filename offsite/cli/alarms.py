@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offsite.alarms import lifecycle
-from offsite.alarms.daily import daily_values
+from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_exceedances
 from offsite.alarms.grading import Bands, grade
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
 from offsite.alarms.statistics import alarm_statistics
@@ -52,12 +52,13 @@ def grade_command(
         daily = daily_values(engine, session, first - timedelta(days=bands.window_days - 1), last)
         graded = grade(daily, first, last, bands)
         applied = lifecycle.apply_grading(session, graded, settings, datetime.now(UTC))
+        hourly = keep_hourly_exceedances(session, hourly_exceedances(engine, session, first, last), first, last)
         session.commit()
     alarmed = graded.filter(pl.col("day") == last, pl.col("level") != "none").height
     typer.echo(
         f"{first}..{last}: {daily.height} daily values, {alarmed} units alarmed on {last}; "
         f"opened {applied.opened}, raised {applied.raised}, lowered {applied.lowered}, "
-        f"cleared {applied.cleared}; {applied.messages} messages queued"
+        f"cleared {applied.cleared}; {applied.messages} messages queued; {hourly} hourly exceedances kept"
     )
 
 

@@ -139,7 +139,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
         "2026-11-01..2026-11-06: 6 daily values, 1 units alarmed on 2026-11-06; "
-        "opened 1, raised 1, lowered 0, cleared 0; 2 messages queued"
+        "opened 1, raised 1, lowered 0, cleared 0; 2 messages queued; 0 hourly exceedances kept"
     )
     [row] = [
         json.loads(line)
@@ -149,7 +149,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     again = runner.invoke(
         app, ["alarms", "grade", "--from", "2026-11-01", "--day", "2026-11-06", "--database-url", url]
     )
-    assert "opened 0, raised 0, lowered 0, cleared 0; 0 messages queued" in again.stdout
+    assert "opened 0, raised 0, lowered 0, cleared 0; 0 messages queued;" in again.stdout
     bad = runner.invoke(app, ["alarms", "grade", "--day", "yesterday", "--database-url", url])
     assert bad.exit_code == 2
 

@@ -13,11 +13,12 @@ from typer.testing import CliRunner
 from offsite.alarms.daily import daily_values
 from offsite.alarms.grading import exceedance_days
 from offsite.alarms.marks import MarkError, decide, file_mark
-from offsite.alarms.models import AlarmEvent
+from offsite.alarms.models import AlarmEvent, HourExceedance
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
+from offsite.registry.models import Limit
 from offsite.store.models import HOUR
 from offsite.store.values import ValueWriter
 from tests.alarms.test_cli_alarms import plant_with_daily_values
@@ -229,3 +230,37 @@ def test_marks_cli_file_approve_and_regrade(tmp_path: Path) -> None:
         last = session.scalars(select(AlarmEvent).order_by(AlarmEvent.id.desc())).first()
     assert last is not None
     assert (last.action, last.comment) == ("cleared", "recomputed")
+
+
+def test_hourly_exceedances_are_kept_as_evidence_and_marked_inside_an_approved_mark(tmp_path: Path) -> None:
+    url = _plant(tmp_path)
+    engine = upgraded_engine(url)
+    with session_factory(engine)() as session:
+        session.add(
+            Limit(
+                outlet_id=1,
+                factor="a21026",
+                standard="test",
+                value=200.0,
+                basis="corrected",
+                period="hour",
+                valid_from=date(2026, 1, 1),
+                source="test hourly limit",
+            )
+        )
+        session.commit()
+    grade = ["alarms", "grade", "--from", str(DAY), "--day", str(DAY), "--database-url", url]
+    assert runner.invoke(app, grade).stdout.strip().endswith("4 hourly exceedances kept")  # hours 00–03 at 500
+    with session_factory(engine)() as session:
+        mark = _mark(session, 2)
+        decide(session, mark, approve=True, by="蜀山区", comment="", now=MIDNIGHT + timedelta(days=1))
+        session.commit()
+    assert runner.invoke(app, grade).stdout.strip().endswith("4 hourly exceedances kept")  # replaced, not doubled
+    with session_factory(engine)() as session:
+        kept = session.scalars(select(HourExceedance).order_by(HourExceedance.ts)).all()
+    assert [(k.ts.astimezone(CST).hour, k.value, k.marked) for k in kept] == [
+        (0, 500.0, True),
+        (1, 500.0, True),
+        (2, 500.0, False),
+        (3, 500.0, False),
+    ]

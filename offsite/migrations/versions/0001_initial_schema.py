@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-29 12:59:45.011232
+Create Date: 2026-11-29 13:08:57.126744
 """
 
 from collections.abc import Sequence
@@ -516,6 +516,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_device_outlet_id"), ["outlet_id"], unique=False)
 
     op.create_table(
+        "hour_exceedance",
+        sa.Column("outlet_id", sa.Integer(), nullable=False),
+        sa.Column("factor", sa.String(length=16), nullable=False),
+        sa.Column("ts", offsite.db.base.UtcDateTime(timezone=True), nullable=False),
+        sa.Column("value", sa.Float(), nullable=False),
+        sa.Column("limit", sa.Float(), nullable=False),
+        sa.Column("marked", sa.Boolean(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["outlet_id"], ["outlet.id"], name=op.f("fk_hour_exceedance_outlet_id_outlet"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("outlet_id", "factor", "ts", name=op.f("pk_hour_exceedance")),
+    )
+    op.create_table(
         "outlet_limit",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("outlet_id", sa.Integer(), nullable=False),
@@ -600,6 +613,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_outlet_limit_lookup")
 
     op.drop_table("outlet_limit")
+    op.drop_table("hour_exceedance")
     with op.batch_alter_table("device", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_device_outlet_id"))
 
