@@ -19,7 +19,7 @@ from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_e
 from offsite.alarms.grading import Bands, grade
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
 from offsite.alarms.statistics import alarm_statistics
-from offsite.cli.options import DatabaseUrl, day_or_today
+from offsite.cli.options import DatabaseUrl, day_or_today, refused_as_usage_error
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
@@ -112,11 +112,8 @@ def list_alarms(
 def _step(database_url: str | None, action: Callable[[Session, datetime], Alarm]) -> None:
     settings = with_database_url(database_url)
     with session_factory(upgraded_engine(settings.database_url))() as session:
-        try:
+        with refused_as_usage_error(lifecycle.AlarmStateError):
             alarm = action(session, datetime.now(UTC))
-        except lifecycle.AlarmStateError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
         session.commit()
         typer.echo(f"alarm {alarm.id}: {alarm.state}")
 

@@ -10,7 +10,7 @@ import typer
 from sqlalchemy import select
 
 from offsite.alarms.marks import MARK_KINDS, DataMark, MarkError, decide, file_mark
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, refused_as_usage_error
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.settings import with_database_url
@@ -44,7 +44,7 @@ def file_command(
     settings = with_database_url(database_url)
     window = _instant(start, "--start"), _instant(end, "--end")
     with session_factory(upgraded_engine(settings.database_url))() as session:
-        try:
+        with refused_as_usage_error(MarkError):
             mark = file_mark(
                 session,
                 outlet_id=outlet,
@@ -56,9 +56,6 @@ def file_command(
                 now=datetime.now(UTC),
                 late_after=settings.mark_late_after,
             )
-        except MarkError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
         session.commit()
         typer.echo(f"mark {mark.id}: pending" + (" (filed late)" if mark.late else ""))
 
@@ -66,11 +63,8 @@ def file_command(
 def _decide(mark_id: int, *, approve: bool, by: str, comment: str, database_url: str | None) -> None:
     settings = with_database_url(database_url)
     with session_factory(upgraded_engine(settings.database_url))() as session:
-        try:
+        with refused_as_usage_error(MarkError):
             mark = decide(session, mark_id, approve=approve, by=by, comment=comment, now=datetime.now(UTC))
-        except MarkError as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(2) from exc
         session.commit()
         typer.echo(f"mark {mark.id}: {mark.state}")
 

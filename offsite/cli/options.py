@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Annotated
 
@@ -35,3 +37,13 @@ def day_or_today(text: str | None, today: date, hint: str = "--on") -> date:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise typer.BadParameter(f"{text!r} is not a date (YYYY-MM-DD)", param_hint=hint) from exc
+
+
+@contextmanager
+def refused_as_usage_error(*errors: type[Exception]) -> Iterator[None]:
+    """A typed domain error (a wrong step, a bad mark) becomes ``error: …`` on stderr and exit 2."""
+    try:
+        yield
+    except errors as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
