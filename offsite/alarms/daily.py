@@ -56,15 +56,8 @@ def daily_values(
     if values.is_empty() or limits.is_empty():
         return pl.DataFrame(schema=SCHEMA)
     judged = (
-        values.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
-        .join(devices, on="device_id")
-        .join(limits, on=["outlet", "factor"])
-        .filter((pl.col("day") >= pl.col("valid_from")) & (pl.col("day") <= pl.col("valid_to")))
+        _against_limits(values, devices, limits)
         .with_columns(
-            pl.when(pl.col("basis") == "corrected")
-            .then(pl.coalesce("zs_avg", "avg"))
-            .otherwise(pl.col("avg"))
-            .alias("value"),
             (pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS)).alias("valid"),
             pl.lit(value=False).alias("marked"),
         )
@@ -76,6 +69,23 @@ def daily_values(
     if marks.is_empty():
         return judged
     return _apply_marks(engine, judged, marks, devices=devices, limits=limits, min_hours=min_hours)
+
+
+def _against_limits(values: pl.DataFrame, devices: pl.DataFrame, limits: pl.DataFrame) -> pl.DataFrame:
+    """Stored values with their China day, outlet and unit, and the limit in force that day;
+    ``value`` is the corrected or the measured one, as the limit's basis says."""
+    return (
+        values.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
+        .join(devices, on="device_id")
+        .join(limits, on=["outlet", "factor"])
+        .filter((pl.col("day") >= pl.col("valid_from")) & (pl.col("day") <= pl.col("valid_to")))
+        .with_columns(
+            pl.when(pl.col("basis") == "corrected")
+            .then(pl.coalesce("zs_avg", "avg"))
+            .otherwise(pl.col("avg"))
+            .alias("value")
+        )
+    )
 
 
 def _marks(session: Session, start: datetime, end: datetime) -> pl.DataFrame:
@@ -119,20 +129,10 @@ def _apply_marks(
         .unique()
     )
     unmarked = (
-        hours.join(inside, on=hour_key, how="anti")
-        .join(touched, on="device_id")
-        .with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
-        .join(limits.select("outlet", "factor", "basis", "valid_from", "valid_to"), on=["outlet", "factor"])
-        .filter((pl.col("day") >= pl.col("valid_from")) & (pl.col("day") <= pl.col("valid_to")))
+        _against_limits(hours.join(inside, on=hour_key, how="anti"), touched, limits)
         .filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS))
-        .with_columns(
-            pl.when(pl.col("basis") == "corrected")
-            .then(pl.coalesce("zs_avg", "avg"))
-            .otherwise(pl.col("avg"))
-            .alias("hour_value")
-        )
         .group_by("outlet", "factor", "day")
-        .agg(pl.col("hour_value").mean().alias("remade"), pl.col("hour_value").count().alias("n"))
+        .agg(pl.col("value").mean().alias("remade"), pl.col("value").count().alias("n"))
     )
     days = (
         marks.with_columns(
@@ -191,17 +191,8 @@ def hourly_exceedances(engine: Engine, session: Session, first: date, last: date
         engine, devices["device_id"].to_list(), start, end, period=HOUR, columns=("avg", "zs_avg", "flag")
     )
     over = (
-        hours.with_columns(pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
-        .join(devices, on="device_id")
-        .join(limits, on=["outlet", "factor"])
-        .filter((pl.col("day") >= pl.col("valid_from")) & (pl.col("day") <= pl.col("valid_to")))
+        _against_limits(hours, devices, limits)
         .filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS))
-        .with_columns(
-            pl.when(pl.col("basis") == "corrected")
-            .then(pl.coalesce("zs_avg", "avg"))
-            .otherwise(pl.col("avg"))
-            .alias("value")
-        )
         .filter(pl.col("value") > pl.col("limit"))
     )
     marks = _marks(session, start, end)
