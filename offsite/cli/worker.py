@@ -3,7 +3,8 @@
 Jobs:
 - ``outbox``: deliver due messages, every ``--deliver-every`` seconds;
 - ``offline``: offline alarms, every ``--offline-every`` seconds;
-- ``daily``: at 01:00 China time, grade yesterday and check that every device sent its daily data.
+- ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
+  every device sent its daily data.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy import Engine
 
 from offsite.alarms import lifecycle
 from offsite.alarms.conditions import check_missing_daily, check_offline
-from offsite.alarms.daily import daily_values
+from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_exceedances
 from offsite.alarms.grading import Bands, grade
 from offsite.cli.options import DatabaseUrl
 from offsite.db import session_factory
@@ -54,10 +55,13 @@ def daily_job(engine: Engine, settings: Settings) -> str:
         daily = daily_values(engine, session, yesterday - timedelta(days=bands.window_days - 1), yesterday)
         graded = lifecycle.apply_grading(session, grade(daily, yesterday, yesterday, bands), settings, now)
         missing = check_missing_daily(session, yesterday, settings, now)
+        found = hourly_exceedances(engine, session, yesterday, yesterday)
+        hourly = keep_hourly_exceedances(session, found, yesterday, yesterday)
         session.commit()
     return (
         f"daily {yesterday}: opened {graded.opened}, raised {graded.raised}, lowered {graded.lowered}, "
-        f"cleared {graded.cleared}; missing data: opened {missing.opened}, cleared {missing.cleared}"
+        f"cleared {graded.cleared}; missing data: opened {missing.opened}, cleared {missing.cleared}; "
+        f"{hourly} hourly exceedances kept"
     )
 
 

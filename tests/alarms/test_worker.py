@@ -28,7 +28,8 @@ def test_worker_once_grades_yesterday_checks_devices_and_tries_the_outbox(tmp_pa
     lines = result.stdout.splitlines()
     # Graded on yesterday alone: the alarm opens straight at yellow (3 days in the window).
     assert lines[0] == (
-        f"daily {yesterday}: opened 1, raised 0, lowered 0, cleared 0; missing data: opened 0, cleared 0"
+        f"daily {yesterday}: opened 1, raised 0, lowered 0, cleared 0; missing data: opened 0, cleared 0; "
+        "0 hourly exceedances kept"
     )
     assert lines[1] == "offline: opened 1, cleared 0"
     # Two SMS for the county officer; no SMS gateway is configured, so both wait for a retry.
