@@ -49,9 +49,8 @@ def apply_grading(session: Session, graded: pl.DataFrame, settings: Settings, no
             past = [step for step in steps if step[0]["day"] <= latest.day]
             steps = [(past[-1][0], "recomputed")] if past else []
             steps += [(row, "") for row in rows.iter_rows(named=True) if row["day"] > latest.day]
+        alarm = latest if latest is not None and latest.state in LIVE else None
         for row, comment in steps:
-            newest = latest_alarm(session, unit, "exceedance")
-            alarm = newest if newest is not None and newest.state in LIVE else None
             event = _step(
                 session,
                 alarm,
@@ -64,6 +63,8 @@ def apply_grading(session: Session, graded: pl.DataFrame, settings: Settings, no
             )
             if event is None:
                 continue
+            stepped = session.get(Alarm, event.alarm_id)  # from the session's identity map, no query
+            alarm = stepped if stepped is not None and stepped.state in LIVE else None
             setattr(applied, event.action, getattr(applied, event.action) + 1)
             if event.action in {"opened", "raised"}:
                 applied.messages += notify_alarm(session, event, settings, now)

@@ -24,7 +24,7 @@ OFFICER_LEVELS = {"county_officer": "county", "city_officer": "city", "province_
 
 def recipients(session: Session, unit: Unit) -> list[Contact]:
     """The unit's responsible people and the officers of the regions above it, in that order."""
-    regions = {r.code: r for r in session.scalars(select(Region))}
+    regions = _regions(session)
     officer_filters = []
     for role, level in OFFICER_LEVELS.items():
         code = ancestor_code(regions, unit.region_code, level)
@@ -34,6 +34,14 @@ def recipients(session: Session, unit: Unit) -> list[Contact]:
         or_((Contact.unit_id == unit.id) & (Contact.role == "enterprise_responsible"), *officer_filters)
     )
     return list(session.scalars(query.order_by(Contact.id)))
+
+
+def _regions(session: Session) -> dict[str, Region]:
+    # Loaded once per session: a recomputation routes thousands of alarms over the same regions.
+    cached: dict[str, Region] | None = session.info.get("offsite.regions")
+    if cached is None:
+        cached = session.info["offsite.regions"] = {r.code: r for r in session.scalars(select(Region))}
+    return cached
 
 
 def address_of(contact: Contact) -> tuple[str, str] | None:

@@ -34,29 +34,34 @@ GAS_COLUMNS = {  # column → (factor, flag column)
 pytestmark = pytest.mark.shared_data
 
 
-def gas_day_a() -> pl.DataFrame:
-    if not (DATA / "gas_dayA.csv").exists():
+MINUTES = {
+    "mn": pl.String,
+    "factor": pl.String,
+    "time": pl.Datetime("us", "UTC"),
+    "value": pl.Float64,
+    "flag": pl.String,
+}
+
+
+def _csv(name: str) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of one of the evaluation files; the test is skipped, saying why, without it."""
+    path = DATA / name
+    if not path.exists():
         pytest.skip(f"third-party data not present at {DATA} (the core suite does not need it)")
-    rows = []
-    with open(DATA / "gas_dayA.csv", encoding="utf-8") as fh:
+    with open(path, encoding="utf-8") as fh:
         reader = csv.reader(fh)
-        header = next(reader)
-        for cells in reader:
-            at = T0 + timedelta(minutes=int(cells[0]) - 1)
-            for column, (factor, flag_index) in GAS_COLUMNS.items():
-                text = cells[header.index(column)]
-                rows.append(("ZJ-GAS", factor, at, float(text) if text else None, cells[flag_index]))
-    return pl.DataFrame(
-        rows,
-        orient="row",
-        schema={
-            "mn": pl.String,
-            "factor": pl.String,
-            "time": pl.Datetime("us", "UTC"),
-            "value": pl.Float64,
-            "flag": pl.String,
-        },
-    )
+        return next(reader), list(reader)
+
+
+def gas_day_a() -> pl.DataFrame:
+    header, lines = _csv("gas_dayA.csv")
+    rows = []
+    for cells in lines:
+        at = T0 + timedelta(minutes=int(cells[0]) - 1)
+        for column, (factor, flag_index) in GAS_COLUMNS.items():
+            text = cells[header.index(column)]
+            rows.append(("ZJ-GAS", factor, at, float(text) if text else None, cells[flag_index]))
+    return pl.DataFrame(rows, orient="row", schema=MINUTES)
 
 
 def hour(result: pl.DataFrame, factor: str, h: int) -> dict[str, object]:
@@ -97,30 +102,16 @@ WATER_COLUMNS = {1: ("w01018", 2), 3: ("w21003", 4), 5: ("w01001", 6), 7: ("w000
 
 
 def water_day_a() -> pl.DataFrame:
-    if not (DATA / "water_dayA.csv").exists():
-        pytest.skip(f"third-party data not present at {DATA} (the core suite does not need it)")
+    _, lines = _csv("water_dayA.csv")
     rows = []
-    with open(DATA / "water_dayA.csv", encoding="utf-8") as fh:
-        reader = csv.reader(fh)
-        next(reader)
-        for cells in reader:
-            at = T0 + timedelta(minutes=int(cells[0]) - 1)
-            for index, (factor, flag_index) in WATER_COLUMNS.items():
-                text = cells[index]
-                # "O" marks minutes over the limit, not an HJ 212 flag: as the issue says, map it to N
-                flag = "N" if cells[flag_index] == "O" else cells[flag_index]
-                rows.append(("ZJ-WATER", factor, at, float(text) if text else None, flag))
-    return pl.DataFrame(
-        rows,
-        orient="row",
-        schema={
-            "mn": pl.String,
-            "factor": pl.String,
-            "time": pl.Datetime("us", "UTC"),
-            "value": pl.Float64,
-            "flag": pl.String,
-        },
-    )
+    for cells in lines:
+        at = T0 + timedelta(minutes=int(cells[0]) - 1)
+        for index, (factor, flag_index) in WATER_COLUMNS.items():
+            text = cells[index]
+            # "O" marks minutes over the limit, not an HJ 212 flag: as the issue says, map it to N
+            flag = "N" if cells[flag_index] == "O" else cells[flag_index]
+            rows.append(("ZJ-WATER", factor, at, float(text) if text else None, flag))
+    return pl.DataFrame(rows, orient="row", schema=MINUTES)
 
 
 def test_water_day_a_cod_hours_and_day() -> None:
