@@ -131,6 +131,13 @@ class Settings(BaseSettings):
     mark_late_after: float = 86400.0
     """Seconds after a mark's window began beyond which its filing counts as late (rule R16, [D])."""
 
+    mark_active_share: float = 0.1
+    """A stop mark is contradicted where flow exceeds this share of the outlet's normal (median)
+    flow, or production power this share of the meter's rated power (rule R16, [D])."""
+
+    mark_active_hours: int = 1
+    """Hours of such activity inside a stop mark that make it contradicted (rule R16: overlap ≥ 1 h, [D])."""
+
     notify_timeout: float = 10.0
     """Seconds one delivery attempt may take."""
 

@@ -21,7 +21,11 @@ def test_import_export_and_coverage_commands(tmp_path: Path, monkeypatch: object
         good = workbook(tmp_path / "good.xlsx", base_rows())
         result = runner.invoke(app, ["registry", "import", str(good), "--database-url", url])
         assert result.exit_code == 0, result.output
-        assert result.stdout.strip() == "good.xlsx: 7 created, 0 updated, 0 unchanged"
+        summary, recomputed = result.stdout.strip().splitlines()
+        assert summary == "good.xlsx: 7 created, 0 updated, 0 unchanged"
+        # the new limit applies from a day already past: the days since are judged again (none had data)
+        assert recomputed.startswith("recomputed ")
+        assert "(limit): 0 daily values" in recomputed
 
         rows = base_rows()
         rows["units"][0]["region_code"] = "999999"

@@ -19,7 +19,7 @@ def test_upgrade_load_and_archive_commands(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     result = runner.invoke(app, ["db", "upgrade", "--database-url", url])
     assert result.exit_code == 0
-    assert "revision 0001" in result.stdout
+    assert "database at revision 0002" in result.stdout
     result = runner.invoke(app, ["regions", "load", "--database-url", url])
     assert result.stdout.strip() == "regions_34.csv: 121 created, 0 updated, 0 unchanged"
 

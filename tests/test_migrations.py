@@ -5,9 +5,13 @@ from __future__ import annotations
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+import offsite.alarms.marks
+import offsite.alarms.models
 import offsite.gateway.models
+import offsite.notify.models
 import offsite.registry.models
 import offsite.store.models  # noqa: F401 (registers the tables)
 from offsite.db import Base
@@ -24,4 +28,16 @@ def test_downgrade_and_upgrade_again(database_url: str, engine: Engine) -> None:
     command.downgrade(alembic_config(database_url), "base")
     assert current_revision(engine) is None
     upgrade(database_url)
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+
+
+def test_each_step_down_and_up(database_url: str, engine: Engine) -> None:
+    """Every migration undoes cleanly one step at a time, not only all at once."""
+    config = alembic_config(database_url)
+    heads = [s.revision for s in ScriptDirectory.from_config(config).walk_revisions()]
+    assert len(heads) >= 2
+    for revision in heads[1:]:
+        command.downgrade(config, revision)
+        assert current_revision(engine) == revision
+    upgrade(database_url)
+    assert current_revision(engine) == heads[0]

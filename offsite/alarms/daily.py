@@ -1,6 +1,8 @@
 """The daily values the grading reads: stored daily averages joined to outlets, units and limits.
 
-Daily values are the devices' 2031 daily data as stored; a day counts as valid when its flag is N,
+Daily (and hourly) values are the platform's own, computed from the stored minutes by
+``offsite.quality`` (``computed_value``), where they exist; otherwise the devices' 2031 (2061) data
+as stored, for devices that send no minutes. A device's value counts as valid when its flag is N,
 or T (above the range: a lower bound that still proves the exceedance, screening-rules.md §2), or
 absent (2005 loggers send no flag). The limit is the outlet's daily limit in force that day, on the
 corrected value where the limit's basis says so. A day an approved data mark touches is judged on
@@ -21,7 +23,7 @@ from offsite.hj212.times import CST
 from offsite.quality.rules import Rules
 from offsite.registry.models import Device, Limit, Outlet
 from offsite.store.models import DAY, HOUR
-from offsite.store.series import read_interval
+from offsite.store.series import read_computed, read_interval
 
 VALID_FLAGS = ("N", "T")
 SCHEMA = pl.Schema(
@@ -50,9 +52,7 @@ def daily_values(
     limits = _limits(session, first, last)
     start = datetime.combine(first, time(), CST)
     end = datetime.combine(last + timedelta(days=1), time(), CST)
-    values = read_interval(
-        engine, devices["device_id"].to_list(), start, end, period=DAY, columns=("avg", "zs_avg", "flag")
-    )
+    values = _values(engine, devices["device_id"].to_list(), start, end, period=DAY)
     if values.is_empty() or limits.is_empty():
         return pl.DataFrame(schema=SCHEMA)
     judged = (
@@ -69,6 +69,28 @@ def daily_values(
     if marks.is_empty():
         return judged
     return _apply_marks(engine, judged, marks, devices=devices, limits=limits, min_hours=min_hours)
+
+
+def _values(engine: Engine, device_ids: list[int], start: datetime, end: datetime, *, period: int) -> pl.DataFrame:
+    """``device_id, factor, ts, avg, zs_avg, flag``: the computed values, and the devices' own where
+    none was computed. A computed value's flag is N when valid and ``I`` (not valid) otherwise."""
+    computed = read_computed(engine, device_ids, start, end, period=period).select(
+        "device_id",
+        "factor",
+        "ts",
+        pl.col("value").alias("avg"),
+        pl.col("corrected").alias("zs_avg"),
+        pl.when(pl.col("valid")).then(pl.lit("N")).otherwise(pl.lit("I")).alias("flag"),
+    )
+    sent = read_interval(engine, device_ids, start, end, period=period, columns=("avg", "zs_avg", "flag"))
+    if computed.is_empty():
+        return sent
+    return pl.concat([computed, sent.join(computed, on=["device_id", "factor", "ts"], how="anti")])
+
+
+def hour_values(engine: Engine, device_ids: list[int], start: datetime, end: datetime) -> pl.DataFrame:
+    """Hourly ``device_id, factor, ts, avg, zs_avg, flag``: computed where there are, else the devices'."""
+    return _values(engine, device_ids, start, end, period=HOUR)
 
 
 def _against_limits(values: pl.DataFrame, devices: pl.DataFrame, limits: pl.DataFrame) -> pl.DataFrame:
@@ -112,13 +134,12 @@ def _apply_marks(
     assert isinstance(start, datetime)
     assert isinstance(end, datetime)
     first = start.astimezone(CST).date()
-    hours = read_interval(
+    hours = _values(
         engine,
         touched["device_id"].to_list(),
         datetime.combine(first, time(), CST),
         datetime.combine(end.astimezone(CST).date() + timedelta(days=1), time(), CST),
         period=HOUR,
-        columns=("avg", "zs_avg", "flag"),
     )
     hour_key = ["device_id", "factor", "ts"]
     inside = (
@@ -187,9 +208,7 @@ def hourly_exceedances(engine: Engine, session: Session, first: date, last: date
     start = datetime.combine(first, time(), CST)
     end = datetime.combine(last + timedelta(days=1), time(), CST)
     devices = devices.join(limits.select("outlet").unique(), on="outlet")
-    hours = read_interval(
-        engine, devices["device_id"].to_list(), start, end, period=HOUR, columns=("avg", "zs_avg", "flag")
-    )
+    hours = _values(engine, devices["device_id"].to_list(), start, end, period=HOUR)
     over = (
         _against_limits(hours, devices, limits)
         .filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS))

@@ -46,6 +46,9 @@ class DataMark(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decision_comment: Mapped[str | None] = mapped_column(Text)
+    contradiction: Mapped[str | None] = mapped_column(Text)
+    """Why the data contradict the mark (rule R16: a stop mark while the outlet discharged), once
+    checked; kept for screening."""
 
 
 def file_mark(

@@ -78,3 +78,23 @@ class HourExceedance(Base):
     limit: Mapped[float] = mapped_column(Float)
     marked: Mapped[bool] = mapped_column(Boolean)
     """Inside an approved data mark: kept, but not a basis for judging exceedance."""
+
+
+class Recomputation(Base):
+    """One recomputation of a span of days: what set it off, and what it changed downstream."""
+
+    __tablename__ = "recomputation"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    trigger: Mapped[str] = mapped_column(String(12))
+    """``daily`` (the scheduled grading), ``data`` (late or backfilled minutes for a day already
+    graded), ``mark`` (a mark approved), ``limit``, ``permit`` (a registry correction) or ``manual``."""
+    detail: Mapped[str] = mapped_column(Text, default="")
+    first_day: Mapped[date] = mapped_column(Date)
+    last_day: Mapped[date] = mapped_column(Date)
+    hours: Mapped[int] = mapped_column(Integer, default=0)
+    """Hourly values (device × factor × hour) computed from minutes."""
+    days: Mapped[int] = mapped_column(Integer, default=0)
+    level_changes: Mapped[int] = mapped_column(Integer, default=0)
+    messages: Mapped[int] = mapped_column(Integer, default=0)

@@ -9,6 +9,7 @@ from offsite.cli import (
     alarms,
     archive,
     db,
+    emissions,
     feeds,
     gateway,
     hj212,
@@ -43,6 +44,7 @@ app.add_typer(alarms.app, name="alarms")
 app.add_typer(marks.app, name="marks")
 app.command("stats")(alarms.stats)
 app.command("worker")(worker.worker)
+app.command("emissions")(emissions.emissions)
 
 
 def main() -> None:

@@ -1,26 +1,50 @@
-"""``offsite aggregate``: minute data in a file → valid hourly and daily values in a file."""
+"""``offsite aggregate``: minute data → valid hourly and daily values, from a file to a file, or on
+the database (the noted hours with ``--pending``, or every hour of a span with ``--from``/``--to``,
+followed by the regrading of the days that changed)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import polars as pl
 import typer
 
+from offsite.alarms.recompute import recompute, recompute_pending
+from offsite.cli.options import DatabaseUrl, day_or_today
+from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
 from offsite.quality.aggregate import BadInput, Outlet, aggregate, read_minutes, write_output
+from offsite.quality.incremental import aggregate_window
+from offsite.settings import with_database_url
 
-app = typer.Typer(help="Minute → hour → day on files.", invoke_without_command=True)
+app = typer.Typer(help="Minute → hour → day, on files or on the database.", invoke_without_command=True)
 
 
 @app.callback()
 def run(
-    input_file: Annotated[Path, typer.Option("--input", help="CSV or Parquet: mn,factor,time,value,flag.")],
-    out: Annotated[Path, typer.Option(help="Output CSV: mn,factor,period,time,value,corrected,valid,n_valid.")],
+    input_file: Annotated[
+        Path | None, typer.Option("--input", help="CSV or Parquet: mn,factor,time,value,flag.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output CSV: mn,factor,period,time,value,corrected,valid,n_valid.")
+    ] = None,
     outlets: Annotated[Path | None, typer.Option(help="CSV mn,medium,o2_ref,area_m2 (medium gas or water).")] = None,
     flag_map: Annotated[str | None, typer.Option(help="Map flags before judging them, e.g. O=N,X=D.")] = None,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Database: the hours whose minutes were written since last time.")
+    ] = False,
+    since: Annotated[str | None, typer.Option("--from", help="Database: first day of a span to recompute.")] = None,
+    until: Annotated[str | None, typer.Option("--to", help="Database: last day of the span (default: --from).")] = None,
+    database_url: DatabaseUrl = None,
 ) -> None:
     """Aggregate minute data to hours and days, judging validity by the data flags."""
+    if input_file is None:
+        _on_database(pending=pending, since=since, until=until, database_url=database_url)
+        return
+    if out is None:
+        raise typer.BadParameter("--input needs --out", param_hint="--out")
     mapping = _flag_map(flag_map)
     try:
         minutes = read_minutes(str(input_file), mapping)
@@ -37,6 +61,40 @@ def run(
     typer.echo(
         f"{hours.height} hours ({int(hours['valid'].sum())} valid), {result.height - hours.height} days -> {out}"
     )
+
+
+def _on_database(*, pending: bool, since: str | None, until: str | None, database_url: str | None) -> None:
+    if pending == (since is not None):
+        raise typer.BadParameter("give --input FILE --out FILE, or --pending, or --from DAY [--to DAY]")
+    settings = with_database_url(database_url)
+    engine = upgraded_engine(settings.database_url)
+    now = datetime.now(UTC)
+    if pending:
+        outcome = recompute_pending(engine, settings=settings, now=now)
+        typer.echo(outcome.summary() if outcome else "nothing pending for a day already graded")
+        return
+    today = now.astimezone(CST).date()
+    first = day_or_today(since, today, "--from")
+    last = day_or_today(until, first, "--to")
+    if first > last:
+        raise typer.BadParameter(f"{first} is after {last}", param_hint="--from")
+    done = aggregate_window(engine, first, last)
+    yesterday = today - timedelta(days=1)
+    if first > yesterday:  # only days that have ended are graded
+        typer.echo(f"{first}..{last}: {done.hours} hourly and {done.days} daily values computed")
+        return
+    detail = f"offsite aggregate --from {first} --to {last}"
+    outcome = recompute(
+        engine,
+        first,
+        min(last, yesterday),
+        settings=settings,
+        now=now,
+        trigger="manual",
+        detail=detail,
+        aggregated=done,
+    )
+    typer.echo(outcome.summary())
 
 
 def _flag_map(text: str | None) -> dict[str, str]:

@@ -15,9 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from offsite.alarms import lifecycle
-from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_exceedances
-from offsite.alarms.grading import Bands, grade
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
+from offsite.alarms.recompute import recompute
 from offsite.alarms.statistics import alarm_statistics
 from offsite.cli.options import DatabaseUrl, day_or_today, refused_as_usage_error
 from offsite.db import session_factory
@@ -38,28 +37,30 @@ def grade_command(
     since: Annotated[
         str | None, typer.Option("--from", help="First day graded (default: the last day); to recompute a span.")
     ] = None,
+    from_minutes: Annotated[
+        bool, typer.Option("--from-minutes", help="First recompute the span's hours and days from stored minutes.")
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Grade every unit on its stored daily values and open, raise, lower or clear its alarm."""
+    """Grade every unit on its daily values and open, raise, lower or clear its alarm; the run is
+    recorded as a recomputation."""
     settings = with_database_url(database_url)
     last = day_or_today(day, datetime.now(CST).date() - timedelta(days=1), "--day")
     first = day_or_today(since, last, "--from")
     if first > last:
         raise typer.BadParameter(f"{first} is after {last}", param_hint="--from")
-    bands = Bands(window_days=settings.alarm_window_days)
     engine = upgraded_engine(settings.database_url)
-    with session_factory(engine)() as session:
-        daily = daily_values(engine, session, first - timedelta(days=bands.window_days - 1), last)
-        graded = grade(daily, first, last, bands)
-        applied = lifecycle.apply_grading(session, graded, settings, datetime.now(UTC))
-        hourly = keep_hourly_exceedances(session, hourly_exceedances(engine, session, first, last), first, last)
-        session.commit()
-    alarmed = graded.filter(pl.col("day") == last, pl.col("level") != "none").height
-    typer.echo(
-        f"{first}..{last}: {daily.height} daily values, {alarmed} units alarmed on {last}; "
-        f"opened {applied.opened}, raised {applied.raised}, lowered {applied.lowered}, "
-        f"cleared {applied.cleared}; {applied.messages} messages queued; {hourly} hourly exceedances kept"
+    outcome = recompute(
+        engine,
+        first,
+        last,
+        settings=settings,
+        now=datetime.now(UTC),
+        trigger="manual",
+        detail="offsite alarms grade",
+        from_minutes=from_minutes,
     )
+    typer.echo(outcome.summary())
 
 
 @app.command("list")

@@ -9,10 +9,13 @@ from typing import Annotated
 import typer
 from sqlalchemy import select
 
+from offsite.alarms.contradictions import contradiction
 from offsite.alarms.marks import MARK_KINDS, DataMark, MarkError, decide, file_mark
+from offsite.alarms.recompute import reach_back, recompute
 from offsite.cli.options import DatabaseUrl, refused_as_usage_error
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="Data marks (数据标记): filing and approval.", no_args_is_help=True)
@@ -43,7 +46,8 @@ def file_command(
     """File a mark for an outlet's data window (pending until the county bureau decides)."""
     settings = with_database_url(database_url)
     window = _instant(start, "--start"), _instant(end, "--end")
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    engine = upgraded_engine(settings.database_url)
+    with session_factory(engine)() as session:
         with refused_as_usage_error(MarkError):
             mark = file_mark(
                 session,
@@ -56,22 +60,33 @@ def file_command(
                 now=datetime.now(UTC),
                 late_after=settings.mark_late_after,
             )
+        mark.contradiction = contradiction(engine, session, mark, settings)
         session.commit()
         typer.echo(f"mark {mark.id}: pending" + (" (filed late)" if mark.late else ""))
+        if mark.contradiction:
+            typer.echo(f"mark {mark.id}: contradicted by the data: {mark.contradiction}")
 
 
 def _decide(mark_id: int, *, approve: bool, by: str, comment: str, database_url: str | None) -> None:
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    engine = upgraded_engine(settings.database_url)
+    now = datetime.now(UTC)
+    with session_factory(engine)() as session:
         with refused_as_usage_error(MarkError):
-            mark = decide(session, mark_id, approve=approve, by=by, comment=comment, now=datetime.now(UTC))
+            mark = decide(session, mark_id, approve=approve, by=by, comment=comment, now=now)
         session.commit()
         typer.echo(f"mark {mark.id}: {mark.state}")
+        begins = mark.start_at.astimezone(CST).date()
+    span = reach_back(begins, settings=settings, now=now) if approve else None
+    if span is not None:  # approved after its days were judged: judge them again without its hours
+        detail = f"mark {mark_id} ({mark.kind}) approved by {by}"
+        outcome = recompute(engine, *span, settings=settings, now=now, trigger="mark", detail=detail)
+        typer.echo(f"recomputed {outcome.summary()}")
 
 
 @app.command("approve")
 def approve(mark_id: int, by: By, comment: str = "", database_url: DatabaseUrl = None) -> None:
-    """Approve a mark: its hours leave exceedance judgement (run `offsite alarms grade --from` to recompute)."""
+    """Approve a mark: its hours leave exceedance judgement, and days already judged are recomputed."""
     _decide(mark_id, approve=True, by=by, comment=comment, database_url=database_url)
 
 
@@ -104,5 +119,6 @@ def list_marks(
                 "filed_by": m.filed_by,
                 "reason": m.reason,
                 "decided_by": m.decided_by,
+                "contradiction": m.contradiction,
             }
             typer.echo(json.dumps(record, ensure_ascii=False))

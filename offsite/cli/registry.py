@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table as RichTable
 
+from offsite.alarms.recompute import reach_back, recompute
 from offsite.cli.options import DatabaseUrl, day_or_today, region_level
 from offsite.cli.reporting import print_report
 from offsite.db import session_factory
@@ -44,11 +45,17 @@ def import_command(
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
     engine = upgraded_engine(settings.database_url)
+    now = datetime.now(UTC)
     with session_factory(engine)() as session, session.begin():
-        report = import_tables(session, tables, fernet=fernet, source=file.name, now=datetime.now(UTC))
+        report = import_tables(session, tables, fernet=fernet, source=file.name, now=now)
         if not report.ok:
             session.rollback()
     print_report(report)
+    span = reach_back(report.limits_from, settings=settings, now=now) if report.limits_from else None
+    if span is not None:  # a limit created or corrected for days already judged
+        detail = f"limits imported from {file.name}, in force from {report.limits_from}"
+        outcome = recompute(engine, *span, settings=settings, now=now, trigger="limit", detail=detail)
+        typer.echo(f"recomputed {outcome.summary()}")
 
 
 @app.command("export")

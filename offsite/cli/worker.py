@@ -3,6 +3,9 @@
 Jobs:
 - ``outbox``: deliver due messages, every ``--deliver-every`` seconds;
 - ``offline``: offline alarms, every ``--offline-every`` seconds;
+- ``aggregate``: every ``--aggregate-every`` seconds, the hours whose minutes were written since
+  the last pass (new, late or backfilled) → hourly and daily values; when a day already graded
+  changed, it and the days after are regraded and the recomputation recorded;
 - ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
   every device sent its daily data.
 """
@@ -20,10 +23,8 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
-from offsite.alarms import lifecycle
 from offsite.alarms.conditions import check_missing_daily, check_offline
-from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_exceedances
-from offsite.alarms.grading import Bands, grade
+from offsite.alarms.recompute import recompute, recompute_pending
 from offsite.cli.options import DatabaseUrl
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
@@ -47,25 +48,23 @@ def offline_job(engine: Engine, settings: Settings) -> str:
     return f"offline: opened {applied.opened}, cleared {applied.cleared}"
 
 
+def aggregate_job(engine: Engine, settings: Settings) -> str:
+    outcome = recompute_pending(engine, settings=settings, now=datetime.now(UTC))
+    return f"aggregate: {outcome.summary()}" if outcome else "aggregate: no day already graded changed"
+
+
 def daily_job(engine: Engine, settings: Settings) -> str:
     now = datetime.now(UTC)
     yesterday = now.astimezone(CST).date() - timedelta(days=1)
-    bands = Bands(window_days=settings.alarm_window_days)
+    outcome = recompute(engine, yesterday, yesterday, settings=settings, now=now, trigger="daily")
     with session_factory(engine)() as session:
-        daily = daily_values(engine, session, yesterday - timedelta(days=bands.window_days - 1), yesterday)
-        graded = lifecycle.apply_grading(session, grade(daily, yesterday, yesterday, bands), settings, now)
         missing = check_missing_daily(session, yesterday, settings, now)
-        found = hourly_exceedances(engine, session, yesterday, yesterday)
-        hourly = keep_hourly_exceedances(session, found, yesterday, yesterday)
         session.commit()
-    return (
-        f"daily {yesterday}: opened {graded.opened}, raised {graded.raised}, lowered {graded.lowered}, "
-        f"cleared {graded.cleared}; missing data: opened {missing.opened}, cleared {missing.cleared}; "
-        f"{hourly} hourly exceedances kept"
-    )
+    return f"daily {outcome.summary()}; missing data: opened {missing.opened}, cleared {missing.cleared}"
 
 
 JOBS: dict[str, Callable[[Engine, Settings], str]] = {
+    "aggregate": aggregate_job,
     "daily": daily_job,
     "offline": offline_job,
     "outbox": deliver_job,
@@ -81,10 +80,11 @@ def _logged(name: str, engine: Engine, settings: Settings) -> None:
 
 
 def build_scheduler(
-    engine: Engine, settings: Settings, *, deliver_every: float, offline_every: float
+    engine: Engine, settings: Settings, *, deliver_every: float, offline_every: float, aggregate_every: float = 300.0
 ) -> BlockingScheduler:
     scheduler = BlockingScheduler(timezone=UTC)
     triggers = {
+        "aggregate": IntervalTrigger(seconds=aggregate_every),
         "outbox": IntervalTrigger(seconds=deliver_every),
         "offline": IntervalTrigger(seconds=offline_every),
         "daily": CronTrigger(hour=1, minute=0, timezone=CST),
@@ -106,16 +106,21 @@ def worker(
     once: Annotated[bool, typer.Option("--once", help="Run every job once, print what each did, and exit.")] = False,
     deliver_every: Annotated[float, typer.Option(help="Seconds between outbox passes.")] = 30.0,
     offline_every: Annotated[float, typer.Option(help="Seconds between offline checks.")] = 300.0,
+    aggregate_every: Annotated[float, typer.Option(help="Seconds between aggregation passes.")] = 300.0,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run the scheduled jobs: daily grading and missing-data check, offline alarms, the outbox."""
+    """Run the scheduled jobs: aggregation, daily grading and missing-data check, offline alarms,
+    the outbox."""
     settings = with_database_url(database_url)
     engine = upgraded_engine(settings.database_url)
     if once:
-        for job in (daily_job, offline_job, deliver_job):  # alarms first, so their messages go out
+        # aggregation first (its days are graded), alarms next, so their messages go out
+        for job in (aggregate_job, daily_job, offline_job, deliver_job):
             typer.echo(job(engine, settings))
         return
-    scheduler = build_scheduler(engine, settings, deliver_every=deliver_every, offline_every=offline_every)
+    scheduler = build_scheduler(
+        engine, settings, deliver_every=deliver_every, offline_every=offline_every, aggregate_every=aggregate_every
+    )
     typer.echo(f"worker: jobs {', '.join(sorted(JOBS))}; Ctrl-C to stop")
     try:
         scheduler.start()

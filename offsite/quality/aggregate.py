@@ -10,6 +10,8 @@ concentrations with a reference O2), whether the period is valid, and how many v
   without a valid flow is weighed by the period's mean valid flow; flow itself is a plain mean.
 - pH is judged per value and never averaged: a period's value is its reading farthest from 7.
 - Correction: C × (21 − O2_ref) / (21 − O2) from the period's mean O2; none at O2 ≥ ``o2_guard``.
+- Flue-gas flow at standard state, dry, and hourly loads in kg: ``loads.py``; a day's load is
+  the sum of its hours' loads (no substitution of missing hours yet).
 - Days run midnight to midnight, China time; a day is valid with ``min_valid_hours`` valid hours
   and is computed from the valid hours (flow-weighted by hourly mean flow for water).
 """
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from offsite.quality.loads import standard_and_loads
 from offsite.quality.rules import GAS_FLOW, GAS_MARKERS, NOT_CORRECTED, O2, PH, VELOCITY, WATER_FLOW, Rules
 
 CST = "Asia/Shanghai"
@@ -42,10 +45,21 @@ def aggregate(
 ) -> pl.DataFrame:
     rules = rules or Rules()
     outlets = _outlets(minutes, outlets or {})
-    frame = _prepare(minutes, outlets, rules)
-    hours = _periods(frame, "1h", outlets, rules, minimum=rules.min_valid_minutes)
-    days = _days(hours, outlets, rules)
+    hours = hourly(minutes, outlets, rules)
+    days = daily(hours, outlets, rules)
     return pl.concat([hours, days]).sort(["mn", "factor", "period", "time"], descending=[False, False, True, False])
+
+
+def hourly(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
+    """Hour rows (``period`` = hour) of the minutes; every device in ``minutes`` needs an outlet.
+    Besides the output columns: ``standard``, ``load`` and ``q_mean`` (the hour's mean valid
+    wastewater flow, which weighs the hour in its day)."""
+    return _periods(_prepare(minutes, outlets, rules), "1h", outlets, rules, minimum=rules.min_valid_minutes)
+
+
+def daily(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
+    """Day rows from the hour rows of whole China-time days (as ``hourly`` makes them)."""
+    return _days(hours, outlets, rules)
 
 
 def _outlets(minutes: pl.DataFrame, given: dict[str, Outlet]) -> dict[str, Outlet]:
@@ -106,7 +120,7 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         .alias("value"),
         (pl.col("n_valid") >= minimum).alias("valid"),
     )
-    return _corrected(valued, outlets, rules).select(
+    return standard_and_loads(_corrected(valued, outlets, rules), rules).select(
         "mn",
         "factor",
         pl.lit("hour").alias("period"),
@@ -116,6 +130,8 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         "valid",
         "n_valid",
         "q_mean",
+        "standard",
+        "load",
     )
 
 
@@ -152,6 +168,9 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.col("w").filter(use).sum().alias("w_sum"),
         pl.col("value").filter(use).get((pl.col("value").filter(use) - 7).abs().arg_max()).alias("far"),
         pl.col("corrected").filter(use).mean().alias("corrected"),
+        pl.col("standard").filter(use).mean().alias("standard"),
+        pl.col("load").sum().alias("load"),
+        pl.col("load").is_not_null().any().alias("has_load"),
     )
     return days.select(
         "mn",
@@ -168,6 +187,8 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         (pl.col("n_valid") >= rules.min_valid_hours).alias("valid"),
         "n_valid",
         pl.lit(None, pl.Float64).alias("q_mean"),
+        "standard",
+        pl.when(pl.col("has_load")).then(pl.col("load")).alias("load"),
     )
 
 

@@ -11,9 +11,12 @@ GAS_MARKERS = frozenset({"a21026", "a21002", "a34013"})
 O2 = "a19001"
 GAS_FLOW, WATER_FLOW = "a00000", "w00000"
 VELOCITY = "a01011"
+FLUE_TEMPERATURE, FLUE_PRESSURE, FLUE_MOISTURE, AIR_PRESSURE = "a01012", "a01013", "a01014", "a01006"
 PH = "w01001"
 NOT_CORRECTED = frozenset({O2, GAS_FLOW, VELOCITY, "a01012", "a01013", "a01014", "a01015", "a01016", "a01017"})
 """Flue-gas parameters that are not concentrations (no reference-O2 correction)."""
+NO_LOAD = frozenset({PH, WATER_FLOW, AIR_PRESSURE, "w01010", "w01002"})
+"""Factors with no mass (pH, flow, temperatures, pressures, colour): no load is computed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,5 +31,12 @@ class Rules:
     """A valid daily mean needs 20 valid hours [R/P: the GB 3095 convention; configurable]."""
     o2_guard: float = 19.5
     """No reference-O2 correction at or above this O2 (%): the factor 21 − O2 blows up (R09 instead)."""
+    air_pressure_kpa: float = 101.325
+    """Air pressure Ba where no a01006 is sent: standard atmosphere (a site far above sea level
+    should set its own)."""
+    convert_concentrations: bool = False
+    """Convert concentrations to standard state, dry, like the flow. Off by default: extractive
+    CEMS (most Chinese flue-gas systems) already report dry standard-state concentrations; turn it
+    on for in-situ analysers (HJ 75-2017 [R])."""
     default_o2_ref: dict[str, float] = field(default_factory=dict)
     """Reference O2 per device where no outlets file gives one; none by default (no correction)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,8 @@ class ImportReport:
     updated: int = 0
     unchanged: int = 0
     errors: list[RowError] = field(default_factory=list)
+    limits_from: date | None = None
+    """The earliest day a created or corrected limit applies from: judgements since then may change."""
 
     @property
     def ok(self) -> bool:

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from offsite.registry.models import Camera, Contact, Device, Limit, Outlet, PowerMeter, Unit
+from offsite.registry.models import Camera, Contact, Device, Limit, Outlet, PermitCap, PowerMeter, Unit
 from offsite.registry.sheets import SHEETS, Column, Sheet
 
 
@@ -48,6 +48,15 @@ def rows_of(session: Session, sheet: Sheet) -> Iterator[dict[str, Any]]:
             yield {c.key: getattr(lim, c.key, None) for c in sheet.columns} | {
                 "credit_code": credit[outlet.unit_id],
                 "outlet_code": outlet.code,
+            }
+    elif sheet.name == "permits":
+        for cap in session.scalars(
+            select(PermitCap).order_by(PermitCap.unit_id, PermitCap.factor, PermitCap.valid_from)
+        ):
+            yield {c.key: getattr(cap, c.key, None) for c in sheet.columns} | {
+                "credit_code": credit[cap.unit_id],
+                "outlet_code": outlets[cap.outlet_id].code if cap.outlet_id else None,
+                "amount_t": cap.amount_kg / 1000,
             }
     elif sheet.name == "contacts":
         for person in session.scalars(select(Contact).order_by(Contact.name, Contact.phone)):

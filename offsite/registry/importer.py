@@ -25,6 +25,7 @@ from offsite.registry.models import (
     DeviceMnChange,
     Limit,
     Outlet,
+    PermitCap,
     PowerMeter,
     Region,
     RegistryChange,
@@ -251,7 +252,45 @@ def _apply_limit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
         )
     ).first()
     key = f"{credit}/{code}/{values['factor']}/{values['standard']}/{values['valid_from']}"
+    changes = ctx.report.created + ctx.report.updated
     _upsert(ctx, "outlet_limit", key, existing, values, make=Limit)
+    if ctx.report.created + ctx.report.updated > changes:
+        start, report = values["valid_from"], ctx.report
+        report.limits_from = min(start, report.limits_from) if report.limits_from else start
+
+
+def _apply_permit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
+    credit, code = values.pop("credit_code"), values.pop("outlet_code", None)
+    unit = _unit(ctx, number, credit)
+    if unit is None:
+        return
+    values["unit_id"], values["outlet_id"] = unit.id, None
+    if code:
+        outlet = _outlet(ctx, number, credit, code)
+        if outlet is None:
+            return
+        values["outlet_id"] = outlet.id
+    tonnes = values.pop("amount_t")
+    if tonnes <= 0:
+        ctx.error(number, "amount_t", f"{tonnes} is not a permitted amount (must be above 0)")
+        return
+    if values.get("valid_to") is not None and values["valid_to"] < values["valid_from"]:
+        ctx.error(number, "valid_to", f"ends {values['valid_to']} before it starts {values['valid_from']}")
+        return
+    values["amount_kg"] = tonnes * 1000
+    existing = ctx.session.scalars(
+        select(PermitCap).where(
+            PermitCap.unit_id == unit.id,
+            PermitCap.outlet_id.is_(None)
+            if values["outlet_id"] is None
+            else PermitCap.outlet_id == values["outlet_id"],
+            PermitCap.factor == values["factor"],
+            PermitCap.period == values["period"],
+            PermitCap.valid_from == values["valid_from"],
+        )
+    ).first()
+    key = f"{credit}/{code or '*'}/{values['factor']}/{values['period']}/{values['valid_from']}"
+    _upsert(ctx, "permit_cap", key, existing, values, make=PermitCap)
 
 
 def _apply_contact(ctx: _Context, number: int, values: dict[str, Any]) -> None:
@@ -315,6 +354,7 @@ _APPLY: dict[str, Callable[[_Context, int, dict[str, Any]], None]] = {
     "outlets": _apply_outlet,
     "devices": _apply_device,
     "limits": _apply_limit,
+    "permits": _apply_permit,
     "contacts": _apply_contact,
     "cameras": _apply_camera,
     "meters": _apply_meter,

@@ -29,6 +29,7 @@ UNIT_STATUSES = ("producing", "stopped", "closed")
 MEDIA = ("gas", "water")
 LIMIT_BASES = ("measured", "corrected")
 LIMIT_PERIODS = ("hour", "day")
+PERMIT_PERIODS = ("year", "month", "day")
 CONTACT_ROLES = ("province_officer", "city_officer", "county_officer", "enterprise_responsible", "operator")
 CHANNELS = ("sms", "email", "webhook")
 CAMERA_TARGETS = ("outlet", "station_room", "treatment_facility")
@@ -174,6 +175,29 @@ class Limit(Base):
     valid_to: Mapped[date | None] = mapped_column(Date)
     source: Mapped[str] = mapped_column(String(256))
     """Where the number comes from (permit number, standard table …)."""
+
+
+class PermitCap(Base):
+    """A discharge permit's cap on the mass a unit (or one outlet) may discharge of one factor in a
+    year, month or day (许可排放量), for a period of validity."""
+
+    __tablename__ = "permit_cap"
+    __table_args__ = (
+        _in("period", PERMIT_PERIODS),
+        CheckConstraint("amount_kg > 0", name="amount_positive"),
+        Index("ix_permit_cap_lookup", "unit_id", "factor", "valid_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    unit_id: Mapped[int] = mapped_column(ForeignKey("unit.id", ondelete="CASCADE"))
+    outlet_id: Mapped[int | None] = mapped_column(ForeignKey("outlet.id", ondelete="CASCADE"))
+    """The outlet the cap is set for; none when it caps the whole unit."""
+    factor: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(5))
+    amount_kg: Mapped[float] = mapped_column(Float)
+    permit_no: Mapped[str] = mapped_column(String(64))
+    valid_from: Mapped[date] = mapped_column(Date)
+    valid_to: Mapped[date | None] = mapped_column(Date)
 
 
 class Contact(Base):

@@ -104,6 +104,7 @@ COORDS = _choices(
 VERSIONS = _choices([("2005", ["HJ/T212-2005"]), ("2017", ["HJ212-2017"]), ("2025", ["HJ212-2025"])])
 BASIS = _choices([("corrected", ["折算"]), ("measured", ["实测"])])
 PERIOD = _choices([("day", ["日", "日均值"]), ("hour", ["小时", "小时均值"])])
+CAP_PERIOD = _choices([("year", ["年", "年度"]), ("month", ["月", "月度"]), ("day", ["日"])])
 ROLES = _choices(
     [
         ("province_officer", ["省级执法人员", "省厅"]),
@@ -186,6 +187,21 @@ LIMITS = Sheet(
     ),
     key=("credit_code", "outlet_code", "factor", "standard", "valid_from"),
 )
+PERMITS = Sheet(
+    "permits",
+    "许可排放量",
+    (
+        Column("credit_code", "统一社会信用代码", required=True, max_len=18, check=_credit),
+        Column("outlet_code", "排放口编号", max_len=32),
+        Column("factor", "因子编码", required=True, max_len=16, check=_factors),
+        Column("period", "周期", kind="choice", required=True, choices=CAP_PERIOD),
+        Column("amount_t", "许可排放量(吨)", kind="float", required=True),
+        Column("permit_no", "排污许可证编号", required=True, max_len=64),
+        Column("valid_from", "生效日期", kind="date", required=True),
+        Column("valid_to", "失效日期", kind="date"),
+    ),
+    key=("credit_code", "outlet_code", "factor", "period", "valid_from"),
+)
 CONTACTS = Sheet(
     "contacts",
     "联系人",
@@ -226,7 +242,7 @@ METERS = Sheet(
     key=("code",),
 )
 
-SHEETS: tuple[Sheet, ...] = (UNITS, OUTLETS, DEVICES, LIMITS, CONTACTS, CAMERAS, METERS)
+SHEETS: tuple[Sheet, ...] = (UNITS, OUTLETS, DEVICES, LIMITS, PERMITS, CONTACTS, CAMERAS, METERS)
 """In the order they are applied: what a row refers to comes first."""
 
 _BY_NAME = {s.name: s for s in SHEETS} | {s.zh: s for s in SHEETS}

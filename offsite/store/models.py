@@ -6,6 +6,7 @@ from datetime import date, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     Float,
     Index,
@@ -197,4 +198,42 @@ class VideoOutage(Base):
     source: Mapped[str] = mapped_column(String(256))
 
 
-PARTITIONED_TABLES = ("interval_value", "realtime_value", "power_reading")
+class ComputedValue(Base):
+    """The platform's own hourly and daily values (``offsite.quality``), computed from the stored
+    minutes by the validity rules; the devices' 2061/2031 values stay in ``interval_value``."""
+
+    __tablename__ = "computed_value"
+    __table_args__ = {"postgresql_partition_by": "RANGE (ts)", "sqlite_with_rowid": False}  # noqa: RUF012
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    period: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    factor: Mapped[str] = mapped_column(FactorCode, primary_key=True)
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    """Start of the hour, or of the China-time day."""
+    value: Mapped[float | None] = mapped_column(Float)
+    corrected: Mapped[float | None] = mapped_column(Float)
+    """At the reference O2, where the outlet has one."""
+    standard: Mapped[float | None] = mapped_column(Float)
+    """Flue-gas flow at standard state, dry basis (m³/s), where temperature, pressure and moisture
+    are measured."""
+    load: Mapped[float | None] = mapped_column(Float)
+    """The pollutant discharged in the period, kg."""
+    valid: Mapped[bool] = mapped_column(Boolean)
+    n_valid: Mapped[int] = mapped_column(SmallInteger)
+    """Valid minutes of an hour, valid hours of a day."""
+
+
+class PendingHour(Base):
+    """An hour of a device whose minute values were written since it was last aggregated: new
+    data, a late or backfilled minute, or a changed one. The aggregation takes and deletes them."""
+
+    __tablename__ = "pending_hour"
+
+    device_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[datetime] = mapped_column(UtcDateTime, primary_key=True)
+    noted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    """When minutes of the hour were last written: the aggregation deletes a row only if this is
+    still what it read, so minutes written while it worked are not forgotten."""
+
+
+PARTITIONED_TABLES = ("interval_value", "realtime_value", "power_reading", "computed_value")

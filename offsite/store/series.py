@@ -47,6 +47,38 @@ def read_interval(
     if unknown:
         raise ValueError(f"unknown columns {sorted(unknown)}; choose from {ALL_COLUMNS}")
     wanted = tuple(dict.fromkeys(("device_id", "factor", "ts", *columns)))
+    return _select(engine, "interval_value", wanted, device_ids, start=start, end=end, period=period, factors=factors)
+
+
+COMPUTED_COLUMNS = ("device_id", "factor", "ts", "value", "corrected", "standard", "load", "valid", "n_valid")
+
+
+def read_computed(
+    engine: Engine, device_ids: Sequence[int], start: datetime, end: datetime, *, period: int
+) -> pl.DataFrame:
+    """The platform's computed hour or day values (``computed_value``) with ``start <= ts < end``."""
+    frame = _select(
+        engine, "computed_value", COMPUTED_COLUMNS, device_ids, start=start, end=end, period=period, factors=None
+    )
+    # SQLite columns that hold only NULLs come back untyped
+    return frame.with_columns(
+        pl.col("valid").cast(pl.Boolean),
+        pl.col("n_valid").cast(pl.Int64),
+        pl.col("value", "corrected", "standard", "load").cast(pl.Float64),
+    )
+
+
+def _select(
+    engine: Engine,
+    table: str,
+    wanted: Sequence[str],
+    device_ids: Sequence[int],
+    *,
+    start: datetime,
+    end: datetime,
+    period: int,
+    factors: Sequence[str] | None,
+) -> pl.DataFrame:
     if not device_ids:
         return _empty(wanted)
     dialect = engine.dialect.name
@@ -59,7 +91,7 @@ def read_interval(
     if factors:
         quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in factors)
         where.append(f"factor IN ({quoted})")
-    query = f"SELECT {', '.join(wanted)} FROM interval_value WHERE {' AND '.join(where)} ORDER BY device_id, factor, ts"
+    query = f"SELECT {', '.join(wanted)} FROM {table} WHERE {' AND '.join(where)} ORDER BY device_id, factor, ts"
     cursor = _connection(engine).cursor()
     try:
         cursor.execute(query)
@@ -121,6 +153,10 @@ def _empty(columns: Sequence[str]) -> pl.DataFrame:
             return pl.Int64
         if column == "ts":
             return pl.Datetime("us", "UTC")
+        if column == "valid":
+            return pl.Boolean
+        if column == "n_valid":
+            return pl.Int64
         return pl.String if column in _TEXT else pl.Float64
 
     return pl.DataFrame(schema={c: dtype(c) for c in columns})

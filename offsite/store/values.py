@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, or_
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 from offsite.db import table_of
 from offsite.hj212.packet import Decoded
-from offsite.store.models import PERIOD_OF_CN, IntervalValue, RealtimeValue
+from offsite.store.models import MINUTE, PERIOD_OF_CN, ComputedValue, IntervalValue, PendingHour, RealtimeValue
 from offsite.store.partitions import Partitions, month_start
 
 INTERVAL_FIELDS = {
@@ -27,6 +27,7 @@ INTERVAL_FIELDS = {
 REALTIME_FIELDS = {"Rtd": "rtd", "ZsRtd": "zs_rtd"}
 _INTERVAL_COLUMNS = (*INTERVAL_FIELDS.values(), "flag", "raw_id")
 _REALTIME_COLUMNS = (*REALTIME_FIELDS.values(), "flag", "eflag", "raw_id")
+_COMPUTED_COLUMNS = ("value", "corrected", "standard", "load", "valid", "n_valid")
 
 Row = dict[str, Any]
 
@@ -74,8 +75,15 @@ class ValueWriter:
         self.partitions = Partitions()
 
     def interval(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-        return self._upsert(
+        written = self._upsert(
             conn, table_of(IntervalValue), rows, ("device_id", "factor", "period", "ts"), _INTERVAL_COLUMNS
+        )
+        mark_pending(conn, rows)
+        return written
+
+    def computed(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
+        return self._upsert(
+            conn, table_of(ComputedValue), rows, ("device_id", "period", "factor", "ts"), _COMPUTED_COLUMNS
         )
 
     def realtime(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -109,12 +117,26 @@ class ValueWriter:
         return len(unique)
 
 
+def mark_pending(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Note the hours whose minutes these rows write, in the same transaction, so that the
+    aggregation recomputes them however late they come."""
+    hours = {(r["device_id"], _ts(r).replace(minute=0, second=0, microsecond=0)) for r in rows if r["period"] == MINUTE}
+    if not hours:
+        return
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = insert(table_of(PendingHour))
+    stmt = stmt.on_conflict_do_update(index_elements=["device_id", "hour"], set_={"noted_at": stmt.excluded.noted_at})
+    now = datetime.now(UTC)
+    conn.execute(stmt, [{"device_id": d, "hour": h, "noted_at": now} for d, h in sorted(hours)])
+
+
 _COPY_TYPES = {
     "INTEGER": "int4",
     "SMALLINT": "int2",
     "BIGINT": "int8",
     "FLOAT": "float8",
     "DOUBLE PRECISION": "float8",
+    "BOOLEAN": "bool",
     "TIMESTAMP WITH TIME ZONE": "timestamptz",
 }
 

@@ -6,9 +6,10 @@ import json
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
+from sqlalchemy import select
 from typer.testing import CliRunner
 
-from offsite.alarms.models import Alarm, AlarmEvent
+from offsite.alarms.models import Alarm, AlarmEvent, Recomputation
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
@@ -138,7 +139,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     )
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
-        "2026-11-01..2026-11-06: 6 daily values, 1 units alarmed on 2026-11-06; "
+        "2026-11-01..2026-11-06 (manual): 6 daily values, 1 units alarmed on 2026-11-06; "
         "opened 1, raised 1, lowered 0, cleared 0; 2 messages queued; 0 hourly exceedances kept"
     )
     [row] = [
@@ -150,6 +151,12 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
         app, ["alarms", "grade", "--from", "2026-11-01", "--day", "2026-11-06", "--database-url", url]
     )
     assert "opened 0, raised 0, lowered 0, cleared 0; 0 messages queued;" in again.stdout
+    with session_factory(upgraded_engine(url))() as session:
+        runs = session.scalars(select(Recomputation).order_by(Recomputation.id)).all()
+    assert [(r.trigger, r.first_day, r.last_day, r.level_changes, r.messages) for r in runs] == [
+        ("manual", date(2026, 11, 1), date(2026, 11, 6), 2, 2),
+        ("manual", date(2026, 11, 1), date(2026, 11, 6), 0, 0),
+    ]
     bad = runner.invoke(app, ["alarms", "grade", "--day", "yesterday", "--database-url", url])
     assert bad.exit_code == 2
 

@@ -23,7 +23,8 @@ from offsite.store.models import HOUR
 from offsite.store.values import ValueWriter
 from tests.alarms.test_cli_alarms import plant_with_daily_values
 
-DAY = date(2026, 11, 10)
+DAY = datetime.now(CST).date() - timedelta(days=19)
+"""Inside the alarm window of today, whenever the suite runs (approval regrades the window only)."""
 MIDNIGHT = datetime.combine(DAY, time(), CST)
 DAY_LATE = 86400.0
 runner = CliRunner()
@@ -188,16 +189,22 @@ def test_marks_cli_file_approve_and_regrade(tmp_path: Path) -> None:
             "--by",
             "企业",
             "--start",
-            "2026-11-10T00:00:00+08:00",
+            f"{DAY}T00:00:00+08:00",
             "--end",
-            "2026-11-10T04:00:00+08:00",
+            f"{DAY}T04:00:00+08:00",
             "--database-url",
             url,
         ],
     )
     assert filed.stdout.strip() == "mark 1: pending (filed late)"  # filed weeks after the window
     approved = runner.invoke(app, ["marks", "approve", "1", "--by", "蜀山区", "--database-url", url])
-    assert approved.stdout.strip() == "mark 1: approved"
+    decision, recomputed = approved.stdout.strip().splitlines()
+    assert decision == "mark 1: approved"
+    # Approved after its day was judged: from the window's day to yesterday is judged again, on the
+    # day's unmarked hours, and the alarm that day caused clears.
+    assert recomputed.startswith(f"recomputed {DAY}..")
+    assert "(mark):" in recomputed
+    assert "cleared 1" in recomputed
     assert runner.invoke(app, ["marks", "list", "--pending", "--database-url", url]).stdout == ""
     # A window without an offset is refused; deciding again is refused.
     naive = runner.invoke(
@@ -212,9 +219,9 @@ def test_marks_cli_file_approve_and_regrade(tmp_path: Path) -> None:
             "--by",
             "企业",
             "--start",
-            "2026-11-10T00:00:00",
+            f"{DAY}T00:00:00",
             "--end",
-            "2026-11-10T01:00:00+08:00",
+            f"{DAY}T01:00:00+08:00",
             "--database-url",
             url,
         ],
@@ -222,10 +229,9 @@ def test_marks_cli_file_approve_and_regrade(tmp_path: Path) -> None:
     assert naive.exit_code == 2
     again = runner.invoke(app, ["marks", "reject", "1", "--by", "蜀山区", "--database-url", url])
     assert (again.exit_code, "already approved" in again.stderr) == (2, True)
-    # Recomputed from the start of the window: the day is judged on its unmarked hours and clears.
-    regraded = runner.invoke(app, grade).stdout
+    regraded = runner.invoke(app, grade).stdout  # nothing left to change
     assert "0 units alarmed" in regraded
-    assert "cleared 1" in regraded
+    assert "cleared 0" in regraded
     with session_factory(upgraded_engine(url))() as session:
         last = session.scalars(select(AlarmEvent).order_by(AlarmEvent.id.desc())).first()
     assert last is not None

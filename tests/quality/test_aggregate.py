@@ -148,3 +148,43 @@ def test_a_minute_without_valid_flow_keeps_its_concentration_and_takes_the_mean_
     # valid flow (10): (30 × 40 × 10 + 30 × 20 × 10) / (60 × 10) = 30.0
     assert (cod["n_valid"], cod["valid"]) == (60, True)
     assert cod["value"] == pytest.approx(30.0)
+
+
+def test_standard_dry_flow_and_loads() -> None:
+    rows = []
+    for m in range(60):
+        rows += [
+            ("G", "a21026", m, 100.0, "N"),
+            ("G", "a00000", m, 50.0, "N"),  # operating flow, m³/s
+            ("G", "a01012", m, 120.0, "N"),  # flue temperature, °C
+            ("G", "a01013", m, -0.5, "N"),  # static pressure, kPa
+            ("G", "a01014", m, 8.0, "N"),  # moisture, %
+            ("W", "w01018", m, 80.0, "N"),  # COD mg/L
+            ("W", "w00000", m, 12.5, "N"),  # flow L/s
+        ]
+    result = aggregate(frame(rows), {"G": Outlet("gas"), "W": Outlet("water")})
+    flow = value(result, "a00000", "hour")
+    # (101.325 − 0.5)/101.325 × 273.15/(273.15 + 120) × (1 − 0.08)
+    #   = 0.995065 × 0.694773 × 0.92 = 0.636037; 50 × 0.636037 = 31.8018 m³/s
+    assert flow["standard"] == pytest.approx(31.8018, abs=1e-4)
+    assert flow["load"] is None
+    so2 = value(result, "a21026", "hour")
+    # 100 mg/m³ × 31.8018 m³/s × 3600 s × 1e-6 = 11.4487 kg in the hour
+    assert so2["load"] == pytest.approx(11.4487, abs=1e-4)
+    assert so2["standard"] is None  # concentrations are not converted unless configured
+    cod = value(result.filter(pl.col("mn") == "W"), "w01018", "hour")
+    # 80 mg/L × 12.5 L/s × 3600 s × 1e-6 = 3.6 kg
+    assert cod["load"] == pytest.approx(3.6)
+    day = value(result.filter(pl.col("mn") == "W"), "w01018", "day")
+    assert day["load"] == pytest.approx(3.6)  # the only hour with data: the day's sum
+    converted = aggregate(frame(rows), {"G": Outlet("gas")}, Rules(convert_concentrations=True))
+    # in-situ analyser: 100 / 0.636037 = 157.22 mg/m³ at standard state, dry
+    assert value(converted, "a21026", "hour")["standard"] == pytest.approx(157.224, abs=1e-3)
+
+
+def test_no_conversion_without_moisture() -> None:
+    rows = [("G", f, m, v, "N") for m in range(60) for f, v in (("a21026", 10.0), ("a00000", 20.0), ("a01012", 90.0))]
+    result = aggregate(frame(rows), {"G": Outlet("gas")})
+    # temperature alone is not enough: the flow is taken as sent; 10 × 20 × 0.0036 = 0.72 kg
+    assert value(result, "a00000", "hour")["standard"] is None
+    assert value(result, "a21026", "hour")["load"] == pytest.approx(0.72)

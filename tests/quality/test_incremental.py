@@ -1,0 +1,123 @@
+"""Aggregation on the database: noted hours recomputed from stored minutes, then their day."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time, timedelta
+
+import polars as pl
+import pytest
+from sqlalchemy import Engine, func, select
+
+from offsite.db import session_factory
+from offsite.hj212.times import CST
+from offsite.quality import incremental
+from offsite.quality.incremental import aggregate_pending, aggregate_window
+from offsite.registry.models import Device, Outlet, Unit
+from offsite.registry.regions import load_anhui
+from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
+from offsite.store.series import read_computed
+from offsite.store.values import ValueWriter
+
+DAY0 = date(2026, 11, 20)
+START = datetime.combine(DAY0, time(), CST).astimezone(UTC)
+
+
+def plant(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        session.add(
+            Unit(id=1, credit_code="913401000000000001", name="甲厂", industry_code="D4411", region_code="340104")
+        )
+        session.flush()
+        session.add(Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas", o2_ref=6.0))
+        session.flush()
+        session.add(Device(id=1, outlet_id=1, mn="MN0001", password_enc=b"-"))
+        session.commit()
+
+
+def minutes(engine: Engine, first_hour: int, hours: int, so2: float, flag: str = "N") -> None:
+    rows = []
+    for m in range(first_hour * 60, (first_hour + hours) * 60):
+        ts = START + timedelta(minutes=m)
+        for factor, value in (("a21026", so2), ("a19001", 9.0)):
+            rows.append({"device_id": 1, "period": MINUTE, "factor": factor, "ts": ts, "avg": value, "flag": flag})
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+
+
+def computed(engine: Engine, period: int) -> pl.DataFrame:
+    return read_computed(engine, [1], START, START + timedelta(days=1), period=period).filter(
+        pl.col("factor") == "a21026"
+    )
+
+
+def pending(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(PendingHour)).scalar_one()
+
+
+def test_noted_hours_then_a_late_minute_recompute_the_hour_and_its_day(engine: Engine) -> None:
+    plant(engine)
+    minutes(engine, 0, 24, so2=40.0)
+    assert pending(engine) == 24
+    done = aggregate_pending(engine, now=START + timedelta(days=1, minutes=5))
+    assert (done.hours, done.first_day, done.last_day) == (2 * 24, DAY0, DAY0)  # SO2 and O2 hours
+    assert pending(engine) == 0
+    hours = computed(engine, HOUR)
+    assert hours.height == 24
+    assert hours["valid"].all()
+    day = computed(engine, DAY).row(0, named=True)
+    # 24 valid hours of 40; corrected 40 × (21 − 6)/(21 − 9) = 50
+    assert (day["value"], day["corrected"], day["n_valid"], day["valid"]) == (40.0, 50.0, 24, True)
+
+    minutes(engine, 3, 1, so2=100.0)  # hour 3 resent later with other values
+    assert pending(engine) == 1
+    done = aggregate_pending(engine, now=START + timedelta(days=2))
+    assert (done.hours, done.days) == (2, 2)
+    assert computed(engine, HOUR).filter(pl.col("ts") == START + timedelta(hours=3))["value"].to_list() == [100.0]
+    day = computed(engine, DAY).row(0, named=True)
+    # (23 × 40 + 100) / 24 = 42.5; corrected 42.5 × 15/12 = 53.125
+    assert day["value"] == pytest.approx(42.5)
+    assert day["corrected"] == pytest.approx(53.125)
+
+
+def test_an_hour_still_open_waits(engine: Engine) -> None:
+    plant(engine)
+    minutes(engine, 5, 1, so2=40.0)
+    done = aggregate_pending(engine, now=START + timedelta(hours=5, minutes=59))
+    assert done.hours == 0
+    assert pending(engine) == 1
+    assert aggregate_pending(engine, now=START + timedelta(hours=6)).hours == 2
+
+
+def test_a_minute_written_while_the_hour_is_computed_is_not_forgotten(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plant(engine)
+    minutes(engine, 0, 1, so2=40.0)
+    read = incremental.read_interval
+    wrote: list[bool] = []
+
+    def read_then_a_late_minute_lands(*args: object, **kwargs: object) -> pl.DataFrame:
+        frame = read(*args, **kwargs)  # type: ignore[arg-type]
+        if not wrote:
+            wrote.append(True)
+            minutes(engine, 0, 1, so2=41.0)  # the same hour noted again while it is worked on
+        return frame
+
+    monkeypatch.setattr(incremental, "read_interval", read_then_a_late_minute_lands)
+    aggregate_pending(engine, now=START + timedelta(hours=2))
+    assert pending(engine) == 1  # the note written meanwhile survives
+    aggregate_pending(engine, now=START + timedelta(hours=2))
+    assert pending(engine) == 0
+    assert computed(engine, HOUR)["value"].to_list() == [41.0]
+
+
+def test_window_recomputes_every_hour_of_its_days(engine: Engine) -> None:
+    plant(engine)
+    minutes(engine, 0, 19, so2=40.0)
+    minutes(engine, 19, 5, so2=40.0, flag="D")  # 5 hours of a fault: the day has 19 valid hours
+    done = aggregate_window(engine, DAY0, DAY0)
+    assert (done.hours, done.days) == (48, 2)
+    day = computed(engine, DAY).row(0, named=True)
+    assert (day["n_valid"], day["valid"]) == (19, False)

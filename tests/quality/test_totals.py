@@ -1,0 +1,102 @@
+"""Emission totals from computed daily loads against permit caps imported from a CSV sheet."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from sqlalchemy import Engine
+from typer.testing import CliRunner
+
+from offsite.cli import app
+from offsite.db import session_factory
+from offsite.hj212.times import CST
+from offsite.registry.models import Device, Outlet, Unit
+from offsite.registry.regions import load_anhui
+from offsite.store.models import DAY
+from offsite.store.values import ValueWriter
+
+runner = CliRunner()
+CREDIT = "91340100000000000D"
+
+
+def day_load(device: int, factor: str, day: date, kg: float) -> dict[str, object]:
+    ts = datetime.combine(day, time(), CST).astimezone(UTC)
+    return {
+        "device_id": device,
+        "period": DAY,
+        "factor": factor,
+        "ts": ts,
+        "value": 1.0,
+        "corrected": None,
+        "standard": None,
+        "load": kg,
+        "valid": True,
+        "n_valid": 24,
+    }
+
+
+def test_month_and_year_totals_against_unit_and_outlet_caps(database_url: str, engine: Engine, tmp_path: Path) -> None:
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        session.add(Unit(id=1, credit_code=CREDIT, name="甲厂", industry_code="D4411", region_code="340104"))
+        session.flush()
+        session.add_all(
+            [
+                Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas"),
+                Outlet(id=2, unit_id=1, code="DA002", name="2号烟囱", medium="gas"),
+            ]
+        )
+        session.flush()
+        session.add_all(
+            [
+                Device(id=1, outlet_id=1, mn="MN1", password_enc=b"-"),
+                Device(id=2, outlet_id=2, mn="MN2", password_enc=b"-"),
+            ]
+        )
+        session.commit()
+    rows = [day_load(1, "a21026", date(2026, 10, 31), 200.0)]
+    for d in (1, 2, 3):
+        rows += [
+            day_load(1, "a21026", date(2026, 11, d), 100.0),
+            day_load(2, "a21026", date(2026, 11, d), 50.0),
+            day_load(1, "a21002", date(2026, 11, d), 10.0),
+        ]
+    with engine.begin() as conn:
+        ValueWriter().computed(conn, rows)
+    permits = tmp_path / "permits.csv"
+    header = "统一社会信用代码,排放口编号,因子编码,周期,许可排放量(吨),排污许可证编号,生效日期\n"
+    good = (
+        f"{CREDIT},,a21026,年,1,91340100MA0001,2026-01-01\n"
+        f"{CREDIT},,a21026,月,0.4,91340100MA0001,2026-01-01\n"
+        f"{CREDIT},DA002,a21026,日,0.04,91340100MA0001,2026-01-01\n"
+    )
+    permits.write_text(header + good + f"{CREDIT},DA009,a21026,日,0.04,91340100MA0001,2026-01-01\n", encoding="utf-8")
+    imported = runner.invoke(app, ["registry", "import", str(permits), "--database-url", database_url])
+    assert imported.exit_code == 1  # DA009 is no outlet of the unit: the whole file is refused
+    assert "DA009" in imported.stderr
+    before = runner.invoke(app, ["emissions", "--month", "2026-11", "--over", "--json", "--database-url", database_url])
+    assert before.stdout == ""  # no caps stored, nothing over
+    permits.write_text(header + good, encoding="utf-8")
+    assert runner.invoke(app, ["registry", "import", str(permits), "--database-url", database_url]).exit_code == 0
+    result = runner.invoke(app, ["emissions", "--month", "2026-11", "--json", "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    got = {(r["factor"], r["outlet"]): r for r in map(json.loads, result.stdout.splitlines())}
+    assert set(got) == {("a21002", None), ("a21026", None), ("a21026", 2)}
+    unit = got["a21026", None]
+    # November: 3 days × (100 + 50) = 450 kg > the 400 kg month cap; with 31 October's 200 kg the
+    # year to date is 650 kg, under the 1,000 kg year cap
+    assert (unit["month_kg"], unit["year_kg"], unit["max_day_kg"]) == (450.0, 650.0, 150.0)
+    assert (unit["month_cap_kg"], unit["year_cap_kg"], unit["over"]) == (400.0, 1000.0, True)
+    outlet = got["a21026", 2]
+    # DA002: 50 kg each day over its 40 kg day cap, three days
+    assert (outlet["month_kg"], outlet["day_cap_kg"], outlet["days_over"], outlet["over"]) == (150.0, 40.0, 3, True)
+    nox = got["a21002", None]
+    assert (nox["month_kg"], nox["month_cap_kg"], nox["over"]) == (30.0, None, False)
+    only_over = runner.invoke(
+        app, ["emissions", "--month", "2026-11", "--over", "--json", "--database-url", database_url]
+    )
+    assert len(only_over.stdout.splitlines()) == 2
+    bad = runner.invoke(app, ["emissions", "--month", "11/2026", "--database-url", database_url])
+    assert bad.exit_code == 2
