@@ -1,8 +1,8 @@
-"""Reading a device's or an outlet's series as a Polars DataFrame, through Arrow (ADBC).
+"""Reading a device's or an outlet's series as a Polars DataFrame.
 
-The screening engine reads a month of minute data per outlet at a time; going through Python
-row objects would cost seconds, so the query runs on an ADBC connection (one per thread and
-database, reused) and lands in Arrow.
+The screening engine reads a month of minute data per outlet at a time. On PostgreSQL the query
+runs on an ADBC connection (one per thread and database, reused) and lands in Arrow; on SQLite it
+runs on the engine's own driver (see ``_sqlite_frame`` for why not ADBC).
 """
 
 from __future__ import annotations
@@ -92,6 +92,8 @@ def _select(
         quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in factors)
         where.append(f"factor IN ({quoted})")
     query = f"SELECT {', '.join(wanted)} FROM {table} WHERE {' AND '.join(where)} ORDER BY device_id, factor, ts"
+    if dialect == "sqlite":
+        return _sqlite_frame(engine, query, wanted)
     cursor = _connection(engine).cursor()
     try:
         cursor.execute(query)
@@ -101,22 +103,44 @@ def _select(
     assert isinstance(frame, pl.DataFrame)
     if frame.is_empty():
         return _empty(wanted)
-    if dialect == "sqlite":
-        frame = frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-    else:
-        frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
+    frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
     return frame.with_columns(pl.col("device_id").cast(pl.Int64))
 
 
+def _sqlite_frame(engine: Engine, query: str, wanted: Sequence[str]) -> pl.DataFrame:
+    """SQLite is read through the engine's own driver, never ADBC: the ADBC driver carries a second
+    copy of SQLite, and two copies in one process on one WAL file break each other's POSIX locks
+    and unmap each other's shared memory (sqlite.org/howtocorrupt.html §2.2; seen here as SIGBUS)."""
+    raw = engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        cursor.execute(query)
+        rows = cursor.fetchall()
+        cursor.close()
+    finally:
+        raw.close()
+    schema = _empty(wanted).schema
+    if not rows:
+        return pl.DataFrame(schema=schema)
+    columns = dict(zip(wanted, zip(*rows, strict=True), strict=True))
+    loading = {name: pl.Int64 if name in {"ts", "valid"} else dtype for name, dtype in schema.items()}
+    frame = pl.DataFrame(columns, schema=loading, strict=False)
+    return (
+        frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")), pl.col("valid").cast(pl.Boolean))
+        if "valid" in schema
+        else frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    )
+
+
 def _connection(engine: Engine) -> Any:
-    """This thread's ADBC connection to the engine's database (ADBC connections are not thread-safe)."""
+    """This thread's ADBC connection to the engine's PostgreSQL database (ADBC connections are not
+    thread-safe)."""
     cache: dict[str, Any] = _local.__dict__.setdefault("connections", {})
-    uri = _adbc_uri(engine)
+    uri = make_url(engine.url).set(drivername="postgresql").render_as_string(hide_password=False)
     conn = cache.get(uri)
     if conn is None:
-        # Only the driver of the back end in use is loaded.
-        module = "adbc_driver_sqlite.dbapi" if engine.dialect.name == "sqlite" else "adbc_driver_postgresql.dbapi"
-        driver = importlib.import_module(module)
+        # imported on first use: a SQLite-only installation never loads it
+        driver = importlib.import_module("adbc_driver_postgresql.dbapi")
         # autocommit: a read must not hold a transaction (and its locks) open between calls
         conn = cache[uri] = driver.connect(uri, autocommit=True)
         with _opened_lock:
@@ -136,15 +160,6 @@ def close_connections() -> None:
 
 
 atexit.register(close_connections)
-
-
-def _adbc_uri(engine: Engine) -> str:
-    url = make_url(engine.url)
-    if url.get_backend_name() == "sqlite":
-        if not url.database or url.database == ":memory:":
-            raise ValueError("an in-memory SQLite database cannot be read through a second connection")
-        return url.database
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _empty(columns: Sequence[str]) -> pl.DataFrame:
