@@ -109,12 +109,14 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         pl.col("value").filter(use).mean().alias("mean"),
         ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
         pl.col("value").filter(use).get((pl.col("value").filter(use) - 7).abs().arg_max()).alias("far"),
+        pl.col("w").filter(use).sum().alias("w_sum"),
         pl.col("q_mean").first().alias("q_mean"),
     )
+    # No flow at all in the period (a stopped outfall): nothing to weigh by, so the plain mean
     valued = grouped.with_columns(
         pl.when(pl.col("factor") == PH)
         .then(pl.col("far"))
-        .when(weighted & pl.col("q_mean").is_not_null())
+        .when(weighted & (pl.col("w_sum") > 0))
         .then(pl.col("fw"))
         .otherwise(pl.col("mean"))
         .alias("value"),

@@ -188,3 +188,15 @@ def test_no_conversion_without_moisture() -> None:
     # temperature alone is not enough: the flow is taken as sent; 10 × 20 × 0.0036 = 0.72 kg
     assert value(result, "a00000", "hour")["standard"] is None
     assert value(result, "a21026", "hour")["load"] == pytest.approx(0.72)
+
+
+def test_an_hour_without_flow_takes_the_plain_mean_and_weighs_nothing_in_its_day() -> None:
+    rows = []
+    for m in range(24 * 60):
+        stopped = 60 <= m < 120  # hour 1: the outfall stands still (flow 0) while COD reads on
+        rows += [("W", "w01018", m, 50.0 if stopped else 20.0, "N"), ("W", "w00000", m, 0.0 if stopped else 4.0, "N")]
+    result = aggregate(frame(rows), {"W": Outlet("water")})
+    # no flow to weigh by: the plain mean, 50 (a flow-weighted 0/0 would be NaN)
+    assert value(result, "w01018", "hour", 1)["value"] == 50.0
+    # the day: hour 1 weighs 0, the 23 others 4 L/s each at 20 → (23 × 4 × 20)/(23 × 4) = 20
+    assert value(result, "w01018", "day")["value"] == pytest.approx(20.0)
