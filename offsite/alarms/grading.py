@@ -8,6 +8,7 @@ exceedance days in the 30 days ending that day: 1–2 blue, 3–6 yellow, 7–9 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -49,11 +50,14 @@ def exceedance_days(daily: pl.DataFrame) -> pl.DataFrame:
     return daily.filter(pl.col("valid") & ~pl.col("marked") & (pl.col("value") > pl.col("limit")))
 
 
-def grade(daily: pl.DataFrame, first: date, last: date, bands: Bands | None = None) -> pl.DataFrame:
+def grade(
+    daily: pl.DataFrame, first: date, last: date, bands: Bands | None = None, *, also: Iterable[int] = ()
+) -> pl.DataFrame:
     """Per unit and day from ``first`` to ``last``: the window's exceedance days and the level.
 
     ``daily`` needs columns unit, outlet, factor, day (date), value, limit, valid, marked; days
-    before ``first`` count toward the first windows.
+    before ``first`` count toward the first windows. Units in ``also`` are graded even without a
+    daily value in the window (a unit with an alarm whose data stopped: its count falls to zero).
     """
     bands = bands or Bands()
     exceeded = exceedance_days(daily)
@@ -66,7 +70,8 @@ def grade(daily: pl.DataFrame, first: date, last: date, bands: Bands | None = No
         counted = counted.with_columns(pl.lit(1, pl.UInt32).alias("n"))
     start = first.toordinal() - bands.window_days + 1
     calendar = pl.DataFrame({"day": pl.date_range(date.fromordinal(start), last, "1d", eager=True)})
-    units = daily.select("unit").unique()
+    extra = pl.Series("unit", list(also), dtype=daily.schema["unit"])
+    units = pl.concat([daily.select("unit"), extra.to_frame()]).unique()
     grid = units.join(calendar, how="cross").join(counted, on=["unit", "day"], how="left").sort(["unit", "day"])
     rolled = grid.with_columns(
         pl.col("n").fill_null(0).rolling_sum(bands.window_days, min_samples=1).over("unit").alias("days")

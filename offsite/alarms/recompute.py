@@ -14,14 +14,14 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 import polars as pl
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from offsite.alarms import lifecycle
 from offsite.alarms.contradictions import check_marks
 from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_exceedances
 from offsite.alarms.grading import Bands, grade
-from offsite.alarms.models import Recomputation
+from offsite.alarms.models import LIVE, Alarm, Recomputation
 from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.quality.incremental import Aggregated, aggregate_pending, aggregate_window
@@ -78,7 +78,8 @@ def recompute(
     bands = Bands(window_days=settings.alarm_window_days)
     with session_factory(engine)() as session:
         daily = daily_values(engine, session, first - timedelta(days=bands.window_days - 1), last)
-        graded = grade(daily, first, last, bands)
+        live = session.scalars(select(Alarm.unit_id).where(Alarm.kind == "exceedance", Alarm.state.in_(LIVE))).all()
+        graded = grade(daily, first, last, bands, also=live)
         applied = lifecycle.apply_grading(session, graded, settings, now)
         hourly = keep_hourly_exceedances(session, hourly_exceedances(engine, session, first, last), first, last)
         span = (datetime.combine(first, time(), CST), datetime.combine(last + timedelta(days=1), time(), CST))

@@ -182,3 +182,13 @@ def test_stop_marks_contradicted_by_flow_or_production_power(database_url: str, 
         assert contradiction(engine, session, quiet, settings) == (
             "标记期内生产设施 1 小时用电处于运行状态（高于额定功率的 10%）"
         )
+
+
+def test_an_alarm_clears_when_its_unit_sends_nothing_for_a_whole_window(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    plant_with_daily_values(url, {DAY: (150.0, "N")})
+    assert "opened 1" in runner.invoke(app, ["alarms", "grade", "--day", str(DAY), "--database-url", url]).stdout
+    later = DAY + timedelta(days=30)  # the window 30 days back from here no longer holds DAY
+    result = runner.invoke(app, ["alarms", "grade", "--day", str(later), "--database-url", url])
+    assert "0 daily values" in result.stdout
+    assert "cleared 1" in result.stdout
