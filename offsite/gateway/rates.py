@@ -2,9 +2,11 @@
 
 - networking rate (联网率) of a day: registered devices that were online at some moment of the
   day (per ``device_status_change``) over registered devices;
-- transmission rate (传输率) of a day: hour values received over hours expected (24 per device);
-- valid-data rate (有效率): received hours whose every flagged factor carries a valid flag (N by
-  default, as in ``quality.rules``), over received hours;
+- transmission rate (传输率) of a day: hours received (as 2061 hour data, or as minutes the
+  platform aggregated) over hours expected (24 per device);
+- valid-data rate (有效率): valid hours over received hours. An hour computed from minutes is
+  valid when every factor is (``quality``'s rules); an hour known only from the device's 2061 data
+  when every flagged factor carries a valid flag (N by default);
 - effective transmission rate (有效传输率): their product, valid hours over expected hours, the
   figure bureaus rank cities by.
 """
@@ -15,13 +17,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from sqlalchemy import Engine, case, func, select
+from sqlalchemy import Connection, Engine, case, func, select
 
 from offsite.gateway.models import DeviceStatusChange
 from offsite.hj212.times import CST
 from offsite.registry.models import Device, Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
-from offsite.store.models import HOUR, IntervalValue
+from offsite.store.models import HOUR, ComputedValue, IntervalValue
 
 VALID_FLAGS = frozenset({"N"})
 
@@ -95,23 +97,7 @@ def daily_rates(
                 )
             ).scalars()
         )
-        flagged_bad = case(
-            (IntervalValue.flag.is_not(None) & IntervalValue.flag.not_in(sorted(valid_flags)), 1), else_=0
-        )
-        per_hour = (
-            select(IntervalValue.device_id, IntervalValue.ts, func.max(flagged_bad).label("bad"))
-            .where(IntervalValue.period == HOUR, IntervalValue.ts >= start, IntervalValue.ts < end)
-            .group_by(IntervalValue.device_id, IntervalValue.ts)
-            .subquery()
-        )
-        hours = {
-            device: (int(received), int(valid or 0))
-            for device, received, valid in conn.execute(
-                select(per_hour.c.device_id, func.count(), func.sum(case((per_hour.c.bad == 0, 1), else_=0))).group_by(
-                    per_hour.c.device_id
-                )
-            )
-        }
+        hours = _hours(conn, start, end, valid_flags)
     online = online_at_start | came_online
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
     names: dict[str, str] = {}
@@ -132,6 +118,30 @@ def daily_rates(
         row[2] += min(received, 24)
         row[3] += min(valid, 24)
     return [Rates(code, names[code], *totals[code]) for code in sorted(totals)]
+
+
+def _hours(conn: Connection, start: datetime, end: datetime, valid_flags: frozenset[str]) -> dict[int, tuple[int, int]]:
+    """Per device: hours received and hours valid. An hour the platform computed from minutes is
+    judged by its own validity (every factor valid: 45 valid minutes, ``quality.rules``); an hour
+    only the device's 2061 data give is judged by the flags the device sent."""
+    flagged_bad = case((IntervalValue.flag.is_not(None) & IntervalValue.flag.not_in(sorted(valid_flags)), 1), else_=0)
+    sent = conn.execute(
+        select(IntervalValue.device_id, IntervalValue.ts, func.max(flagged_bad))
+        .where(IntervalValue.period == HOUR, IntervalValue.ts >= start, IntervalValue.ts < end)
+        .group_by(IntervalValue.device_id, IntervalValue.ts)
+    )
+    bad = {(device, ts): bool(flag) for device, ts, flag in sent}
+    computed = conn.execute(
+        select(ComputedValue.device_id, ComputedValue.ts, func.max(case((ComputedValue.valid.is_(False), 1), else_=0)))
+        .where(ComputedValue.period == HOUR, ComputedValue.ts >= start, ComputedValue.ts < end)
+        .group_by(ComputedValue.device_id, ComputedValue.ts)
+    )
+    bad.update({(device, ts): bool(flag) for device, ts, flag in computed})
+    counts: dict[int, tuple[int, int]] = {}
+    for (device, _), is_bad in bad.items():
+        received, valid = counts.get(device, (0, 0))
+        counts[device] = (received + 1, valid + (not is_bad))
+    return counts
 
 
 def monthly_rates(engine: Engine, month: date, level: str = "city") -> list[Rates]:

@@ -10,6 +10,7 @@ from offsite.cli import app
 from offsite.gateway.models import DeviceStatusChange
 from offsite.gateway.rates import daily_rates, monthly_rates
 from offsite.hj212.times import CST
+from offsite.quality.incremental import aggregate_pending
 from offsite.store.models import HOUR, MINUTE
 from offsite.store.values import ValueWriter
 from tests.gateway.helpers import register
@@ -85,3 +86,25 @@ def test_networking_and_transmission_rates_of_a_day(engine: Engine) -> None:
     assert round(november.effective, 6) == round(14 / (90 * 24), 6)
     (county,) = daily_rates(engine, day.date(), "county")
     assert county.region_code == "341302"
+
+
+def test_hours_aggregated_from_minutes_count_by_the_platforms_own_validity(engine: Engine) -> None:
+    ids = list(register(engine).values())
+    day = datetime(2026, 11, 28, tzinfo=CST)
+    rows = [  # device 3 sends minutes only: hour 0 has 50 N minutes (valid), hour 1 only 40 (not valid)
+        {
+            "device_id": ids[2],
+            "factor": "a21026",
+            "period": MINUTE,
+            "ts": day + timedelta(minutes=m),
+            "avg": 1.0,
+            "flag": "N" if m < 50 or 60 <= m < 100 else "C",
+        }
+        for m in range(120)
+    ]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+    aggregate_pending(engine, now=day + timedelta(hours=3))
+    device = {r.region_code: r for r in daily_rates(engine, day.date(), "device")}
+    received = [(r.hours_received, r.hours_valid) for r in device.values() if r.hours_received]
+    assert received == [(2, 1)]  # two hours received as minutes; only hour 0 reaches 45 valid minutes
