@@ -73,14 +73,17 @@ def daily_values(
 
 def _values(engine: Engine, device_ids: list[int], start: datetime, end: datetime, *, period: int) -> pl.DataFrame:
     """``device_id, factor, ts, avg, zs_avg, flag``: the computed values, and the devices' own where
-    none was computed. A computed value's flag is N when valid and ``I`` (not valid) otherwise."""
+    none was computed. A computed value's flag is N when valid; T where over-range readings give
+    it a lower bound (it is then judged at the higher of value and bound, so a capped range cannot
+    hide an exceedance); ``I`` (not valid) otherwise."""
+    bounded = pl.col("bound").is_not_null()
     computed = read_computed(engine, device_ids, start, end, period=period).select(
         "device_id",
         "factor",
         "ts",
-        pl.col("value").alias("avg"),
-        pl.col("corrected").alias("zs_avg"),
-        pl.when(pl.col("valid")).then(pl.lit("N")).otherwise(pl.lit("I")).alias("flag"),
+        pl.max_horizontal("value", "bound").alias("avg"),
+        pl.max_horizontal("corrected", "bound_corrected").alias("zs_avg"),
+        pl.when(pl.col("valid")).then(pl.lit("N")).when(bounded).then(pl.lit("T")).otherwise(pl.lit("I")).alias("flag"),
     )
     sent = read_interval(engine, device_ids, start, end, period=period, columns=("avg", "zs_avg", "flag"))
     if computed.is_empty():

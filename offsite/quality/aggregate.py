@@ -122,6 +122,7 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         .alias("value"),
         (pl.col("n_valid") >= minimum).alias("valid"),
     )
+    valued = _with_bounds(valued, prepared, ["mn", "factor", "start"], weighted=weighted, minimum=minimum, rules=rules)
     return standard_and_loads(_corrected(valued, outlets, rules), rules).select(
         "mn",
         "factor",
@@ -134,6 +135,51 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         "q_mean",
         "standard",
         "load",
+        "bound",
+        "bound_corrected",
+    )
+
+
+def _with_bounds(
+    valued: pl.DataFrame,
+    prepared: pl.DataFrame,
+    keys: list[str],
+    *,
+    weighted: pl.Expr,
+    minimum: int,
+    rules: Rules,
+) -> pl.DataFrame:
+    """``bound``: the period's mean taking its over-range (T) minutes at their reading, a lower
+    bound of the true mean that proves an exceedance the valid minutes alone cannot (T is not
+    averaged as a normal value, but it counts toward exceedance: screening-rules.md §2). Set only
+    for periods with such minutes and enough valid and over-range minutes together."""
+    over = pl.col("flag").is_in(list(rules.bound_flags)) & pl.col("value").is_not_null() & (pl.col("factor") != PH)
+    touched = prepared.filter(over).select(keys).unique()
+    if touched.is_empty():  # the common case costs one scan
+        return valued.with_columns(pl.lit(None, pl.Float64).alias("bound"))
+    counted = pl.col("use") | over
+    bounds = (
+        prepared.join(touched, on=keys, how="semi")
+        .group_by(keys)
+        .agg(
+            counted.sum().alias("n_bound"),
+            pl.col("value").filter(counted).mean().alias("b_mean"),
+            ((pl.col("value") * pl.col("w")).filter(counted).sum() / pl.col("w").filter(counted).sum()).alias("b_fw"),
+            pl.col("w").filter(counted).sum().alias("b_w"),
+        )
+        .filter(pl.col("n_bound") >= minimum)
+    )
+    return (
+        valued.join(bounds, on=keys, how="left")
+        .with_columns(
+            pl.when(pl.col("n_bound").is_null())
+            .then(None)
+            .when(weighted & (pl.col("b_w") > 0))
+            .then(pl.col("b_fw"))
+            .otherwise(pl.col("b_mean"))
+            .alias("bound")
+        )
+        .drop("n_bound", "b_mean", "b_fw", "b_w")
     )
 
 
@@ -151,8 +197,10 @@ def _corrected(frame: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
         & ~pl.col("factor").is_in(list(NOT_CORRECTED))
         & pl.col("factor").str.starts_with("a")
     )
+    factor = (21 - pl.col("o2_ref")) / (21 - pl.col("o2"))
     return joined.with_columns(
-        pl.when(applies).then(pl.col("value") * (21 - pl.col("o2_ref")) / (21 - pl.col("o2"))).alias("corrected")
+        pl.when(applies).then(pl.col("value") * factor).alias("corrected"),
+        pl.when(applies).then(pl.col("bound") * factor).alias("bound_corrected"),
     )
 
 
@@ -174,6 +222,7 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.col("load").sum().alias("load"),
         pl.col("load").is_not_null().any().alias("has_load"),
     )
+    days = _day_bounds(days, staged, weighted, rules)
     return days.select(
         "mn",
         "factor",
@@ -191,6 +240,41 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.lit(None, pl.Float64).alias("q_mean"),
         "standard",
         pl.when(pl.col("has_load")).then(pl.col("load")).alias("load"),
+        "bound",
+        "bound_corrected",
+    )
+
+
+def _day_bounds(days: pl.DataFrame, staged: pl.DataFrame, weighted: pl.Expr, rules: Rules) -> pl.DataFrame:
+    """A day's lower bound, where any of its hours has one: the mean over the hours that are valid
+    or bounded, each at its bound where it has one; needs ``min_valid_hours`` such hours."""
+    keys = ["mn", "factor", "day"]
+    touched = staged.filter(pl.col("bound").is_not_null()).select(keys).unique()
+    if touched.is_empty():
+        return days.with_columns(
+            pl.lit(None, pl.Float64).alias("bound"), pl.lit(None, pl.Float64).alias("bound_corrected")
+        )
+    counted = pl.col("use") | pl.col("bound").is_not_null()
+    high = pl.coalesce("bound", "value")
+    bounds = (
+        staged.join(touched, on=keys, how="semi")
+        .group_by(keys)
+        .agg(
+            counted.sum().alias("n_bound"),
+            high.filter(counted).mean().alias("b_mean"),
+            ((high * pl.col("w")).filter(counted).sum() / pl.col("w").filter(counted).sum()).alias("b_fw"),
+            pl.col("w").filter(counted).sum().alias("b_w"),
+            pl.coalesce("bound_corrected", "corrected").filter(counted).mean().alias("bound_corrected"),
+        )
+        .filter(pl.col("n_bound") >= rules.min_valid_hours)
+    )
+    return days.join(bounds, on=keys, how="left").with_columns(
+        pl.when(pl.col("n_bound").is_null())
+        .then(None)
+        .when(weighted & (pl.col("b_w") > 0))
+        .then(pl.col("b_fw"))
+        .otherwise(pl.col("b_mean"))
+        .alias("bound")
     )
 
 

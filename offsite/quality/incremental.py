@@ -140,6 +140,8 @@ def _recompute(
         "n_valid",
         "standard",
         "load",
+        "bound",
+        "bound_corrected",
     )
     hours = stored
     if new_hours is not None:
@@ -172,6 +174,8 @@ def _rows(frame: pl.DataFrame, period: int) -> list[dict[str, object]]:
         "corrected",
         "standard",
         "load",
+        "bound",
+        "bound_corrected",
         "valid",
         "n_valid",
     ).to_dicts()

@@ -24,6 +24,9 @@ class Rules:
     valid_flags: frozenset[str] = frozenset({"N"})
     """HJ 212-2017 Table 8 / HJ 75-2017: only N minutes are valid. T (over range) is a lower bound:
     not averaged as a normal value (source: shared/domain/hj212.md §5.1, digest decision)."""
+    bound_flags: frozenset[str] = frozenset({"T"})
+    """Readings that are lower bounds of the truth (T, over range): not averaged as valid, but a
+    period's mean with them at their reading (``bound``) proves an exceedance [D: the digest's decision]."""
     known_flags: frozenset[str] = frozenset({"N", "F", "M", "S", "D", "C", "T", "B", "P"})
     min_valid_minutes: int = 45
     """HJ 75-2017 [R]: a valid hourly mean needs 45 valid minutes (also the 75 % rule of HJ 212-2017 App. C)."""

@@ -218,6 +218,10 @@ class ComputedValue(Base):
     are measured."""
     load: Mapped[float | None] = mapped_column(Float)
     """The pollutant discharged in the period, kg."""
+    bound: Mapped[float | None] = mapped_column(Float)
+    """Where over-range (T) readings fell in the period: its mean with them at their reading, a
+    lower bound of the true mean (``quality.aggregate._with_bounds``)."""
+    bound_corrected: Mapped[float | None] = mapped_column(Float)
     valid: Mapped[bool] = mapped_column(Boolean)
     n_valid: Mapped[int] = mapped_column(SmallInteger)
     """Valid minutes of an hour, valid hours of a day."""

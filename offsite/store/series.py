@@ -50,7 +50,19 @@ def read_interval(
     return _select(engine, "interval_value", wanted, device_ids, start=start, end=end, period=period, factors=factors)
 
 
-COMPUTED_COLUMNS = ("device_id", "factor", "ts", "value", "corrected", "standard", "load", "valid", "n_valid")
+COMPUTED_COLUMNS = (
+    "device_id",
+    "factor",
+    "ts",
+    "value",
+    "corrected",
+    "standard",
+    "load",
+    "bound",
+    "bound_corrected",
+    "valid",
+    "n_valid",
+)
 
 
 def read_computed(
@@ -64,7 +76,7 @@ def read_computed(
     return frame.with_columns(
         pl.col("valid").cast(pl.Boolean),
         pl.col("n_valid").cast(pl.Int64),
-        pl.col("value", "corrected", "standard", "load").cast(pl.Float64),
+        pl.col("value", "corrected", "standard", "load", "bound", "bound_corrected").cast(pl.Float64),
     )
 
 

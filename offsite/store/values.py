@@ -27,7 +27,7 @@ INTERVAL_FIELDS = {
 REALTIME_FIELDS = {"Rtd": "rtd", "ZsRtd": "zs_rtd"}
 _INTERVAL_COLUMNS = (*INTERVAL_FIELDS.values(), "flag", "raw_id")
 _REALTIME_COLUMNS = (*REALTIME_FIELDS.values(), "flag", "eflag", "raw_id")
-_COMPUTED_COLUMNS = ("value", "corrected", "standard", "load", "valid", "n_valid")
+_COMPUTED_COLUMNS = ("value", "corrected", "standard", "load", "bound", "bound_corrected", "valid", "n_valid")
 
 Row = dict[str, Any]
 

@@ -192,3 +192,25 @@ def test_an_alarm_clears_when_its_unit_sends_nothing_for_a_whole_window(tmp_path
     result = runner.invoke(app, ["alarms", "grade", "--day", str(later), "--database-url", url])
     assert "0 daily values" in result.stdout
     assert "cleared 1" in result.stdout
+
+
+def test_a_range_capped_at_the_limit_cannot_hide_the_exceedance(database_url: str, engine: Engine) -> None:
+    """Laiwu case (R04): readings pinned at a lowered range are flagged T; the day has too few
+    valid minutes to be valid, but its lower bound proves the exceedance."""
+    plant_with_daily_values(database_url, {})  # daily SO2 limit 100, corrected basis (O2 6 %)
+    start = datetime.combine(DAY, time(), CST).astimezone(UTC)
+    rows = []
+    for m in range(1440):
+        flag = "N" if m % 60 < 30 else "T"  # half of every hour at the 300 range: 30 valid minutes
+        so2 = 80.0 if flag == "N" else 300.0
+        ts = start + timedelta(minutes=m)
+        rows += [
+            {"device_id": 1, "period": MINUTE, "factor": "a21026", "ts": ts, "avg": so2, "flag": flag},
+            {"device_id": 1, "period": MINUTE, "factor": "a19001", "ts": ts, "avg": 9.0, "flag": "N"},
+        ]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+    outcome = recompute_pending(engine, settings=Settings(database_url=database_url), now=NOW.astimezone(UTC))
+    assert outcome is not None
+    # bound (30 × 80 + 30 × 300)/60 = 190, corrected × 15/12 = 237.5 > 100: an exceedance day
+    assert outcome.applied.opened == 1

@@ -200,3 +200,25 @@ def test_an_hour_without_flow_takes_the_plain_mean_and_weighs_nothing_in_its_day
     assert value(result, "w01018", "hour", 1)["value"] == 50.0
     # the day: hour 1 weighs 0, the 23 others 4 L/s each at 20 → (23 × 4 × 20)/(23 × 4) = 20
     assert value(result, "w01018", "day")["value"] == pytest.approx(20.0)
+
+
+def test_over_range_minutes_give_a_lower_bound_not_a_valid_mean() -> None:
+    rows = []
+    for m in range(24 * 60):
+        minute = m % 60
+        if m < 60:  # hour 0: no over-range reading
+            rows.append(("G", "a21026", m, 40.0, "N"))
+        else:  # other hours: 30 N minutes at 50, then 20 T minutes pinned at the range, 300, then 10 C
+            flag = "N" if minute < 30 else ("T" if minute < 50 else "C")
+            rows.append(("G", "a21026", m, 50.0 if flag == "N" else 300.0, flag))
+    result = aggregate(frame(rows), {"G": Outlet("gas")})
+    h1 = value(result, "a21026", "hour", 1)
+    # 30 valid minutes (< 45): the hour is not valid; its mean of valid minutes is 50
+    assert (h1["n_valid"], h1["valid"], h1["value"]) == (30, False, 50.0)
+    # with the 20 T minutes at their reading: 50 minutes ≥ 45, (30 × 50 + 20 × 300)/50 = 150, a lower bound
+    assert h1["bound"] == pytest.approx(150.0)
+    assert value(result, "a21026", "hour", 0)["bound"] is None  # no T minute, no bound
+    day = value(result, "a21026", "day")
+    # 1 valid hour: the day is not valid; bounded or valid hours: 24 → bound (40 + 23 × 150)/24 = 145.4167
+    assert (day["n_valid"], day["valid"]) == (1, False)
+    assert day["bound"] == pytest.approx(145.41667, abs=1e-4)

@@ -34,6 +34,8 @@ def upgrade() -> None:
         sa.Column("corrected", sa.Float(), nullable=True),
         sa.Column("standard", sa.Float(), nullable=True),
         sa.Column("load", sa.Float(), nullable=True),
+        sa.Column("bound", sa.Float(), nullable=True),
+        sa.Column("bound_corrected", sa.Float(), nullable=True),
         sa.Column("valid", sa.Boolean(), nullable=False),
         sa.Column("n_valid", sa.SmallInteger(), nullable=False),
         sa.PrimaryKeyConstraint("device_id", "period", "factor", "ts", name=op.f("pk_computed_value")),
