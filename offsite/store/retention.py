@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select, text
 from offsite.db.base import to_micros
 from offsite.store.models import RealtimeValue
 from offsite.store.partitions import existing, month_start, next_month, partition_name
-from offsite.store.series import _connection
+from offsite.store.series import select_frame
 
 COLUMNS = ("device_id", "factor", "ts", "rtd", "zs_rtd", "flag", "eflag", "raw_id")
 
@@ -64,16 +64,8 @@ def _read(engine: Engine, start: datetime, stop: datetime) -> pl.DataFrame:
         where = f"ts >= {to_micros(start)} AND ts < {to_micros(stop)}"
     else:
         where = f"ts >= '{start.isoformat()}' AND ts < '{stop.isoformat()}'"
-    cursor = _connection(engine).cursor()
-    try:
-        cursor.execute(f"SELECT {', '.join(COLUMNS)} FROM realtime_value WHERE {where} ORDER BY device_id, factor, ts")
-        frame = pl.from_arrow(cursor.fetch_arrow_table())
-    finally:
-        cursor.close()
-    assert isinstance(frame, pl.DataFrame)
-    if engine.dialect.name == "sqlite" and frame.height:
-        frame = frame.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
-    return frame
+    query = f"SELECT {', '.join(COLUMNS)} FROM realtime_value WHERE {where} ORDER BY device_id, factor, ts"
+    return select_frame(engine, query, COLUMNS)
 
 
 def _remove(engine: Engine, month: date, start: datetime, stop: datetime) -> None:

@@ -26,7 +26,7 @@ ALL_COLUMNS = ("device_id", "factor", "ts", "min", "avg", "max", "cou", "zs_min"
 DEFAULT_COLUMNS = ("device_id", "factor", "ts", "avg", "flag")
 """What screening reads by default; ask for min/max/cou/zs_* by name (each costs transfer time)."""
 
-_TEXT = {"factor", "flag"}
+_TEXT = {"factor", "flag", "eflag"}
 _local = threading.local()
 _opened: list[Any] = []
 _opened_lock = threading.Lock()
@@ -104,8 +104,13 @@ def _select(
         quoted = ", ".join("'" + f.replace("'", "''") + "'" for f in factors)
         where.append(f"factor IN ({quoted})")
     query = f"SELECT {', '.join(wanted)} FROM {table} WHERE {' AND '.join(where)} ORDER BY device_id, factor, ts"
-    if dialect == "sqlite":
-        return _sqlite_frame(engine, query, wanted)
+    return select_frame(engine, query, wanted)
+
+
+def select_frame(engine: Engine, query: str, columns: Sequence[str]) -> pl.DataFrame:
+    """The rows of ``query`` (which selects ``columns``, ``ts`` among them) as a DataFrame, ``ts`` in UTC."""
+    if engine.dialect.name == "sqlite":
+        return _sqlite_frame(engine, query, columns)
     cursor = _connection(engine).cursor()
     try:
         cursor.execute(query)
@@ -114,7 +119,7 @@ def _select(
         cursor.close()
     assert isinstance(frame, pl.DataFrame)
     if frame.is_empty():
-        return _empty(wanted)
+        return _empty(columns)
     frame = frame.with_columns(pl.col("ts").dt.convert_time_zone("UTC"))
     return frame.with_columns(pl.col("device_id").cast(pl.Int64))
 
@@ -176,7 +181,7 @@ atexit.register(close_connections)
 
 def _empty(columns: Sequence[str]) -> pl.DataFrame:
     def dtype(column: str) -> Any:
-        if column == "device_id":
+        if column in {"device_id", "raw_id"}:
             return pl.Int64
         if column == "ts":
             return pl.Datetime("us", "UTC")
