@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,15 +20,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.backends import on_each_backend
 from offsite.db import make_engine, session_factory
-from offsite.db.schema import upgrade
 from offsite.quality.incremental import aggregate_pending
 from offsite.registry.models import Device, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.store.models import MINUTE
 from offsite.store.series import close_connections
 from offsite.store.values import ValueWriter
-from tests.databases import PostgresDatabases, postgres_reachable
 
 FACTORS = ("a21026", "a21002", "a34013", "a19001", "a00000", "a01012", "a01013", "a01014")
 START = datetime(2026, 11, 19, 16, tzinfo=UTC)  # midnight, China time
@@ -105,20 +103,7 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=1000)
     parser.add_argument("--hours", type=int, default=12)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        upgrade(url)
-        report("SQLite", url, args)
-    problem = postgres_reachable()
-    if problem:
-        print(f"PostgreSQL skipped: {problem}")
-        return
-    databases = PostgresDatabases()
-    try:
-        with databases.fresh() as url:
-            report("PostgreSQL", url, args)
-    finally:
-        databases.close()
+    on_each_backend(lambda name, url: report(name, url, args))
 
 
 if __name__ == "__main__":

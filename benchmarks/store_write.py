@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,12 +23,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.backends import on_each_backend
 from offsite.db import make_engine
-from offsite.db.schema import upgrade
 from offsite.store.models import MINUTE
 from offsite.store.series import read_interval
 from offsite.store.values import ValueWriter
-from tests.databases import PostgresDatabases, postgres_reachable
 
 FACTORS = ("a21026", "a21002", "a34013", "a19001", "a00000", "a01012", "a01013", "a01014")
 START = datetime(2026, 10, 1, tzinfo=UTC)
@@ -116,20 +114,7 @@ def main() -> None:
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        url = f"sqlite:///{tmp}/bench.db"
-        upgrade(url)
-        report("SQLite", url, args)
-    problem = postgres_reachable()
-    if problem:
-        print(f"PostgreSQL skipped: {problem}")
-        return
-    databases = PostgresDatabases()
-    try:
-        with databases.fresh() as url:
-            report("PostgreSQL", url, args)
-    finally:
-        databases.close()
+    on_each_backend(lambda name, url: report(name, url, args))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from offsite.quality.aggregate import daily, hourly
 from offsite.quality.rules import WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet
 from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
-from offsite.store.series import read_computed, read_interval
+from offsite.store.series import COMPUTED_COLUMNS, read_computed, read_interval
 from offsite.store.values import ValueWriter
 
 HOUR_SPAN = timedelta(hours=1)
@@ -165,20 +165,12 @@ def _recompute(
 
 
 def _rows(frame: pl.DataFrame, period: int) -> list[dict[str, object]]:
-    return frame.select(
+    renamed = frame.with_columns(
         pl.col("mn").cast(pl.Int64).alias("device_id"),
         pl.lit(period).alias("period"),
-        "factor",
         pl.col("time").dt.convert_time_zone("UTC").alias("ts"),
-        "value",
-        "corrected",
-        "standard",
-        "load",
-        "bound",
-        "bound_corrected",
-        "valid",
-        "n_valid",
-    ).to_dicts()
+    )
+    return renamed.select("period", *COMPUTED_COLUMNS).to_dicts()
 
 
 def _forget(conn: Connection, taken: pl.DataFrame) -> None:

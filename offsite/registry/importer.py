@@ -259,17 +259,26 @@ def _apply_limit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
         report.limits_from = min(start, report.limits_from) if report.limits_from else start
 
 
-def _apply_permit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
+def _unit_and_outlet(ctx: _Context, number: int, values: dict[str, Any]) -> bool:
+    """Replace ``credit_code`` and the optional ``outlet_code`` by ``unit_id`` and ``outlet_id``
+    (None without a code); False, with the error reported, if either names nothing."""
     credit, code = values.pop("credit_code"), values.pop("outlet_code", None)
     unit = _unit(ctx, number, credit)
     if unit is None:
-        return
+        return False
     values["unit_id"], values["outlet_id"] = unit.id, None
     if code:
         outlet = _outlet(ctx, number, credit, code)
         if outlet is None:
-            return
+            return False
         values["outlet_id"] = outlet.id
+    return True
+
+
+def _apply_permit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
+    credit, code = values["credit_code"], values.get("outlet_code")
+    if not _unit_and_outlet(ctx, number, values):
+        return
     tonnes = values.pop("amount_t")
     if tonnes <= 0:
         ctx.error(number, "amount_t", f"{tonnes} is not a permitted amount (must be above 0)")
@@ -321,16 +330,8 @@ def _apply_contact(ctx: _Context, number: int, values: dict[str, Any]) -> None:
 
 
 def _apply_camera(ctx: _Context, number: int, values: dict[str, Any]) -> None:
-    credit, code = values.pop("credit_code"), values.pop("outlet_code", None)
-    unit = _unit(ctx, number, credit)
-    if unit is None:
+    if not _unit_and_outlet(ctx, number, values):
         return
-    values["unit_id"], values["outlet_id"] = unit.id, None
-    if code:
-        outlet = _outlet(ctx, number, credit, code)
-        if outlet is None:
-            return
-        values["outlet_id"] = outlet.id
     existing = ctx.session.scalars(
         select(Camera).where(Camera.platform == values["platform"], Camera.channel_id == values["channel_id"])
     ).first()
