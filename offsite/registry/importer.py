@@ -289,7 +289,7 @@ def _apply_permit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
     values["amount_kg"] = tonnes * 1000
     existing = ctx.session.scalars(
         select(PermitCap).where(
-            PermitCap.unit_id == unit.id,
+            PermitCap.unit_id == values["unit_id"],
             PermitCap.outlet_id.is_(None)
             if values["outlet_id"] is None
             else PermitCap.outlet_id == values["outlet_id"],
