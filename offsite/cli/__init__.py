@@ -17,6 +17,7 @@ from offsite.cli import (
     notify,
     regions,
     registry,
+    screen,
     simulate,
     store,
     worker,
@@ -45,6 +46,7 @@ app.add_typer(marks.app, name="marks")
 app.command("stats")(alarms.stats)
 app.command("worker")(worker.worker)
 app.command("emissions")(emissions.emissions)
+app.command("screen")(screen.screen)
 
 
 def main() -> None:

@@ -1,0 +1,107 @@
+"""Clues (问题线索): hits of one device whose windows overlap are joined into one clue. Its score
+combines theirs (1 − Π(1 − s): two independent signs of the same thing are stronger than either),
+its rule is the highest-scoring one, and its evidence holds every hit, the parameters in force
+and the data window itself."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import polars as pl
+
+from offsite.hj212.times import CST
+from offsite.screening.prepared import CONTEXT
+
+EVIDENCE_MARGIN = timedelta(minutes=30)
+EVIDENCE_POINTS = 2000
+"""At most this many readings per factor in a clue's evidence (the window's, then trimmed)."""
+
+
+def join(hits: pl.DataFrame) -> pl.DataFrame:
+    """One row per clue: mn, start, end, score, rule, rules, factor, summary, hits (a list of
+    the joined hits as structs), highest score first."""
+    if hits.is_empty():
+        return pl.DataFrame(
+            schema={
+                "mn": pl.String,
+                "start": pl.Datetime("us", "UTC"),
+                "end": pl.Datetime("us", "UTC"),
+                "score": pl.Float64,
+                "rule": pl.String,
+                "rules": pl.List(pl.String),
+                "factor": pl.String,
+                "summary": pl.String,
+                "hits": pl.List(pl.Struct({"rule": pl.String})),
+            }
+        )
+    ordered = hits.sort("mn", "start", "end")
+    reach = pl.col("end").cum_max().shift(1).over("mn")
+    grouped = ordered.with_columns(
+        (pl.col("start") > reach).fill_null(value=True).cast(pl.Int32).cum_sum().over("mn").alias("clue")
+    )
+    pollutant = ~pl.col("factor").is_in(["*", "video"])
+    clues = (
+        grouped.sort("score", descending=True)
+        .group_by("mn", "clue")
+        .agg(
+            pl.col("start").min(),
+            pl.col("end").max(),
+            (1 - (1 - pl.col("score")).product()).alias("score"),
+            pl.col("rule").first().alias("rule"),
+            pl.col("rule").unique().sort().alias("rules"),
+            pl.col("factor").filter(pollutant).first().fill_null("*").alias("factor"),
+            pl.col("summary").unique(maintain_order=True).str.join("；").alias("summary"),
+            pl.struct("rule", "factor", "start", "end", "score", "summary").alias("hits"),
+        )
+    )
+    return clues.drop("clue").sort("score", "mn", "start", descending=[True, False, False])
+
+
+def records(clues: pl.DataFrame, data: pl.DataFrame, parameters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """The clues as the CLI contract's JSON objects, each with its evidence."""
+    out = []
+    for clue in clues.iter_rows(named=True):
+        rules = clue["rules"]
+        out.append(
+            {
+                "rule": clue["rule"],
+                "rules": rules,
+                "mn": clue["mn"],
+                "factor": clue["factor"],
+                "start": _iso(clue["start"]),
+                "end": _iso(clue["end"]),
+                "score": round(clue["score"], 4),
+                "summary": clue["summary"],
+                "evidence": {
+                    "hits": [
+                        {**h, "start": _iso(h["start"]), "end": _iso(h["end"]), "score": round(h["score"], 4)}
+                        for h in clue["hits"]
+                    ],
+                    "parameters": {rule: parameters[rule] for rule in rules if rule in parameters},
+                    "data": _window(data, clue),
+                },
+            }
+        )
+    return out
+
+
+def _window(data: pl.DataFrame, clue: dict[str, Any]) -> dict[str, Any]:
+    """The readings around the clue: its factor and the context series, each as [time, value, flag]."""
+    factors = {clue["factor"], *CONTEXT} if clue["factor"] != "*" else None
+    frame = data.filter(
+        (pl.col("mn") == clue["mn"])
+        & (pl.col("time") >= clue["start"] - EVIDENCE_MARGIN)
+        & (pl.col("time") < clue["end"] + EVIDENCE_MARGIN)
+    )
+    if factors is not None:
+        frame = frame.filter(pl.col("factor").is_in(list(factors)))
+    series: dict[str, list[list[Any]]] = {}
+    for (factor,), part in frame.sort("time").group_by("factor", maintain_order=True):
+        rows = part.head(EVIDENCE_POINTS)
+        series[str(factor)] = [[_iso(t), v, f] for t, v, f in rows.select("time", "value", "flag").iter_rows()]
+    return {"from": _iso(clue["start"] - EVIDENCE_MARGIN), "to": _iso(clue["end"] + EVIDENCE_MARGIN), "series": series}
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(CST).isoformat()

@@ -1,0 +1,1 @@
+"""One module per rule family; each ``detect(prepared, params)`` returns hits (``hits.HITS``)."""

@@ -1,0 +1,26 @@
+"""What several detectors need: points in a window, scores, China days."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def points(minutes: float, hours: float) -> pl.Expr:
+    """How many readings make the window: ``minutes`` on minute data, ``hours`` on hourly data."""
+    step = pl.col("step")
+    return pl.when(step < 3600).then(minutes * 60 / step).otherwise(hours * 3600 / step).ceil().cast(pl.Int64)
+
+
+def ramp(n: pl.Expr, needed: pl.Expr, low: float = 0.6, high: float = 1.0, reach: float = 4.0) -> pl.Expr:
+    """A score from ``low`` at the threshold rising to ``high`` at ``reach`` × the threshold."""
+    excess = ((n / needed) - 1) / (reach - 1)
+    return low + (high - low) * excess.clip(0.0, 1.0)
+
+
+def china_day(time: pl.Expr) -> pl.Expr:
+    return time.dt.convert_time_zone("Asia/Shanghai").dt.date()
+
+
+def valid(frame: pl.DataFrame) -> pl.DataFrame:
+    """Readings a rule may judge: flagged N (or unflagged) with a value."""
+    return frame.filter((pl.col("flag").is_null() | (pl.col("flag") == "N")) & pl.col("value").is_not_null())

@@ -1,0 +1,69 @@
+"""R06 数据缺失: the device sends nothing (or only B/F readings) for an hour or more while the
+plant operated before and after; worse when the last reading before the silence was near or over
+the limit (the data that would show the exceedance never arrive)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from offsite.screening.hits import clock, empty, finish, name, number
+from offsite.screening.prepared import Prepared
+
+MISSING_FLAGS = ("B", "F")
+
+
+def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
+    present = (
+        p.pollutants.filter(pl.col("value").is_not_null() & ~pl.col("flag").is_in(MISSING_FLAGS).fill_null(value=False))
+        .with_columns((pl.col("value") / pl.col("limit")).alias("ratio"))
+        .group_by("mn", "time")
+        .agg(
+            pl.col("operating").first(),
+            pl.col("step").first(),
+            pl.col("ratio").max().alias("ratio"),
+            pl.col("factor").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_factor"),
+            pl.col("value").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_value"),
+            pl.col("limit").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_limit"),
+        )
+        .sort("mn", "time")
+    )
+    if present.is_empty():
+        return empty()
+    following = pl.col("time").shift(-1).over("mn")
+    gaps = present.with_columns(
+        following.alias("next"),
+        pl.col("operating").shift(-1).over("mn").alias("operating_after"),
+    ).filter(
+        ((pl.col("next") - pl.col("time")).dt.total_seconds() - pl.col("step") >= params["hours"] * 3600)
+        & pl.col("operating")
+        & pl.col("operating_after")
+    )
+    strategic = (pl.col("ratio") >= params["alpha"]).fill_null(value=False)
+    missing = (pl.col("next") - pl.col("time")).dt.total_seconds() / 3600 - pl.col("step") / 3600
+    return finish(
+        gaps.with_columns(
+            (pl.col("time") + pl.duration(seconds=pl.col("step"))).alias("start"),
+            pl.col("next").alias("end"),
+            pl.when(strategic).then(pl.col("high_factor")).otherwise(pl.lit("*")).alias("factor"),
+            pl.when(strategic).then(0.9).otherwise((0.55 + 0.05 * missing).clip(0.55, 0.8)).alias("score"),
+            pl.format(
+                "{}–{} 无数据 {} 小时，前后均在生产{}",
+                clock(pl.col("time") + pl.duration(seconds=pl.col("step"))),
+                clock(pl.col("next")),
+                number(missing),
+                pl.when(strategic)
+                .then(
+                    pl.format(
+                        "；中断前 {} 为 {}（限值 {}）",
+                        name(pl.col("high_factor")),
+                        number(pl.col("high_value")),
+                        number(pl.col("high_limit")),
+                    )
+                )
+                .otherwise(pl.lit("")),
+            ).alias("summary"),
+        ),
+        "R06",
+    )

@@ -1,0 +1,55 @@
+"""R11 视频缺失 + 数据异常: the camera was offline while the data looked wrong — overlapping
+(within a tolerance) another rule's hit or a reading above the limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from offsite.screening.hits import HITS, clock, empty, finish, name
+from offsite.screening.prepared import Prepared
+
+
+def detect(p: Prepared, params: dict[str, Any], hits: pl.DataFrame) -> pl.DataFrame:
+    video = p.inputs.video
+    if video.is_empty():
+        return empty()
+    tolerance = pl.duration(minutes=params["tolerance_minutes"])
+    exceeded = p.pollutants.filter(
+        pl.col("limit").is_not_null() & (pl.col("value") > pl.col("limit")) & ~pl.col("marked")
+    ).select(
+        pl.lit("exceedance").alias("rule"),
+        "mn",
+        "factor",
+        pl.col("time").alias("start"),
+        (pl.col("time") + pl.duration(seconds=pl.col("step"))).alias("end"),
+    )
+    others = pl.concat([hits.filter(pl.col("rule") != "R11").select(exceeded.columns), exceeded])
+    joined = (
+        video.join(others.rename({"start": "hit_start", "end": "hit_end"}), on="mn")
+        .with_columns(
+            pl.min_horizontal("end", pl.col("hit_end") + tolerance).alias("o_end"),
+            pl.max_horizontal("start", pl.col("hit_start") - tolerance).alias("o_start"),
+        )
+        .filter((pl.col("o_end") - pl.col("o_start")).dt.total_minutes() >= params["min_overlap_minutes"])
+    )
+    if joined.is_empty():
+        return pl.DataFrame(schema=HITS)
+    per_outage = joined.group_by("mn", "start", "end").agg(
+        pl.col("factor").filter(pl.col("factor") != "*").first().fill_null("*").alias("factor"),
+        pl.col("rule").unique().sort().str.join("、").alias("with"),
+    )
+    return finish(
+        per_outage.with_columns(
+            pl.lit(0.6).alias("score"),
+            pl.format(
+                "{}–{} 视频离线，同期 {} 数据异常（{}）",
+                clock(pl.col("start")),
+                clock(pl.col("end")),
+                name(pl.col("factor")),
+                pl.col("with"),
+            ).alias("summary"),
+        ),
+        "R11",
+    )

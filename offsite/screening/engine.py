@@ -1,0 +1,95 @@
+"""Running the catalogue: every enabled rule over every device (vectorised across devices; a
+device whose parameters are overridden is run with its own), then R11 over the others' hits,
+then the joining into clues."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from offsite.screening import clues
+from offsite.screening.detectors import constant, drop, flags, gaps, hugging, marks, oxygen, power, range, video, zero
+from offsite.screening.hits import HITS
+from offsite.screening.inputs import Inputs
+from offsite.screening.parameters import Catalogue
+from offsite.screening.prepared import Prepared, prepare
+
+Detector = Callable[[Prepared, dict[str, Any]], pl.DataFrame]
+
+DETECTORS: dict[str, Detector] = {
+    "R01": constant.detect,
+    "R02": zero.detect_zero,
+    "R03": zero.detect_negative,
+    "R04": range.detect,
+    "R05": drop.detect,
+    "R06": gaps.detect,
+    "R07": flags.detect_long,
+    "R08": hugging.detect,
+    "R09": oxygen.detect,
+    "R12": power.detect,
+    "R15": flags.detect_manual,
+    "R16": marks.detect,
+}
+NEED_LIMITS = ("R05", "R08")
+
+
+@dataclass(slots=True)
+class Result:
+    hits: pl.DataFrame
+    clues: pl.DataFrame
+    parameters: dict[str, dict[str, Any]]
+    notices: list[str] = field(default_factory=list)
+
+    def records(self, data: pl.DataFrame) -> list[dict[str, Any]]:
+        return clues.records(self.clues, data, self.parameters)
+
+
+def screen(inputs: Inputs, catalogue: Catalogue) -> Result:
+    prepared = prepare(inputs)
+    notices = _limit_notices(prepared, catalogue)
+    parameters = {rule: catalogue.params(rule) for rule in catalogue.rules if catalogue.enabled(rule)}
+    found = [_run(rule, detector, prepared, catalogue) for rule, detector in DETECTORS.items() if rule in parameters]
+    hits = pl.concat([pl.DataFrame(schema=HITS), *found])
+    if "R11" in parameters:
+        hits = pl.concat([hits, video.detect(prepared, parameters["R11"], hits)])
+    return Result(hits, clues.join(hits), parameters, notices)
+
+
+def _run(rule: str, detector: Detector, prepared: Prepared, catalogue: Catalogue) -> pl.DataFrame:
+    """The rule over all devices, those with overrides of their own run apart."""
+    overridden = [
+        scope[3:] for scope, rules in catalogue.overrides.items() if scope.startswith("mn:") and rule in rules
+    ]
+    if not overridden:
+        return detector(prepared, catalogue.params(rule))
+    parts = [detector(_only(prepared, exclude=overridden), catalogue.params(rule))]
+    for mn in overridden:
+        parts.append(detector(_only(prepared, include=[mn]), catalogue.params(rule, [f"mn:{mn}"])))
+    return pl.concat(parts)
+
+
+def _only(p: Prepared, *, include: list[str] | None = None, exclude: list[str] | None = None) -> Prepared:
+    keep = pl.col("mn").is_in(include) if include is not None else ~pl.col("mn").is_in(exclude or [])
+    inputs = p.inputs
+    narrowed = Inputs(
+        inputs.data.filter(keep),
+        inputs.limits.filter(keep),
+        inputs.video.filter(keep),
+        inputs.marks.filter(keep),
+        inputs.devices.filter(keep),
+    )
+    return Prepared(p.pollutants.filter(keep), p.context.filter(keep), p.steps.filter(keep), narrowed)
+
+
+def _limit_notices(prepared: Prepared, catalogue: Catalogue) -> list[str]:
+    rules = [r for r in NEED_LIMITS if catalogue.enabled(r)]
+    if not rules:
+        return []
+    missing = prepared.pollutants.filter(pl.col("limit").is_null()).select("mn", "factor").unique().sort("mn", "factor")
+    return [
+        f"{mn} {factor}: no limit given and no standard known; {', '.join(rules)} skip this series"
+        for mn, factor in missing.iter_rows()
+    ]

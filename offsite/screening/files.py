@@ -1,0 +1,134 @@
+"""Reading the file mode's inputs (CSV or Parquet), refusing a malformed one with the row at fault."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from offsite.screening.inputs import DATA, DEVICES, LIMITS, MARKS, VIDEO, Inputs
+
+KNOWN_FLAGS = ("N", "F", "M", "S", "D", "C", "T", "B", "P")
+BASES = ("measured", "corrected")
+
+
+class InputError(ValueError):
+    """An input file that cannot be screened: names the file, the row (header = row 1) and why."""
+
+
+def read_inputs(
+    data: Path,
+    *,
+    limits: Path | None = None,
+    video: Path | None = None,
+    marks: Path | None = None,
+    devices: Path | None = None,
+) -> Inputs:
+    return Inputs(
+        read_data(data),
+        _read(limits, LIMITS, _limits) if limits else pl.DataFrame(schema=LIMITS),
+        _read(video, VIDEO, _video) if video else pl.DataFrame(schema=VIDEO),
+        _read(marks, MARKS, _marks) if marks else pl.DataFrame(schema=MARKS),
+        _read(devices, DEVICES, _devices) if devices else pl.DataFrame(schema=DEVICES),
+    )
+
+
+def read_data(path: Path) -> pl.DataFrame:
+    frame = _frame(path, ("mn", "factor", "time", "value", "flag"))
+    frame = frame.with_columns(
+        _time(path, frame, "time"),
+        _number(path, frame, "value"),
+        pl.col("flag").fill_null("N").str.strip_chars(),
+    )
+    bad = frame.filter(~pl.col("flag").is_in(KNOWN_FLAGS) & (pl.col("flag") != ""))
+    _refuse(path, bad, lambda r: f"flag {r['flag']!r} is not an HJ 212 data flag")
+    missing = frame.filter(pl.col("mn").is_null() | pl.col("factor").is_null())
+    _refuse(path, missing, lambda r: "mn and factor are required")
+    return frame.with_columns(pl.col("flag").replace("", "N")).select(DATA.names()).cast(DATA)
+
+
+def _limits(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    if "basis" not in frame.columns:
+        frame = frame.with_columns(pl.lit("measured").alias("basis"))
+    frame = frame.with_columns(_number(path, frame, "limit", optional=False), pl.col("basis").fill_null("measured"))
+    _refuse(path, frame.filter(~(pl.col("limit") > 0)), lambda r: f"limit {r['limit']!r} is not above 0")
+    _refuse(
+        path,
+        frame.filter(~pl.col("basis").is_in(BASES)),
+        lambda r: f"basis {r['basis']!r} is not measured or corrected",
+    )
+    return frame
+
+
+def _video(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    frame = frame.with_columns(_time(path, frame, "start"), _time(path, frame, "end"))
+    _refuse(path, frame.filter(pl.col("end") <= pl.col("start")), lambda r: "the window ends before it starts")
+    return frame
+
+
+def _marks(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    if "filed_at" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("filed_at"))
+    frame = _video(path, frame).with_columns(
+        pl.when(pl.col("filed_at").is_null())
+        .then(None)
+        .otherwise(_time(path, frame, "filed_at", optional=True))
+        .alias("filed_at"),
+        pl.col("approved").str.to_lowercase(),
+    )
+    _refuse(
+        path,
+        frame.filter(~pl.col("approved").is_in(["true", "false"])),
+        lambda r: f"approved {r['approved']!r} is not true or false",
+    )
+    return frame.with_columns(pl.col("approved") == "true")
+
+
+def _devices(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    return frame.with_columns(
+        _number(path, frame, "range_max", optional=True), _number(path, frame, "detection_limit", optional=True)
+    )
+
+
+def _read(path: Path, schema: pl.Schema, check: Callable[[Path, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
+    required = [c for c in schema.names() if c not in {"basis", "filed_at"}]
+    return check(path, _frame(path, tuple(required))).select(schema.names()).cast(schema)
+
+
+def _frame(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
+    try:
+        if path.suffix.lower() == ".parquet":
+            frame = pl.read_parquet(path).cast(pl.String)
+        else:
+            frame = pl.read_csv(path, infer_schema=False)
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise InputError(f"{path}: cannot read it ({exc})") from exc
+    missing = [c for c in required if c not in frame.columns]
+    if missing:
+        raise InputError(f"{path}: missing columns {', '.join(missing)} (need {','.join(required)})")
+    return frame.with_row_index("row", offset=2)
+
+
+def _time(path: Path, frame: pl.DataFrame, column: str, *, optional: bool = False) -> pl.Expr:
+    parsed = frame[column].str.strip_chars().str.to_datetime(time_zone="UTC", strict=False)
+    bad = frame.filter(parsed.is_null() & (frame[column].is_not_null() | (not optional)))
+    _refuse(path, bad, lambda r: f"{column} {r[column]!r} is not ISO 8601 with an offset")
+    return pl.lit(parsed).alias(column)
+
+
+def _number(path: Path, frame: pl.DataFrame, column: str, *, optional: bool = True) -> pl.Expr:
+    text = frame[column].str.strip_chars()
+    parsed = text.cast(pl.Float64, strict=False)
+    bad = frame.filter(parsed.is_null() & text.is_not_null() & (text != ""))
+    _refuse(path, bad, lambda r: f"{column} {r[column]!r} is not a number")
+    if not optional:
+        _refuse(path, frame.filter(parsed.is_null()), lambda r: f"{column} is required")
+    return pl.lit(parsed).alias(column)
+
+
+def _refuse(path: Path, bad: pl.DataFrame, reason: Callable[[dict[str, Any]], str]) -> None:
+    if bad.height:
+        row = bad.row(0, named=True)
+        raise InputError(f"{path} row {row['row']}: {reason(row)}")

@@ -1,0 +1,98 @@
+"""A detector's output — hits: one row per rule firing on a window of one device's series — and
+the run-finding every detector shares."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from offsite.hj212.codes.factors import FACTORS
+
+HITS = pl.Schema(
+    {
+        "rule": pl.String(),
+        "mn": pl.String(),
+        "factor": pl.String(),
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+        "score": pl.Float64(),
+        "summary": pl.String(),
+    }
+)
+"""``end`` is exclusive; ``score`` in 0–1 ranks the review queue; ``summary`` is one zh-CN line
+with the numbers that made the rule fire."""
+
+SHORT = {
+    "a21026": "SO2",
+    "a21002": "NOx",
+    "a34013": "颗粒物",
+    "a19001": "O2",
+    "a00000": "烟气流量",
+    "w01018": "COD",
+    "w21003": "氨氮",
+    "w21011": "总磷",
+    "w21001": "总氮",
+    "w01001": "pH",
+    "w00000": "废水流量",
+    "power:production": "生产设施用电",
+    "power:treatment": "治污设施用电",
+}
+
+
+def name(factor: pl.Expr) -> pl.Expr:
+    """The factor as an officer reads it: SO2, COD, 氨氮 … (the code where none is known)."""
+    names = SHORT | {code: info.name_zh for code, info in FACTORS.items() if code not in SHORT}
+    return factor.replace_strict(names, default=factor, return_dtype=pl.String)
+
+
+def unit(factor: pl.Expr) -> pl.Expr:
+    units = {code: info.unit for code, info in FACTORS.items()}
+    return factor.replace_strict(units, default=pl.lit(""), return_dtype=pl.String)
+
+
+def clock(moment: pl.Expr) -> pl.Expr:
+    """China time, as in 11-28 10:14."""
+    return moment.dt.convert_time_zone("Asia/Shanghai").dt.strftime("%m-%d %H:%M")
+
+
+def number(value: pl.Expr) -> pl.Expr:
+    return value.round(1).cast(pl.String)
+
+
+def runs(
+    frame: pl.DataFrame, condition: pl.Expr, aggs: Sequence[pl.Expr] = (), keys: Sequence[str] = ("mn", "factor")
+) -> pl.DataFrame:
+    """The maximal runs of consecutive readings (``frame`` sorted by keys and time, with ``step``)
+    for which ``condition`` holds; a reading missing (a gap longer than 1.5 steps) ends a run.
+
+    Columns: the keys, ``start``, ``end`` (last reading + step), ``n`` (readings), ``step`` and
+    ``aggs`` computed over the run's rows.
+    """
+    keys = list(keys)
+    flagged = frame.with_columns(condition.fill_null(value=False).alias("_in"))
+    broken = pl.col("time").diff().over(keys).dt.total_seconds() > 1.5 * pl.col("step")
+    changed = pl.col("_in") != pl.col("_in").shift(1).over(keys)
+    starts = (changed | broken).fill_null(value=True)
+    numbered = flagged.with_columns(starts.cast(pl.Int32).cum_sum().over(keys).alias("_run"))
+    return (
+        numbered.filter(pl.col("_in"))
+        .group_by([*keys, "_run"], maintain_order=True)
+        .agg(
+            pl.col("time").first().alias("start"),
+            (pl.col("time").last() + pl.duration(seconds=pl.col("step").last())).alias("end"),
+            pl.len().alias("n"),
+            pl.col("step").last().alias("step"),
+            *aggs,
+        )
+        .drop("_run")
+    )
+
+
+def empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=HITS)
+
+
+def finish(frame: pl.DataFrame, rule: str) -> pl.DataFrame:
+    """A detector's rows in the hits schema."""
+    return frame.with_columns(pl.lit(rule).alias("rule")).select(HITS.names()).cast(HITS)

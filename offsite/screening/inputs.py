@@ -1,0 +1,48 @@
+"""What the engine screens: one or many devices' series and the context that comes with them.
+
+``data`` holds ``mn, factor, time, value, flag`` (time in UTC). Pollutants, flow, O2 and the
+power series (``power:production``, ``power:treatment``) share it, keyed by the device's MN.
+The other frames are optional (empty when not given): limits per ``mn, factor`` (``limit``,
+``basis``), video outages (``mn, start, end``), data marks (``mn, start, end, kind, approved,
+filed_at``) and instrument facts (``mn, factor, range_max, detection_limit``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+
+DATA = pl.Schema(
+    {
+        "mn": pl.String(),
+        "factor": pl.String(),
+        "time": pl.Datetime("us", "UTC"),
+        "value": pl.Float64(),
+        "flag": pl.String(),
+    }
+)
+LIMITS = pl.Schema({"mn": pl.String(), "factor": pl.String(), "limit": pl.Float64(), "basis": pl.String()})
+VIDEO = pl.Schema({"mn": pl.String(), "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")})
+MARKS = pl.Schema(
+    {
+        "mn": pl.String(),
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+        "kind": pl.String(),
+        "approved": pl.Boolean(),
+        "filed_at": pl.Datetime("us", "UTC"),
+    }
+)
+DEVICES = pl.Schema(
+    {"mn": pl.String(), "factor": pl.String(), "range_max": pl.Float64(), "detection_limit": pl.Float64()}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Inputs:
+    data: pl.DataFrame
+    limits: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=LIMITS))
+    video: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIDEO))
+    marks: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKS))
+    devices: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DEVICES))

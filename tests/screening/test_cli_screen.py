@@ -1,0 +1,104 @@
+"""``offsite screen``: the file contract other tools rely on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from offsite.cli import app
+from offsite.sim import scenarios as sc
+from offsite.sim.frames import long_frame, video_frame
+from tests.screening.planted import AT, LIMIT, device
+
+runner = CliRunner()
+FIELDS = {"rule", "rules", "mn", "factor", "start", "end", "score", "summary", "evidence"}
+
+
+def files(tmp_path: Path) -> dict[str, Path]:
+    planted = [
+        device("MN-ART", 7, lambda s: sc.article_case(s, "a21026", AT, LIMIT, platform="v", channel="c", drops=2)),
+        device("MN-ZERO", 8, lambda s: sc.zero(s, "a21026", AT, 120)),
+        device("MN-CLEAN", 9),
+    ]
+    paths = {name: tmp_path / f"{name}.csv" for name in ("data", "limits", "video")}
+    long_frame(planted).write_csv(paths["data"])
+    video_frame(planted).write_csv(paths["video"])
+    paths["limits"].write_text(
+        "mn,factor,limit\n" + "".join(f"{s.mn},a21026,{LIMIT}\n" for s in planted), encoding="utf-8"
+    )
+    return paths
+
+
+def test_clues_as_json_lines_highest_score_first(tmp_path: Path) -> None:
+    paths = files(tmp_path)
+    out = tmp_path / "clues.jsonl"
+    result = runner.invoke(
+        app,
+        [
+            "screen",
+            "--input",
+            str(paths["data"]),
+            "--limits",
+            str(paths["limits"]),
+            "--video",
+            str(paths["video"]),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    clues = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [c["score"] for c in clues] == sorted((c["score"] for c in clues), reverse=True)
+    assert all(set(c) == FIELDS for c in clues)
+    assert {c["mn"] for c in clues} == {"MN-ART", "MN-ZERO"}
+    article = [c for c in clues if c["mn"] == "MN-ART"]
+    assert len(article) == 2  # two drops, each with the video missing
+    assert all(c["rules"] == ["R05", "R11"] and c["factor"] == "a21026" for c in article)
+    first = article[0]
+    assert first["start"].endswith("+08:00")
+    evidence = first["evidence"]
+    assert {h["rule"] for h in evidence["hits"]} == {"R05", "R11"}
+    assert evidence["parameters"]["R05"]["alpha"] == 0.8
+    so2 = evidence["data"]["series"]["a21026"]
+    assert min(v for _, v, _ in so2) == 12.0  # the low readings are in the evidence
+    assert "no limit given" in result.stderr  # NOx and particulate have none: R05 and R08 skip them
+
+
+def test_a_rule_switched_off_by_the_config(tmp_path: Path) -> None:
+    paths = files(tmp_path)
+    config = tmp_path / "rules.toml"
+    config.write_text("[R02]\nenabled = false\n", encoding="utf-8")
+    result = runner.invoke(app, ["screen", "--input", str(paths["data"]), "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert all("R02" not in json.loads(line)["rules"] for line in result.stdout.splitlines())
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text("[R05]\nalfa = 0.9\n", encoding="utf-8")
+    refused = runner.invoke(app, ["screen", "--input", str(paths["data"]), "--config", str(wrong)])
+    assert refused.exit_code == 2
+    assert "[R05] has no parameter alfa" in refused.stderr
+
+
+def test_malformed_inputs_are_refused_naming_the_row(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text(
+        "mn,factor,time,value,flag\nA,a21026,2026-11-01T00:00:00+08:00,1.0,N\nA,a21026,yesterday,2.0,N\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["screen", "--input", str(data)])
+    assert result.exit_code == 2
+    assert "row 3: time 'yesterday' is not ISO 8601 with an offset" in result.stderr
+    data.write_text("mn,factor,time,value,flag\nA,a21026,2026-11-01T00:00:00+08:00,abc,N\n", encoding="utf-8")
+    assert "row 2: value 'abc' is not a number" in runner.invoke(app, ["screen", "--input", str(data)]).stderr
+    data.write_text("mn,factor,time,value,flag\nA,a21026,2026-11-01T00:00:00+08:00,1,Q\n", encoding="utf-8")
+    assert "row 2: flag 'Q' is not an HJ 212 data flag" in runner.invoke(app, ["screen", "--input", str(data)]).stderr
+    data.write_text("mn,time,value\n", encoding="utf-8")
+    assert "missing columns factor, flag" in runner.invoke(app, ["screen", "--input", str(data)]).stderr
+    limits = tmp_path / "limits.csv"
+    limits.write_text("mn,factor,limit\nA,a21026,\n", encoding="utf-8")
+    data.write_text("mn,factor,time,value,flag\nA,a21026,2026-11-01T00:00:00+08:00,1,N\n", encoding="utf-8")
+    bad = runner.invoke(app, ["screen", "--input", str(data), "--limits", str(limits)])
+    assert (bad.exit_code, "row 2: limit is required" in bad.stderr) == (2, True)
+    missing = runner.invoke(app, ["screen", "--input", str(tmp_path / "nope.csv")])
+    assert (missing.exit_code, "cannot read it" in missing.stderr) == (2, True)

@@ -1,0 +1,104 @@
+"""Each rule fires on its planted scenario, at the planted window, and not on the clean controls."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from offsite.screening.inputs import MARKS
+from offsite.sim import scenarios as sc
+from tests.screening.planted import AT, LIMIT, START, device, fired, run
+
+SCENARIOS = {
+    "R01": lambda s: sc.constant(s, "a21026", AT, 180),
+    "R02": lambda s: sc.zero(s, "a21026", AT, 120),
+    "R05": lambda s: sc.drop_after_near_limit(s, "a21026", AT, 90, LIMIT),
+    "R06": lambda s: sc.gap_after_high(s, "a21026", AT, 180, LIMIT),
+    "R07": lambda s: sc.flagged(s, "a21026", AT, 1600, "M"),
+    "R08": lambda s: sc.limit_hugging(s, "a21026", 1440, 1440, LIMIT),
+    "R09": lambda s: sc.o2_dilution(s, "a21026", AT, 360),
+    "R12": lambda s: sc.treatment_power_off(s, AT, 240, production="P", treatment="T"),
+    "R15": lambda s: sc.manual_set(s, "a21026", AT, 120, 30.0),
+}
+
+
+@pytest.fixture(scope="module")
+def planted_result():  # type: ignore[no-untyped-def]
+    planted = [device(f"MN-{rule}", seed, plant) for seed, (rule, plant) in enumerate(SCENARIOS.items(), 1)]
+    planted += [device(f"MN-CLEAN-{n}", 100 + n) for n in range(4)]
+    return run(planted), planted
+
+
+@pytest.mark.parametrize("rule", sorted(SCENARIOS))
+def test_the_rule_fires_on_its_scenario_inside_the_planted_window(planted_result, rule: str) -> None:  # type: ignore[no-untyped-def]
+    result, planted = planted_result
+    mn = f"MN-{rule}"
+    assert rule in fired(result, mn)
+    [label] = [lab for s in planted if s.mn == mn for lab in s.labels]
+    hits = result.hits.filter((pl.col("mn") == mn) & (pl.col("rule") == rule))
+    overlapping = hits.filter((pl.col("start") < label.end) & (pl.col("end") > label.start))
+    assert overlapping.height >= 1, (label, hits)
+
+
+def test_clean_devices_raise_nothing(planted_result) -> None:  # type: ignore[no-untyped-def]
+    result, _ = planted_result
+    assert result.clues.filter(pl.col("mn").str.starts_with("MN-CLEAN")).is_empty()
+
+
+def test_the_article_case_joins_drop_and_missing_video_into_one_stronger_clue() -> None:
+    s = device("MN-ART", 7, lambda s: sc.article_case(s, "a21026", AT, LIMIT, platform="v", channel="c", drops=1))
+    result = run([s])
+    [clue] = result.clues.to_dicts()
+    assert clue["rules"] == ["R05", "R11"]
+    assert clue["rule"] == "R05"
+    drop, video = sorted(result.hits.to_dicts(), key=lambda h: h["rule"])
+    assert clue["score"] == pytest.approx(1 - (1 - drop["score"]) * (1 - video["score"]))
+    assert clue["score"] > max(drop["score"], video["score"])
+    # 1.05 × 100 at the end of the climb, then 0.12 × 100: a fall of 89 %
+    assert "由 105.0 降至 12.0 mg/m³（降幅 89%" in clue["summary"]
+    assert "视频离线" in clue["summary"]
+
+
+def test_a_legitimate_load_drop_moves_flow_with_the_pollutant_and_is_not_a_drop() -> None:
+    def load_drop(s: sc.Series) -> None:
+        s.values["a21026"][AT - 60 : AT] = 95.0
+        s.values["a21026"][AT : AT + 120] = 20.0  # SO2 −79 % …
+        s.values["a00000"][AT : AT + 120] *= 0.3  # … because the flow fell with the load
+
+    result = run([device("MN-LOAD", 3, load_drop)])
+    assert "R05" not in fired(result, "MN-LOAD")
+
+
+def test_an_approved_shutdown_mark_keeps_a_stopped_plants_zeros_out_of_r02() -> None:
+    s = device("MN-STOP", 5, lambda s: sc.zero(s, "a21026", AT, 240))
+    start, end = START + timedelta(minutes=AT), START + timedelta(minutes=AT + 240)
+    marks = pl.DataFrame([("MN-STOP", start, end, "stopped", True, start)], schema=MARKS, orient="row")
+    assert "R02" in fired(run([s]), "MN-STOP")
+    assert "R02" not in fired(run([s], marks=marks), "MN-STOP")
+
+
+def test_a_calibration_of_normal_length_is_not_r07() -> None:
+    s = device("MN-CAL", 9, lambda s: sc.flagged(s, "a21026", AT, 30, "C"))
+    assert "R07" not in fired(run([s]), "MN-CAL")
+    long = device("MN-CAL2", 9, lambda s: sc.flagged(s, "a21026", AT, 150, "C"))
+    assert "R07" in fired(run([long]), "MN-CAL2")  # 2.5 h of calibration in a day: over 2 h
+
+
+def test_negative_readings_and_over_range_days() -> None:
+    def faults(s: sc.Series) -> None:
+        s.values["a21026"][AT : AT + 5] = -2.0
+        s.flags["a21026"][AT + 100 : AT + 104] = "T"
+
+    result = run([device("MN-NEG", 11, faults)])
+    assert {"R03", "R04"} <= fired(result, "MN-NEG")
+
+
+def test_every_hit_carries_a_summary_and_a_score_in_range(planted_result) -> None:  # type: ignore[no-untyped-def]
+    result, _ = planted_result
+    assert result.hits.height > 0
+    assert result.hits["summary"].str.len_chars().min() > 10
+    scores = result.hits["score"].to_numpy()
+    assert np.all((scores > 0) & (scores <= 1))
