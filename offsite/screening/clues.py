@@ -1,7 +1,9 @@
-"""Clues (问题线索): hits of one device whose windows overlap are joined into one clue. Its score
-combines theirs (1 − Π(1 − s): two independent signs of the same thing are stronger than either),
-its rule is the highest-scoring one, and its evidence holds every hit, the parameters in force
-and the data window itself."""
+"""Clues (问题线索): hits of one device whose windows overlap are joined into one clue.
+
+Its score combines theirs, 1 − Π(1 − s): two independent signs of the same thing are stronger
+than either. One rule firing on several factors counts once, at its best. The clue's rule is
+the highest-scoring one, and its evidence holds every hit, the parameters in force and the data
+window itself."""
 
 from __future__ import annotations
 
@@ -41,13 +43,19 @@ def join(hits: pl.DataFrame) -> pl.DataFrame:
         (pl.col("start") > reach).fill_null(value=True).cast(pl.Int32).cum_sum().over("mn").alias("clue")
     )
     pollutant = ~pl.col("factor").is_in(["*", "video"])
+    # one rule firing on several factors is one sign, not several: its best hit counts once
+    combined = (
+        grouped.group_by("mn", "clue", "rule")
+        .agg(pl.col("score").max())
+        .group_by("mn", "clue")
+        .agg((1 - (1 - pl.col("score")).product()).alias("score"))
+    )
     clues = (
         grouped.sort("score", descending=True)
         .group_by("mn", "clue")
         .agg(
             pl.col("start").min(),
             pl.col("end").max(),
-            (1 - (1 - pl.col("score")).product()).alias("score"),
             pl.col("rule").first().alias("rule"),
             pl.col("rule").unique().sort().alias("rules"),
             pl.col("factor").filter(pollutant).first().fill_null("*").alias("factor"),
@@ -55,7 +63,11 @@ def join(hits: pl.DataFrame) -> pl.DataFrame:
             pl.struct("rule", "factor", "start", "end", "score", "summary").alias("hits"),
         )
     )
-    return clues.drop("clue").sort("score", "mn", "start", descending=[True, False, False])
+    return (
+        clues.join(combined, on=["mn", "clue"])
+        .select("mn", "start", "end", "score", "rule", "rules", "factor", "summary", "hits")
+        .sort("score", "mn", "start", descending=[True, False, False])
+    )
 
 
 def records(clues: pl.DataFrame, data: pl.DataFrame, parameters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -1,5 +1,6 @@
 """R09 O2/稀释: O2 jumps while the pollutant falls in proportion, so the O2-corrected value hardly
-moves: air let into the flue dilutes the reading, not the emission."""
+moves, and the flow does not fall: air let into the flue dilutes the reading, not the emission.
+(A plant turning down also raises O2 and lowers concentrations, but its flow falls with it.)"""
 
 from __future__ import annotations
 
@@ -11,8 +12,6 @@ from offsite.screening.detectors.common import valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs
 from offsite.screening.prepared import Prepared
 
-BASELINE_HOURS = 24
-
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     hourly = (
@@ -20,36 +19,56 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         .filter(pl.col("o2").is_not_null() & (pl.col("o2") < 20.5))
         .with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
         .group_by("mn", "factor", "hour")
-        .agg(pl.col("value").mean(), pl.col("o2").mean())
+        .agg(pl.col("value").mean(), pl.col("o2").mean(), pl.col("flow").mean())
         .sort("mn", "factor", "hour")
     )
     if hourly.is_empty():
         return empty()
     ref = params["o2_ref"]
     keys = ("mn", "factor")
+    staged = hourly.with_columns((pl.col("value") * (21 - ref) / (21 - pl.col("o2"))).alias("corrected"))
 
-    def base(column: str) -> pl.Expr:
-        return pl.col(column).shift(1).rolling_median(BASELINE_HOURS, min_samples=6).over(keys)
+    def onset_against(k: int) -> pl.Expr:
+        """The hour against the one k hours earlier: O2 jumped, the pollutant fell, the
+        corrected value held and the flow did not fall."""
 
-    staged = hourly.with_columns(
-        (pl.col("value") * (21 - ref) / (21 - pl.col("o2"))).alias("corrected"),
-    ).with_columns(base("o2").alias("o2_base"), base("value").alias("value_base"), base("corrected").alias("corr_base"))
-    diluted = (
-        (pl.col("o2") - pl.col("o2_base") > params["o2_rise"])
-        & (pl.col("value") < (1 - params["pollutant_fall"]) * pl.col("value_base"))
-        & ((pl.col("corrected") / pl.col("corr_base") - 1).abs() < params["corrected_change"])
+        def before(column: str) -> pl.Expr:
+            return pl.col(column).shift(k).over(keys)
+
+        jumped: pl.Expr = (
+            (pl.col("o2") - before("o2") > params["o2_rise"])
+            & (pl.col("value") < (1 - params["pollutant_fall"]) * before("value"))
+            & ((pl.col("corrected") / before("corrected") - 1).abs() < params["corrected_change"])
+            & (pl.col("flow") >= (1 - params["flow_fall"]) * before("flow")).fill_null(value=True)
+        ).fill_null(value=False)
+        return jumped
+
+    # a dilution starting within an hour shows against the hour before, or (half-way through an
+    # hour) against the one before that
+    onset = onset_against(1) | onset_against(2)
+    pre = pl.when(onset).then(pl.min_horizontal(pl.col("o2").shift(1), pl.col("o2").shift(2)).over(keys))
+    staged = staged.with_columns(
+        onset.alias("onset"),
+        pre.forward_fill().over(keys).alias("o2_pre"),
+        pl.when(onset)
+        .then(pl.max_horizontal(pl.col("value").shift(1), pl.col("value").shift(2)).over(keys))
+        .forward_fill()
+        .over(keys)
+        .alias("value_pre"),
     )
+    elevated = (pl.col("o2") - pl.col("o2_pre") > params["o2_rise"]) | pl.col("onset")
     staged = staged.rename({"hour": "time"}).with_columns(pl.lit(3600).alias("step"))
     found = runs(
         staged,
-        diluted,
+        elevated,
         aggs=[
-            pl.col("o2_base").first().alias("o2_before"),
+            pl.col("onset").any().alias("onset"),
+            pl.col("o2_pre").first().alias("o2_before"),
             pl.col("o2").mean().alias("o2_during"),
-            pl.col("value_base").first().alias("before"),
+            pl.col("value_pre").first().alias("before"),
             pl.col("value").mean().alias("during"),
         ],
-    )
+    ).filter(pl.col("onset"))
     return finish(
         found.with_columns(
             (0.7 + 0.05 * pl.col("n")).clip(0.7, 0.9).alias("score"),
