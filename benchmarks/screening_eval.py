@@ -7,7 +7,8 @@ declared and approved shutdowns (zeros inside an approved stop mark), calibratio
 length (30–60 min), and camera outages on their own (R11 needs something wrong in the data too).
 
 A label is found when a clue on its device overlaps its window and names the expected rule.
-A clue is a true positive when it overlaps a label of its device. Targets (issue 6): recall
+A clue is a true positive when it overlaps a label of its device, or touches it within 30
+minutes (the sudden return to normal at the end of a planted window is part of the event). Targets (issue 6): recall
 ≥ 0.95 on every family, precision ≥ 0.90 overall.
 
 Run: python benchmarks/screening_eval.py [--per-family 10] [--controls 10] [--seed 1]
@@ -136,8 +137,9 @@ def main() -> None:
     by_mn: dict[str, list[tuple[datetime, datetime]]] = defaultdict(list)
     for label in labels:
         by_mn[label.mn].append((label.start, label.end))
+    margin = timedelta(minutes=30)  # a clue at a planted window's edge is about the planted event
     true = [
-        any(start < end_l and end > start_l for start_l, end_l in by_mn.get(mn, []))
+        any(start < end_l + margin and end > start_l - margin for start_l, end_l in by_mn.get(mn, []))
         for mn, start, end in clues.select("mn", "start", "end").iter_rows()
     ]
     print(f"{data.height:,} readings of {len(planted)} devices screened in {seconds:.2f} s")

@@ -40,7 +40,7 @@ def join(hits: pl.DataFrame) -> pl.DataFrame:
     ordered = hits.sort("mn", "start", "end")
     reach = pl.col("end").cum_max().shift(1).over("mn")
     grouped = ordered.with_columns(
-        (pl.col("start") > reach).fill_null(value=True).cast(pl.Int32).cum_sum().over("mn").alias("clue")
+        (pl.col("start") >= reach).fill_null(value=True).cast(pl.Int32).cum_sum().over("mn").alias("clue")
     )
     pollutant = ~pl.col("factor").is_in(["*", "video"])
     # one rule firing on several factors is one sign, not several: its best hit counts once

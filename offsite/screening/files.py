@@ -114,7 +114,13 @@ def _frame(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
 def _time(path: Path, frame: pl.DataFrame, column: str, *, optional: bool = False) -> pl.Expr:
     parsed = frame[column].str.strip_chars().str.to_datetime(time_zone="UTC", strict=False)
     bad = frame.filter(parsed.is_null() & (frame[column].is_not_null() | (not optional)))
-    _refuse(path, bad, lambda r: f"{column} {r[column]!r} is not ISO 8601 with an offset")
+    _refuse(
+        path,
+        bad,
+        lambda r: (
+            f"{column} is empty" if r[column] is None else f"{column} {r[column]!r} is not ISO 8601 with an offset"
+        ),
+    )
     return pl.lit(parsed).alias(column)
 
 

@@ -57,7 +57,10 @@ def clock(moment: pl.Expr) -> pl.Expr:
 
 
 def number(value: pl.Expr) -> pl.Expr:
-    return value.round(1).cast(pl.String)
+    """Three decimals below 1 (detection limits such as 0.025 mg/L), two below 100, else one."""
+    magnitude = value.abs()
+    rounded = pl.when(magnitude < 1).then(value.round(3)).when(magnitude < 100).then(value.round(2))
+    return rounded.otherwise(value.round(1)).cast(pl.String)
 
 
 def runs(

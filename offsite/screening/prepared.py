@@ -31,7 +31,8 @@ class Prepared:
     """mn, factor, time, value, flag, step (s), operating, flow, o2, production, treatment, limit,
     basis, detection_limit, range_max, marked; sorted by mn, factor, time."""
     context: pl.DataFrame
-    """mn, time, flow, o2, production, treatment at every time the device sent anything."""
+    """mn, time, flow, o2, production, treatment, operating, known (whether flow or production
+    power said so, rather than assumed) at every time the device sent anything."""
     steps: pl.DataFrame
     """mn, step: each device's spacing in seconds (60 for minute data, 3600 for hourly)."""
     inputs: Inputs
@@ -85,7 +86,8 @@ def _context(data: pl.DataFrame, inputs: Inputs) -> pl.DataFrame:
     running = pl.col("production").filter(pl.col("production") > 0).median().over("mn")
     production_on = pl.col("production") > ACTIVE_SHARE * running
     operating = pl.any_horizontal(production_on, flow_on).fill_null(value=True)
-    frame = frame.with_columns(operating.alias("operating"))
+    known = pl.col("flow").is_not_null() | pl.col("production").is_not_null()
+    frame = frame.with_columns(operating.alias("operating"), known.alias("known"))
     stops = inputs.marks.filter(pl.col("approved") & pl.col("kind").is_in(STOP_KINDS))
     if stops.height:
         inside = _inside(frame.select("mn", "time"), stops)

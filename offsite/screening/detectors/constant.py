@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import points, ramp, valid
+from offsite.screening.detectors.common import points, valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs, unit
 from offsite.screening.prepared import Prepared
 
@@ -22,12 +22,14 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     found = found.with_columns(
         (pl.col("n") + 1).alias("n"), (pl.col("start") - pl.duration(seconds=pl.col("step"))).alias("start")
     )
-    found = found.with_columns(points(params["minutes"], params["hours"]).alias("needed")).filter(
-        pl.col("n") >= pl.col("needed")
-    )
+    hours = pl.when(pl.col("factor").str.starts_with("w")).then(params["water_hours"]).otherwise(params["hours"])
+    needed = pl.when(pl.col("step") < 3600).then(points(params["minutes"], params["hours"])).otherwise(hours)
+    found = found.with_columns(needed.alias("needed")).filter(pl.col("n") >= pl.col("needed"))
+    length = (pl.col("end") - pl.col("start")).dt.total_hours()
+    strong = pl.max_horizontal(pl.lit(params["strong_hours"]), pl.col("needed") * pl.col("step") / 3600 + 1)
     return finish(
         found.with_columns(
-            ramp(pl.col("n"), pl.col("needed")).alias("score"),
+            (0.5 + 0.5 * ((length - pl.col("needed") * pl.col("step") / 3600) / strong).clip(0, 1)).alias("score"),
             pl.format(
                 "{} 在 {}–{} 恒定为 {} {}（连续 {} 个读数）",
                 name(pl.col("factor")),

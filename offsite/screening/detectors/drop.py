@@ -43,14 +43,19 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             pl.col("peak").max().alias("peak"),
             pl.col("value").min().alias("low"),
             pl.col("limit").first().alias("limit"),
+            pl.col("checked").fill_null(value=False).all().alias("checked"),
         ],
     )
     depth = 1 - pl.col("low") / pl.col("peak")
     return finish(
         found.with_columns(
-            (0.7 + 0.3 * ((depth - params["drop"]) / (1 - params["drop"])).clip(0, 1)).alias("score"),
+            # without flow, O2 or power to compare, a load change cannot be ruled out
+            (
+                pl.when(pl.col("checked")).then(0.7).otherwise(0.45)
+                + 0.3 * ((depth - params["drop"]) / (1 - params["drop"])).clip(0, 1)
+            ).alias("score"),
             pl.format(
-                "{} 在 {}–{} 由 {} 降至 {} {}（降幅 {}%，限值 {}），同期流量、O2 无明显变化",
+                "{} 在 {}–{} 由 {} 降至 {} {}（降幅 {}%，限值 {}），{}",
                 name(pl.col("factor")),
                 clock(pl.col("start")),
                 clock(pl.col("end")),
@@ -59,6 +64,9 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 unit(pl.col("factor")),
                 (depth * 100).round(0).cast(pl.Int64).cast(pl.String),
                 number(pl.col("limit")),
+                pl.when(pl.col("checked"))
+                .then(pl.lit("同期流量、O2 无明显变化"))
+                .otherwise(pl.lit("无流量、O2 或用电数据可对照")),
             ).alias("summary"),
         ),
         "R05",
@@ -96,4 +104,5 @@ def _steadiness(context: pl.DataFrame, seconds: int, params: dict[str, Any]) -> 
         ).fill_null(value=False)
         for c in COVARIATES
     ]
-    return joined.select("mn", "time", (~pl.any_horizontal(moved)).alias("steady"))
+    measured = pl.any_horizontal([pl.col(f"{c}_before").is_not_null() for c in COVARIATES])
+    return joined.select("mn", "time", (~pl.any_horizontal(moved)).alias("steady"), measured.alias("checked"))

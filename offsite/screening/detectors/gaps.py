@@ -21,6 +21,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         .group_by("mn", "time")
         .agg(
             pl.col("operating").first(),
+            pl.col("known").first(),
             pl.col("step").first(),
             pl.col("ratio").max().alias("ratio"),
             pl.col("factor").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_factor"),
@@ -35,6 +36,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     gaps = present.with_columns(
         following.alias("next"),
         pl.col("operating").shift(-1).over("mn").alias("operating_after"),
+        (pl.col("known") & pl.col("known").shift(-1).over("mn")).fill_null(value=False).alias("known"),
     ).filter(
         ((pl.col("next") - pl.col("time")).dt.total_seconds() - pl.col("step") >= params["hours"] * 3600)
         & pl.col("operating")
@@ -47,12 +49,20 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             (pl.col("time") + pl.duration(seconds=pl.col("step"))).alias("start"),
             pl.col("next").alias("end"),
             pl.when(strategic).then(pl.col("high_factor")).otherwise(pl.lit("*")).alias("factor"),
-            pl.when(strategic).then(0.9).otherwise((0.55 + 0.05 * missing).clip(0.55, 0.8)).alias("score"),
+            pl.when(strategic)
+            .then(0.9)
+            .when(pl.col("known"))
+            .then((0.55 + 0.05 * missing).clip(0.55, 0.8))
+            .otherwise(0.4)
+            .alias("score"),
             pl.format(
-                "{}–{} 无数据 {} 小时，前后均在生产{}",
+                "{}–{} 无数据 {} 小时，{}{}",
                 clock(pl.col("time") + pl.duration(seconds=pl.col("step"))),
                 clock(pl.col("next")),
                 number(missing),
+                pl.when(pl.col("known"))
+                .then(pl.lit("前后均在生产"))
+                .otherwise(pl.lit("无流量或用电数据，未能确认生产状态")),
                 pl.when(strategic)
                 .then(
                     pl.format(
