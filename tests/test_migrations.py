@@ -8,11 +8,12 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
-import offsite.alarms.marks
 import offsite.alarms.models
 import offsite.gateway.models
 import offsite.notify.models
+import offsite.quality.marks
 import offsite.registry.models
+import offsite.screening.models
 import offsite.store.models  # noqa: F401 (registers the tables)
 from offsite.db import Base
 from offsite.db.schema import alembic_config, current_revision, upgrade

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from offsite.alarms.daily import hour_values
-from offsite.alarms.marks import DataMark
+from offsite.quality.marks import DataMark
 from offsite.quality.rules import GAS_FLOW, WATER_FLOW
 from offsite.registry.models import Device, Outlet, PowerMeter
 from offsite.settings import Settings

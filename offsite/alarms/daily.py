@@ -17,9 +17,9 @@ import polars as pl
 from sqlalchemy import Engine, delete, insert, select
 from sqlalchemy.orm import Session
 
-from offsite.alarms.marks import approved_marks
 from offsite.alarms.models import HourExceedance
 from offsite.hj212.times import CST
+from offsite.quality.marks import approved_marks
 from offsite.quality.rules import Rules
 from offsite.registry.models import Device, Limit, Outlet
 from offsite.store.models import DAY, HOUR

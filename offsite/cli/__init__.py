@@ -8,6 +8,7 @@ from offsite.cli import (
     aggregate,
     alarms,
     archive,
+    clues,
     db,
     emissions,
     feeds,
@@ -43,6 +44,7 @@ app.add_typer(aggregate.app, name="aggregate")
 app.add_typer(notify.app, name="notify")
 app.add_typer(alarms.app, name="alarms")
 app.add_typer(marks.app, name="marks")
+app.add_typer(clues.app, name="clues")
 app.command("stats")(alarms.stats)
 app.command("worker")(worker.worker)
 app.command("emissions")(emissions.emissions)

@@ -10,12 +10,12 @@ import typer
 from sqlalchemy import select
 
 from offsite.alarms.contradictions import contradiction
-from offsite.alarms.marks import MARK_KINDS, DataMark, MarkError, decide, file_mark
 from offsite.alarms.recompute import reach_back, recompute
 from offsite.cli.options import DatabaseUrl, refused_as_usage_error
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
+from offsite.quality.marks import MARK_KINDS, DataMark, MarkError, decide, file_mark
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="Data marks (数据标记): filing and approval.", no_args_is_help=True)

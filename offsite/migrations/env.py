@@ -5,11 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-import offsite.alarms.marks
 import offsite.alarms.models
 import offsite.gateway.models
 import offsite.notify.models
+import offsite.quality.marks
 import offsite.registry.models
+import offsite.screening.models
 import offsite.store.models  # noqa: F401  (registers the tables)
 from offsite.db import Base, make_engine
 

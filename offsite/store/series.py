@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 from offsite.db.base import to_micros
 from offsite.store.models import MINUTE
 
-ALL_COLUMNS = ("device_id", "factor", "ts", "min", "avg", "max", "cou", "zs_min", "zs_avg", "zs_max", "flag")
+ALL_COLUMNS = ("device_id", "factor", "ts", "min", "avg", "max", "cou", "zs_min", "zs_avg", "zs_max", "flag", "raw_id")
 DEFAULT_COLUMNS = ("device_id", "factor", "ts", "avg", "flag")
 """What screening reads by default; ask for min/max/cou/zs_* by name (each costs transfer time)."""
 

@@ -12,12 +12,12 @@ from typer.testing import CliRunner
 
 from offsite.alarms.daily import daily_values
 from offsite.alarms.grading import exceedance_days
-from offsite.alarms.marks import MarkError, decide, file_mark
 from offsite.alarms.models import AlarmEvent, HourExceedance
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
+from offsite.quality.marks import MarkError, decide, file_mark
 from offsite.registry.models import Limit
 from offsite.store.models import HOUR
 from offsite.store.values import ValueWriter

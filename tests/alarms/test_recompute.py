@@ -9,13 +9,13 @@ from sqlalchemy import Engine, select
 from typer.testing import CliRunner
 
 from offsite.alarms.contradictions import contradiction
-from offsite.alarms.marks import file_mark
 from offsite.alarms.models import Alarm, Recomputation
 from offsite.alarms.recompute import reach_back, recompute_pending
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
+from offsite.quality.marks import file_mark
 from offsite.registry.models import PowerMeter, Unit
 from offsite.settings import Settings
 from offsite.store.models import HOUR, MINUTE, PowerReading

@@ -1,0 +1,235 @@
+"""The database mode: screen stored minutes with the registry's limits, the video platform's
+outages, the data marks and the power meters; store the clues, joined to what was found before.
+
+A clue overlapping a stored one of the same device is the same finding seen again (a constant
+run that grew, a drop seen in a later run): the stored clue takes the wider window, the higher
+score and the newer evidence. One an officer dismissed stays dismissed and is not raised again
+for that window; a confirmed one keeps its state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import polars as pl
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from offsite.db import session_factory
+from offsite.quality.marks import DataMark
+from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter
+from offsite.screening.engine import screen
+from offsite.screening.inputs import DATA, LIMITS, MARKS, VIDEO, Inputs
+from offsite.screening.models import Clue
+from offsite.screening.parameters import Catalogue
+from offsite.store.models import MINUTE, PowerReading, VideoOutage
+from offsite.store.series import read_interval
+
+BATCH_DEVICES = 200
+PACKETS_IN_EVIDENCE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    clues: int = 0
+    created: int = 0
+    updated: int = 0
+    kept_dismissed: int = 0
+
+    def __add__(self, other: Stored) -> Stored:
+        return Stored(
+            self.clues + other.clues,
+            self.created + other.created,
+            self.updated + other.updated,
+            self.kept_dismissed + other.kept_dismissed,
+        )
+
+
+def screen_window(
+    engine: Engine,
+    start: datetime,
+    end: datetime,
+    *,
+    catalogue: Catalogue,
+    now: datetime,
+    device_ids: Sequence[int] | None = None,
+) -> tuple[Stored, list[str]]:
+    """Screen every device (or those given) over ``start``–``end`` and store what it finds."""
+    with Session(engine) as session:
+        devices = _devices(session, device_ids)
+    done, notices = Stored(), []
+    for offset in range(0, len(devices), BATCH_DEVICES):
+        batch = devices[offset : offset + BATCH_DEVICES]
+        with session_factory(engine)() as session:
+            inputs = _inputs(engine, session, batch, start, end)
+            result = screen(inputs, catalogue)
+            notices += result.notices
+            done += _store(engine, session, result.records(inputs.data), batch, now)
+            session.commit()
+    return done, notices
+
+
+def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[str, Any]]:
+    query = select(Device.id, Device.mn, Device.outlet_id, Outlet.unit_id).join(Outlet).where(Device.active.is_(True))
+    if device_ids is not None:
+        query = query.where(Device.id.in_(list(device_ids)))
+    return [{"id": d, "mn": mn, "outlet": o, "unit": u} for d, mn, o, u in session.execute(query.order_by(Device.id))]
+
+
+def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> Inputs:
+    ids = [d["id"] for d in devices]
+    mn_of = pl.DataFrame(
+        {"device_id": ids, "mn": [d["mn"] for d in devices]}, schema={"device_id": pl.Int64, "mn": pl.String}
+    )
+    minutes = read_interval(engine, ids, start, end, period=MINUTE, columns=("avg", "flag"))
+    data = minutes.join(mn_of, on="device_id").select(
+        "mn", "factor", pl.col("ts").alias("time"), pl.col("avg").alias("value"), pl.col("flag").fill_null("N")
+    )
+    data = pl.concat([data.cast(DATA), _power(session, devices, start, end)])
+    return Inputs(
+        data,
+        limits=_limits(session, devices, end.date()),
+        video=_video(session, devices, start, end),
+        marks=_marks(session, devices, start, end),
+    )
+
+
+def _limits(session: Session, devices: list[dict[str, Any]], day: date) -> pl.DataFrame:
+    outlets = {d["outlet"] for d in devices}
+    rows = session.execute(
+        select(Limit.outlet_id, Limit.factor, Limit.value, Limit.basis)
+        .where(Limit.outlet_id.in_(outlets), Limit.period == "day", Limit.valid_from <= day)
+        .where(Limit.valid_to.is_(None) | (Limit.valid_to >= day))
+        .order_by(Limit.valid_from)
+    ).all()
+    latest = {(o, f): (v, b) for o, f, v, b in rows}  # the latest in force wins
+    return pl.DataFrame(
+        [(d["mn"], f, v, b) for d in devices for (o, f), (v, b) in latest.items() if o == d["outlet"]],
+        schema=LIMITS,
+        orient="row",
+    )
+
+
+def _video(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
+    """A device's camera outages: its outlet's cameras, or the unit's cameras of no outlet."""
+    units = {d["unit"] for d in devices}
+    rows = session.execute(
+        select(Camera.unit_id, Camera.outlet_id, VideoOutage.start, VideoOutage.end)
+        .join(VideoOutage, VideoOutage.camera_id == Camera.id)
+        .where(Camera.unit_id.in_(units), VideoOutage.start < end, VideoOutage.end > start)
+    ).all()
+    return pl.DataFrame(
+        [(d["mn"], s, e) for u, o, s, e in rows for d in devices if d["unit"] == u and (o is None or o == d["outlet"])],
+        schema=VIDEO,
+        orient="row",
+    ).unique()
+
+
+def _marks(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
+    outlets = {d["outlet"] for d in devices}
+    marks = session.scalars(
+        select(DataMark).where(DataMark.outlet_id.in_(outlets), DataMark.start_at < end, DataMark.end_at > start)
+    ).all()
+    return pl.DataFrame(
+        [
+            (d["mn"], m.start_at, m.end_at, m.kind, m.state == "approved", m.filed_at)
+            for m in marks
+            for d in devices
+            if d["outlet"] == m.outlet_id
+        ],
+        schema=MARKS,
+        orient="row",
+    )
+
+
+def _power(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
+    """The unit's meters, as ``power:production`` / ``power:treatment`` series of each of its devices."""
+    units = {d["unit"] for d in devices}
+    rows = session.execute(
+        select(PowerMeter.unit_id, PowerMeter.target, PowerReading.ts, PowerReading.kw)
+        .join(PowerReading, PowerReading.meter_id == PowerMeter.id)
+        .where(PowerMeter.unit_id.in_(units), PowerReading.ts >= start, PowerReading.ts < end)
+    ).all()
+    readings = pl.DataFrame(
+        rows,
+        schema={"unit": pl.Int64, "target": pl.String, "time": pl.Datetime("us", "UTC"), "value": pl.Float64},
+        orient="row",
+    )
+    owners = pl.DataFrame(
+        {"unit": [d["unit"] for d in devices], "mn": [d["mn"] for d in devices]},
+        schema={"unit": pl.Int64, "mn": pl.String},
+    )
+    # several meters of one role in a unit add up
+    return (
+        readings.join(owners, on="unit")
+        .group_by("mn", "target", "time")
+        .agg(pl.col("value").sum())
+        .select("mn", ("power:" + pl.col("target")).alias("factor"), "time", "value", pl.lit("N").alias("flag"))
+        .cast(DATA)
+    )
+
+
+def _store(
+    engine: Engine, session: Session, records: list[dict[str, Any]], devices: list[dict[str, Any]], now: datetime
+) -> Stored:
+    by_mn = {d["mn"]: d for d in devices}
+    created = updated = kept = 0
+    for record in records:
+        device = by_mn[record["mn"]]
+        start, end = datetime.fromisoformat(record["start"]), datetime.fromisoformat(record["end"])
+        record["evidence"]["packets"] = _packets(engine, device["id"], record["factor"], start, end)
+        seen = session.scalars(
+            select(Clue)
+            .where(Clue.device_id == device["id"], Clue.start_at < end, Clue.end_at > start)
+            .order_by(Clue.id)
+        ).first()
+        if seen is None:
+            session.add(
+                Clue(
+                    rule=record["rule"],
+                    rules=",".join(record["rules"]),
+                    unit_id=device["unit"],
+                    outlet_id=device["outlet"],
+                    device_id=device["id"],
+                    mn=record["mn"],
+                    factor=record["factor"],
+                    start_at=start,
+                    end_at=end,
+                    score=record["score"],
+                    summary=record["summary"],
+                    evidence=record["evidence"],
+                    state="new",
+                    found_at=now,
+                    updated_at=now,
+                )
+            )
+            created += 1
+        elif seen.state == "dismissed":
+            kept += 1
+        else:
+            seen.start_at, seen.end_at = min(seen.start_at, start), max(seen.end_at, end)
+            seen.rules = ",".join(sorted(set(seen.rules.split(",")) | set(record["rules"])))
+            if record["score"] >= seen.score:
+                seen.rule, seen.factor, seen.score = record["rule"], record["factor"], record["score"]
+            seen.summary, seen.evidence, seen.updated_at = record["summary"], record["evidence"], now
+            updated += 1
+    session.flush()
+    return Stored(len(records), created, updated, kept)
+
+
+def _packets(engine: Engine, device_id: int, factor: str, start: datetime, end: datetime) -> list[int]:
+    """The archived packets the clue's readings came from (``offsite archive`` can show each)."""
+    factors = [factor] if factor not in {"*", "power:treatment"} else None
+    frame = read_interval(
+        engine,
+        [device_id],
+        start - timedelta(minutes=30),
+        end + timedelta(minutes=30),
+        factors=factors,
+        columns=("raw_id",),
+    )
+    ids = frame["raw_id"].drop_nulls().unique().sort().head(PACKETS_IN_EVIDENCE)
+    return [int(i) for i in ids.to_list()]
