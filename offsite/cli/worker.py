@@ -6,6 +6,9 @@ Jobs:
 - ``aggregate``: every ``--aggregate-every`` seconds, the hours whose minutes were written since
   the last pass (new, late or backfilled) → hourly and daily values; when a day already graded
   changed, it and the days after are regraded and the recomputation recorded;
+- ``screen``: at ten past every hour, the screening catalogue over every device's last 24 hours
+  (the hour that just closed, with the day before it as context); clues are stored and joined to
+  those found before;
 - ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
   every device sent its daily data.
 """
@@ -31,9 +34,12 @@ from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
+from offsite.screening.database import screen_window
+from offsite.screening.parameters import load
 from offsite.settings import Settings, with_database_url
 
 log = logging.getLogger("offsite.worker")
+SCREEN_WINDOW = timedelta(hours=24)
 
 
 def deliver_job(engine: Engine, settings: Settings) -> str:
@@ -63,8 +69,16 @@ def daily_job(engine: Engine, settings: Settings) -> str:
     return f"daily {outcome.summary()}; missing data: opened {missing.opened}, cleared {missing.cleared}"
 
 
+def screen_job(engine: Engine, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    hour = now.replace(minute=0, second=0, microsecond=0)
+    stored, _ = screen_window(engine, hour - SCREEN_WINDOW, hour, catalogue=load(), now=now)
+    return f"screen: {stored.clues} clues, {stored.created} new, {stored.updated} seen before"
+
+
 JOBS: dict[str, Callable[[Engine, Settings], str]] = {
     "aggregate": aggregate_job,
+    "screen": screen_job,
     "daily": daily_job,
     "offline": offline_job,
     "outbox": deliver_job,
@@ -88,6 +102,7 @@ def build_scheduler(
         "outbox": IntervalTrigger(seconds=deliver_every),
         "offline": IntervalTrigger(seconds=offline_every),
         "daily": CronTrigger(hour=1, minute=0, timezone=CST),
+        "screen": CronTrigger(minute=10, timezone=CST),
     }
     for name, trigger in triggers.items():
         scheduler.add_job(
@@ -115,7 +130,7 @@ def worker(
     engine = upgraded_engine(settings.database_url)
     if once:
         # aggregation first (its days are graded), alarms next, so their messages go out
-        for job in (aggregate_job, daily_job, offline_job, deliver_job):
+        for job in (aggregate_job, daily_job, screen_job, offline_job, deliver_job):
             typer.echo(job(engine, settings))
         return
     scheduler = build_scheduler(
