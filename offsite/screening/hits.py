@@ -73,7 +73,8 @@ def runs(
     ``aggs`` computed over the run's rows.
     """
     keys = list(keys)
-    flagged = frame.with_columns(condition.fill_null(value=False).alias("_in"))
+    # lazily, so that only the columns the condition and the aggregations read are carried along
+    flagged = frame.lazy().with_columns(condition.fill_null(value=False).alias("_in"))
     broken = pl.col("time").diff().over(keys).dt.total_seconds() > 1.5 * pl.col("step")
     changed = pl.col("_in") != pl.col("_in").shift(1).over(keys)
     starts = (changed | broken).fill_null(value=True)
@@ -89,6 +90,7 @@ def runs(
             *aggs,
         )
         .drop("_run")
+        .collect()
     )
 
 

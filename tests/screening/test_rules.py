@@ -8,7 +8,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from offsite.screening.inputs import MARKS
+from offsite.screening.engine import screen
+from offsite.screening.inputs import DATA, LIMITS, MARKS, Inputs
+from offsite.screening.parameters import load
 from offsite.sim import scenarios as sc
 from tests.screening.planted import AT, LIMIT, START, device, fired, run
 
@@ -102,3 +104,29 @@ def test_every_hit_carries_a_summary_and_a_score_in_range(planted_result) -> Non
     assert result.hits["summary"].str.len_chars().min() > 10
     scores = result.hits["score"].to_numpy()
     assert np.all((scores > 0) & (scores <= 1))
+
+
+def test_hourly_white_noise_raises_nothing() -> None:
+    """Independent noise has chance jumps (an O2 hour two points up while SO2 is one tenth down);
+    no rule may take them for a finding."""
+    rng = np.random.default_rng(7)
+    devices, hours = 40, 240
+    times = pl.datetime_range(START, START + timedelta(hours=hours - 1), "1h", eager=True, time_zone="UTC")
+    parts = []
+    for factor, base in (("a21026", 35.0), ("a21002", 60.0), ("a34013", 5.0), ("a19001", 9.5), ("a00000", 45.0)):
+        values = np.round(base * rng.normal(1.0, 0.05, (devices, hours)), 2).ravel()
+        parts.append(
+            pl.DataFrame(
+                {
+                    "mn": np.repeat([f"N{i:03d}" for i in range(devices)], hours),
+                    "factor": factor,
+                    "time": pl.Series(np.tile(times.to_numpy(), devices)).dt.replace_time_zone("UTC"),
+                    "value": values,
+                    "flag": "N",
+                }
+            )
+        )
+    data = pl.concat(parts).cast(DATA)
+    limits = pl.DataFrame({"mn": data["mn"].unique(), "factor": "a21026", "limit": LIMIT, "basis": "measured"})
+    result = screen(Inputs(data, limits=limits.cast(LIMITS)), load())
+    assert result.hits.is_empty(), result.hits.select("rule", "mn", "summary").head(5).to_dicts()

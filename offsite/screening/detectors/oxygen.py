@@ -28,33 +28,22 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     keys = ("mn", "factor")
     staged = hourly.with_columns((pl.col("value") * (21 - ref) / (21 - pl.col("o2"))).alias("corrected"))
 
-    def onset_against(k: int) -> pl.Expr:
-        """The hour against the one k hours earlier: O2 jumped, the pollutant fell, the
-        corrected value held and the flow did not fall."""
+    def before(column: str) -> pl.Expr:
+        """The mean of the three hours before: one noisy hour is not a level."""
+        return pl.mean_horizontal([pl.col(column).shift(k) for k in (1, 2, 3)]).over(keys)
 
-        def before(column: str) -> pl.Expr:
-            return pl.col(column).shift(k).over(keys)
-
-        jumped: pl.Expr = (
-            (pl.col("o2") - before("o2") > params["o2_rise"])
-            & (pl.col("value") < (1 - params["pollutant_fall"]) * before("value"))
-            & ((pl.col("corrected") / before("corrected") - 1).abs() < params["corrected_change"])
-            & (pl.col("flow") >= (1 - params["flow_fall"]) * before("flow")).fill_null(value=True)
-        ).fill_null(value=False)
-        return jumped
-
-    # a dilution starting within an hour shows against the hour before, or (half-way through an
-    # hour) against the one before that
-    onset = onset_against(1) | onset_against(2)
-    pre = pl.when(onset).then(pl.min_horizontal(pl.col("o2").shift(1), pl.col("o2").shift(2)).over(keys))
+    # O2 jumped above its level of the hours before, the pollutant fell, the corrected value held
+    # and the flow did not fall
+    onset: pl.Expr = (
+        (pl.col("o2") - before("o2") > params["o2_rise"])
+        & (pl.col("value") < (1 - params["pollutant_fall"]) * before("value"))
+        & ((pl.col("corrected") / before("corrected") - 1).abs() < params["corrected_change"])
+        & (pl.col("flow") >= (1 - params["flow_fall"]) * before("flow")).fill_null(value=True)
+    ).fill_null(value=False)
     staged = staged.with_columns(
         onset.alias("onset"),
-        pre.forward_fill().over(keys).alias("o2_pre"),
-        pl.when(onset)
-        .then(pl.max_horizontal(pl.col("value").shift(1), pl.col("value").shift(2)).over(keys))
-        .forward_fill()
-        .over(keys)
-        .alias("value_pre"),
+        pl.when(onset).then(before("o2")).forward_fill().over(keys).alias("o2_pre"),
+        pl.when(onset).then(before("value")).forward_fill().over(keys).alias("value_pre"),
     )
     elevated = (pl.col("o2") - pl.col("o2_pre") > params["o2_rise"]) | pl.col("onset")
     staged = staged.rename({"hour": "time"}).with_columns(pl.lit(3600).alias("step"))
@@ -68,7 +57,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             pl.col("value_pre").first().alias("before"),
             pl.col("value").mean().alias("during"),
         ],
-    ).filter(pl.col("onset"))
+    ).filter(pl.col("onset") & (pl.col("n") >= params["min_hours"]))
     return finish(
         found.with_columns(
             (0.7 + 0.05 * pl.col("n")).clip(0.7, 0.9).alias("score"),
