@@ -11,7 +11,20 @@ from typing import Any
 import polars as pl
 
 from offsite.screening import clues
-from offsite.screening.detectors import constant, drop, flags, gaps, hugging, marks, oxygen, power, range, video, zero
+from offsite.screening.detectors import (
+    constant,
+    drop,
+    flags,
+    gaps,
+    hugging,
+    marks,
+    oxygen,
+    power,
+    range,
+    replay,
+    video,
+    zero,
+)
 from offsite.screening.hits import HITS
 from offsite.screening.inputs import Inputs
 from offsite.screening.parameters import Catalogue
@@ -30,6 +43,7 @@ DETECTORS: dict[str, Detector] = {
     "R08": hugging.detect,
     "R09": oxygen.detect,
     "R12": power.detect,
+    "R14": replay.detect,
     "R15": flags.detect_manual,
     "R16": marks.detect,
 }

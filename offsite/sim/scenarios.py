@@ -112,6 +112,12 @@ def flagged(s: Series, factor: str, first: int, count: int, flag: str = "M") -> 
     s.label("maintenance" if flag == "M" else "calibration", factor, first, count, f"flag {flag}")
 
 
+def replay(s: Series, factor: str, first: int, count: int, source: int) -> None:
+    """Readings copied from an earlier window of the same device (a replayed hour or day)."""
+    s.values[factor][first : first + count] = s.values[factor][source : source + count]
+    s.label("replay", factor, first, count, f"copied from minute {source}")
+
+
 def manual_set(s: Series, factor: str, first: int, count: int, value: float) -> None:
     """Values typed in by hand (flag S)."""
     s.values[factor][first : first + count] = value
@@ -166,7 +172,8 @@ def article_case(
     values (alkali in the condenser) while flow, O2 and NOx stay normal, video missing each time."""
     for k in range(drops):
         start = first + k * 180
-        s.values[factor][start : start + 60] = np.round(limit * np.linspace(0.92, 1.05, 60), 2)
+        # each climb a little different, as real ones are
+        s.values[factor][start : start + 60] = np.round(limit * np.linspace(0.92 + 0.01 * k, 1.05, 60), 2)
         s.values[factor][start + 60 : start + 75] = np.round(0.12 * limit, 2)
         s.video.append((platform, channel, s.at(start + 60), s.at(start + 75)))
         s.label("article_case", factor, start + 60, 15, f"near {limit} then {0.12 * limit:.1f}, video missing")
