@@ -131,3 +131,20 @@ def test_hourly_white_noise_raises_nothing() -> None:
     limits = pl.DataFrame({"mn": data["mn"].unique(), "factor": "a21026", "limit": LIMIT, "basis": "measured"})
     result = screen(Inputs(data, limits=limits.cast(LIMITS)), load())
     assert result.hits.is_empty(), result.hits.select("rule", "mn", "summary").head(5).to_dicts()
+
+
+def test_replay_needs_equal_readings_not_just_equal_fingerprints() -> None:
+    """[1, 3, 3, 1] and [3, 1, 1, 3] share their sum, sum of squares and position-weighted sum
+    (0·1 + 1·3 + 2·3 + 3·1 = 12 = 0·3 + 1·1 + 2·1 + 3·3): only the true copy is R14."""
+    pattern = {"R-SAME": [1.0, 3.0, 3.0, 1.0], "R-ANAGRAM": [3.0, 1.0, 1.0, 3.0]}
+    rows = []
+    for d, (mn, later) in enumerate(pattern.items()):
+        filler = [[base + 0.1 * i + 0.01 * d for i in range(10)] for base in (5.0, 7.0, 9.0)]
+        series = filler[0] + [1.0, 3.0, 3.0, 1.0 + d] + filler[1] + later + filler[2]
+        rows += [(mn, "a21026", START + timedelta(hours=h), v, "N") for h, v in enumerate(series)]
+    data = pl.DataFrame(rows, schema=DATA, orient="row")
+    config = load()
+    catalogue = type(config)({**config.rules, "R14": {**config.rules["R14"], "hours": 4}}, {})
+    hits = screen(Inputs(data), catalogue).hits.filter(pl.col("rule") == "R14")
+    assert hits["mn"].to_list() == ["R-SAME"]
+    assert hits["start"][0] == START + timedelta(hours=24)
