@@ -49,6 +49,7 @@ EXPECTED = {
     "calibration": "R07",
     "manual_set": "R15",
     "replay": "R14",
+    "chemical_suppression": "R18",
     "limit_hugging": "R08",
     "o2_dilution": "R09",
     "treatment_power_off": "R12",
@@ -65,6 +66,8 @@ FAMILIES: dict[str, Plant] = {
     "calibration": lambda s, at: sc.flagged(s, "a21026", at, 150 + at % 60, "C"),
     "manual_set": lambda s, at: sc.manual_set(s, "a21026", at, 60, 30.0),
     "replay": lambda s, at: sc.replay(s, "a21026", at, 60 + at % 120, at - 1440),
+    # R18 needs two days of history: planted on the third day
+    "chemical_suppression": lambda s, at: sc.chemical_suppression(s, "a21026", at + 1440, 180 + at % 120),
     "limit_hugging": lambda s, at: sc.limit_hugging(s, "a21026", 1440, 1440, LIMIT, seed=at),
     "o2_dilution": lambda s, at: sc.o2_dilution(s, "a21026", at, 240 + at % 180),
     "treatment_power_off": lambda s, at: sc.treatment_power_off(s, at, 120 + at % 120, production="P", treatment="T"),

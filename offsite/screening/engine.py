@@ -22,6 +22,7 @@ from offsite.screening.detectors import (
     power,
     range,
     replay,
+    suppression,
     video,
     zero,
 )
@@ -46,6 +47,7 @@ DETECTORS: dict[str, Detector] = {
     "R14": replay.detect,
     "R15": flags.detect_manual,
     "R16": marks.detect,
+    "R18": suppression.detect,
 }
 NEED_LIMITS = ("R05", "R08")
 

@@ -179,6 +179,16 @@ def article_case(
         s.label("article_case", factor, start + 60, 15, f"near {limit} then {0.12 * limit:.1f}, video missing")
 
 
+def chemical_suppression(s: Series, factor: str, first: int, count: int) -> None:
+    """Alkali in the condenser: SO2 read at a fifth of itself, recovering in steps once the
+    condenser is drained, while NOx, O2 and flow carry on."""
+    s.values[factor][first : first + count] = np.round(s.values[factor][first : first + count] * 0.2, 2)
+    for step, share in enumerate((0.4, 0.6, 0.8)):
+        at = first + count + step * 20
+        s.values[factor][at : at + 20] = np.round(s.values[factor][at : at + 20] * share, 2)
+    s.label("chemical_suppression", factor, first, count, "SO2 × 0.2, then back in steps")
+
+
 def write_power(series: list[Series], path: Path) -> int:
     rows = [row for s in series for row in s.power]
     with open(path, "w", encoding="utf-8", newline="") as fh:

@@ -25,6 +25,7 @@ SCENARIOS = {
     "R12": lambda s: sc.treatment_power_off(s, AT, 240, production="P", treatment="T"),
     "R14": lambda s: sc.replay(s, "a21026", AT, 120, AT - 1440),
     "R15": lambda s: sc.manual_set(s, "a21026", AT, 120, 30.0),
+    "R18": lambda s: sc.chemical_suppression(s, "a21026", AT + 1440, 240),  # after two days of history
 }
 
 
