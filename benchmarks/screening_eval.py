@@ -49,6 +49,7 @@ EXPECTED = {
     "calibration": "R07",
     "manual_set": "R15",
     "replay": "R14",
+    "fabricated": "R13",
     "chemical_suppression": "R18",
     "limit_hugging": "R08",
     "o2_dilution": "R09",
@@ -66,6 +67,7 @@ FAMILIES: dict[str, Plant] = {
     "calibration": lambda s, at: sc.flagged(s, "a21026", at, 150 + at % 60, "C"),
     "manual_set": lambda s, at: sc.manual_set(s, "a21026", at, 60, 30.0),
     "replay": lambda s, at: sc.replay(s, "a21026", at, 60 + at % 120, at - 1440),
+    "fabricated": lambda s, at: sc.fabricated(s, "a21026", at - 300, 480 + at % 240),
     # R18 needs two days of history: planted on the third day
     "chemical_suppression": lambda s, at: sc.chemical_suppression(s, "a21026", at + 1440, 180 + at % 120),
     "limit_hugging": lambda s, at: sc.limit_hugging(s, "a21026", 1440, 1440, LIMIT, seed=at),

@@ -15,6 +15,9 @@ import polars as pl
 from offsite.hj212.times import CST
 from offsite.screening.prepared import CONTEXT
 
+SUPPORTING = ["R13"]
+"""Rules that test a whole day or month: they support the clues inside their window but do not
+join those clues together."""
 EVIDENCE_MARGIN = timedelta(minutes=30)
 EVIDENCE_POINTS = 2000
 """At most this many readings per factor in a clue's evidence (the window's, then trimmed)."""
@@ -37,11 +40,8 @@ def join(hits: pl.DataFrame) -> pl.DataFrame:
                 "hits": pl.List(pl.Struct({"rule": pl.String})),
             }
         )
-    ordered = hits.sort("mn", "start", "end")
-    reach = pl.col("end").cum_max().shift(1).over("mn")
-    grouped = ordered.with_columns(
-        (pl.col("start") >= reach).fill_null(value=True).cast(pl.Int32).cum_sum().over("mn").alias("clue")
-    )
+    grouped = _grouped(hits)
+    main = ~pl.col("rule").is_in(SUPPORTING)
     pollutant = ~pl.col("factor").is_in(["*", "video"])
     # one rule firing on several factors is one sign, not several: its best hit counts once
     combined = (
@@ -54,8 +54,9 @@ def join(hits: pl.DataFrame) -> pl.DataFrame:
         grouped.sort("score", descending=True)
         .group_by("mn", "clue")
         .agg(
-            pl.col("start").min(),
-            pl.col("end").max(),
+            # a supporting hit's long window (a day, a month) does not stretch the clue's
+            pl.coalesce(pl.col("start").filter(main).min(), pl.col("start").min()).alias("start"),
+            pl.coalesce(pl.col("end").filter(main).max(), pl.col("end").max()).alias("end"),
             pl.col("rule").first().alias("rule"),
             pl.col("rule").unique().sort().alias("rules"),
             pl.col("factor").filter(pollutant).first().fill_null("*").alias("factor"),
@@ -68,6 +69,37 @@ def join(hits: pl.DataFrame) -> pl.DataFrame:
         .select("mn", "start", "end", "score", "rule", "rules", "factor", "summary", "hits")
         .sort("score", "mn", "start", descending=[True, False, False])
     )
+
+
+def _grouped(hits: pl.DataFrame) -> pl.DataFrame:
+    """Hits numbered by clue (``clue``). Overlapping hits of a device share one. A supporting hit
+    (a test over a whole day or month) joins every clue its window overlaps, without joining those
+    clues to each other, and stands alone where it overlaps none."""
+    main = hits.filter(~pl.col("rule").is_in(SUPPORTING)).sort("mn", "start", "end")
+    reach = pl.col("end").cum_max().shift(1).over("mn")
+    grouped = main.with_columns(
+        (pl.col("start") >= reach).fill_null(value=True).cast(pl.Int32).cum_sum().over("mn").alias("clue")
+    )
+    support = hits.filter(pl.col("rule").is_in(SUPPORTING)).with_row_index("hit")
+    if support.is_empty():
+        return grouped
+    windows = grouped.group_by("mn", "clue").agg(pl.col("start").min().alias("cs"), pl.col("end").max().alias("ce"))
+    attached = (
+        support.join(windows, on="mn")
+        .filter((pl.col("start") < pl.col("ce")) & (pl.col("end") > pl.col("cs")))
+        .drop("cs", "ce")
+    )
+    after = grouped.group_by("mn").agg(pl.col("clue").max().alias("last"))
+    lonely = (
+        support.join(attached.select("hit"), on="hit", how="anti")
+        .join(after, on="mn", how="left")
+        .with_columns(
+            (pl.col("last").fill_null(0) + pl.int_range(1, pl.len() + 1).over("mn")).cast(pl.Int32).alias("clue")
+        )
+        .drop("last")
+    )
+    columns = [*hits.columns, "clue"]
+    return pl.concat([grouped.select(columns), attached.select(columns), lonely.select(columns)])
 
 
 def records(clues: pl.DataFrame, data: pl.DataFrame, parameters: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ import polars as pl
 from offsite.screening import clues
 from offsite.screening.detectors import (
     constant,
+    digits,
     drop,
     flags,
     gaps,
@@ -44,6 +45,7 @@ DETECTORS: dict[str, Detector] = {
     "R08": hugging.detect,
     "R09": oxygen.detect,
     "R12": power.detect,
+    "R13": digits.detect,
     "R14": replay.detect,
     "R15": flags.detect_manual,
     "R16": marks.detect,

@@ -179,6 +179,12 @@ def article_case(
         s.label("article_case", factor, start + 60, 15, f"near {limit} then {0.12 * limit:.1f}, video missing")
 
 
+def fabricated(s: Series, factor: str, first: int, count: int) -> None:
+    """Values made up rather than measured: plausible levels, typed to the nearest half unit."""
+    s.values[factor][first : first + count] = np.round(s.values[factor][first : first + count] * 2) / 2
+    s.label("fabricated", factor, first, count, "rounded to 0.5")
+
+
 def chemical_suppression(s: Series, factor: str, first: int, count: int) -> None:
     """Alkali in the condenser: SO2 read at a fifth of itself, recovering in steps once the
     condenser is drained, while NOx, O2 and flow carry on."""

@@ -23,6 +23,7 @@ SCENARIOS = {
     "R08": lambda s: sc.limit_hugging(s, "a21026", 1440, 1440, LIMIT),
     "R09": lambda s: sc.o2_dilution(s, "a21026", AT, 360),
     "R12": lambda s: sc.treatment_power_off(s, AT, 240, production="P", treatment="T"),
+    "R13": lambda s: sc.fabricated(s, "a21026", AT, 480),
     "R14": lambda s: sc.replay(s, "a21026", AT, 120, AT - 1440),
     "R15": lambda s: sc.manual_set(s, "a21026", AT, 120, 30.0),
     "R18": lambda s: sc.chemical_suppression(s, "a21026", AT + 1440, 240),  # after two days of history

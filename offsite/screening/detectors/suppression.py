@@ -50,10 +50,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         .over(KEYS)
     )
     typical = (
-        pl.col("ratio")
-        .shift(24)
-        .rolling_median(window_size=90 * 24, min_samples=params["history_hours"])
-        .over(KEYS)
+        pl.col("ratio").shift(24).rolling_median(window_size=90 * 24, min_samples=params["history_hours"]).over(KEYS)
     )
     steady = [
         ((pl.col(c) / usual(c) - 1).abs() < params["covariate_change"]).fill_null(value=True) for c in ("nox", "flow")
