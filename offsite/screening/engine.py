@@ -12,6 +12,7 @@ import polars as pl
 
 from offsite.screening import clues
 from offsite.screening.detectors import (
+    consistency,
     constant,
     digits,
     drop,
@@ -44,6 +45,7 @@ DETECTORS: dict[str, Detector] = {
     "R07": flags.detect_long,
     "R08": hugging.detect,
     "R09": oxygen.detect,
+    "R10": consistency.detect,
     "R12": power.detect,
     "R13": digits.detect,
     "R14": replay.detect,

@@ -150,3 +150,14 @@ def test_replay_needs_equal_readings_not_just_equal_fingerprints() -> None:
     hits = screen(Inputs(data), catalogue).hits.filter(pl.col("rule") == "R14")
     assert hits["mn"].to_list() == ["R-SAME"]
     assert hits["start"][0] == START + timedelta(hours=24)
+
+
+def test_r10_fires_on_a_pollutant_far_below_what_the_load_implies_and_only_downwards() -> None:
+    def under(s: sc.Series) -> None:
+        s.values["a21026"][AT : AT + 300] *= 0.3  # SO2 at a third while the flow carries on
+
+    def load_cut(s: sc.Series) -> None:
+        s.values["a00000"][AT : AT + 300] *= 0.4  # the load is cut, the concentration holds
+
+    assert "R10" in fired(run([device("MN-UNDER", 21, under)]), "MN-UNDER")
+    assert "R10" not in fired(run([device("MN-CUT", 22, load_cut)]), "MN-CUT")
