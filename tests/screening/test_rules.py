@@ -154,7 +154,7 @@ def test_replay_needs_equal_readings_not_just_equal_fingerprints() -> None:
 
 def test_r10_fires_on_a_pollutant_far_below_what_the_load_implies_and_only_downwards() -> None:
     def under(s: sc.Series) -> None:
-        s.values["a21026"][AT : AT + 300] *= 0.3  # SO2 at a third while the flow carries on
+        s.values["a21026"][AT : AT + 300] *= 0.1  # SO2 at a tenth while the flow carries on
 
     def load_cut(s: sc.Series) -> None:
         s.values["a00000"][AT : AT + 300] *= 0.4  # the load is cut, the concentration holds
