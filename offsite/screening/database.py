@@ -22,10 +22,10 @@ from offsite.db import session_factory
 from offsite.quality.marks import DataMark
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter
 from offsite.screening.engine import screen
-from offsite.screening.inputs import DATA, LIMITS, MARKS, VIDEO, Inputs
+from offsite.screening.inputs import CHANGES, DATA, DEVICES, LIMITS, MARKS, VIDEO, Inputs
 from offsite.screening.models import Clue
 from offsite.screening.parameters import Catalogue
-from offsite.store.models import MINUTE, PowerReading, VideoOutage
+from offsite.store.models import MINUTE, InstrumentInfo, PowerReading, VideoOutage
 from offsite.store.series import read_interval
 
 BATCH_DEVICES = 200
@@ -94,7 +94,66 @@ def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], sta
         limits=_limits(session, devices, end.date()),
         video=_video(session, devices, start, end),
         marks=_marks(session, devices, start, end),
+        devices=_instruments(session, devices, end),
+        changes=_changes(session, devices, start, end),
     )
+
+
+def _instruments(session: Session, devices: list[dict[str, Any]], end: datetime) -> pl.DataFrame:
+    """Each analyser's range (i13001) and detection limit (i13009), as last reported before ``end``."""
+    mn_of = {d["id"]: d["mn"] for d in devices}
+    rows = session.execute(
+        select(InstrumentInfo.device_id, InstrumentInfo.pol_id, InstrumentInfo.info, InstrumentInfo.value)
+        .where(
+            InstrumentInfo.device_id.in_(list(mn_of)),
+            InstrumentInfo.info.in_(["i13001", "i13009"]),
+            InstrumentInfo.ts < end,
+        )
+        .order_by(InstrumentInfo.ts)
+    ).all()
+    latest: dict[tuple[str, str], dict[str, float]] = {}
+    for device, factor, info, value in rows:
+        number = _number(value)
+        if number is not None:
+            latest.setdefault((mn_of[device], factor), {})[info] = number
+    return pl.DataFrame(
+        [(mn, f, v.get("i13001"), v.get("i13009")) for (mn, f), v in latest.items()], schema=DEVICES, orient="row"
+    )
+
+
+def _changes(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
+    """Parameters reported changed within the window (each row is stored when its value changes)."""
+    mn_of = {d["id"]: d["mn"] for d in devices}
+    rows = session.execute(
+        select(
+            InstrumentInfo.device_id,
+            InstrumentInfo.pol_id,
+            InstrumentInfo.info,
+            InstrumentInfo.ts,
+            InstrumentInfo.value,
+        )
+        .where(
+            InstrumentInfo.device_id.in_(list(mn_of)),
+            InstrumentInfo.info.in_(["i13001", "i13007", "i13008"]),
+            InstrumentInfo.ts < end,
+        )
+        .order_by(InstrumentInfo.device_id, InstrumentInfo.pol_id, InstrumentInfo.info, InstrumentInfo.ts)
+    ).all()
+    out: list[tuple[Any, ...]] = []
+    previous: dict[tuple[int, str, str], str] = {}
+    for device, factor, info, ts, value in rows:
+        key = (device, factor, info)
+        if key in previous and previous[key] != value and ts >= start:
+            out.append((mn_of[device], factor, ts, info, previous[key], value))
+        previous[key] = value
+    return pl.DataFrame(out, schema=CHANGES, orient="row")
+
+
+def _number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _limits(session: Session, devices: list[dict[str, Any]], day: date) -> pl.DataFrame:

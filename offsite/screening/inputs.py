@@ -37,6 +37,18 @@ MARKS = pl.Schema(
 DEVICES = pl.Schema(
     {"mn": pl.String(), "factor": pl.String(), "range_max": pl.Float64(), "detection_limit": pl.Float64()}
 )
+CHANGES = pl.Schema(
+    {
+        "mn": pl.String(),
+        "factor": pl.String(),
+        "time": pl.Datetime("us", "UTC"),
+        "info": pl.String(),
+        "before": pl.String(),
+        "after": pl.String(),
+    }
+)
+"""Instrument parameters the device reported changed (3020): range i13001, intercept i13007,
+slope i13008 … Only the database carries them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,3 +58,4 @@ class Inputs:
     video: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=VIDEO))
     marks: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKS))
     devices: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DEVICES))
+    changes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHANGES))

@@ -17,7 +17,7 @@ from offsite.screening.database import screen_window
 from offsite.screening.parameters import load
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame
-from offsite.store.models import MINUTE, VideoOutage
+from offsite.store.models import MINUTE, InstrumentInfo, VideoOutage
 from offsite.store.values import ValueWriter
 from tests.screening.planted import AT, LIMIT, START, device
 
@@ -134,3 +134,26 @@ def test_screen_command_on_the_database(database_url: str, engine: Engine) -> No
     assert "2 clues; 2 new" in result.stdout
     refused = runner.invoke(app, ["screen", "--database-url", database_url])
     assert refused.exit_code == 2  # neither --input nor --from
+
+
+def test_a_range_lowered_without_maintenance_is_r04(database_url: str, engine: Engine) -> None:
+    plant(engine)
+    lowered = START + timedelta(days=1, hours=3)
+    with session_factory(engine)() as session:
+        session.add_all(
+            [
+                InstrumentInfo(device_id=1, pol_id="a21026", info="i13001", ts=START, value="1000"),
+                InstrumentInfo(device_id=1, pol_id="a21026", info="i13001", ts=lowered, value="300"),
+                InstrumentInfo(device_id=1, pol_id="a21026", info="i13008", ts=START, value="1.00"),
+            ]
+        )
+        session.commit()
+    screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
+    listed = [
+        json.loads(line)
+        for line in runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
+    ]
+    changed = [c for c in listed if "R04" in c["rules"]]
+    assert len(changed) == 1
+    assert "量程" in changed[0]["summary"]
+    assert "由 1000 改为 300" in changed[0]["summary"]

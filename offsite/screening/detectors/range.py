@@ -1,5 +1,6 @@
-"""R04 超量程/量程压低 (a): over-range (T) readings, or readings pinned at the range, several times a
-day — a range lowered to cap what the analyser can report."""
+"""R04 超量程/量程压低: (a) over-range (T) readings, or readings pinned at the range, several times a
+day — a range lowered to cap what the analyser can report; (b) the range, slope or intercept
+changed (as the device reported by 3020) with no maintenance or calibration mark around it."""
 
 from __future__ import annotations
 
@@ -8,11 +9,50 @@ from typing import Any
 import polars as pl
 
 from offsite.screening.detectors.common import china_day
-from offsite.screening.hits import finish, name, number
+from offsite.screening.hits import HITS, finish, name, number
 from offsite.screening.prepared import Prepared
+
+PARAMETERS = {"i13001": "量程", "i13007": "截距", "i13008": "斜率"}
+MAINTENANCE = ("maintenance", "calibration", "fault")
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
+    return pl.concat([_capped(p, params), _changed(p, params)])
+
+
+def _changed(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
+    changes = p.inputs.changes.filter(pl.col("info").is_in(list(PARAMETERS)))
+    if changes.is_empty():
+        return pl.DataFrame(schema=HITS)
+    around = pl.duration(hours=params["mark_hours"])
+    marks = p.inputs.marks.filter(pl.col("kind").is_in(MAINTENANCE))
+    explained = (
+        changes.with_row_index("change")
+        .join(marks.select("mn", pl.col("start").alias("ms"), pl.col("end").alias("me")), on="mn")
+        .filter((pl.col("time") >= pl.col("ms") - around) & (pl.col("time") < pl.col("me") + around))
+        .select("change")
+        .unique()
+    )
+    unexplained = changes.with_row_index("change").join(explained, on="change", how="anti")
+    return finish(
+        unexplained.with_columns(
+            pl.col("time").alias("start"),
+            (pl.col("time") + pl.duration(minutes=1)).alias("end"),
+            pl.when(pl.col("info") == "i13001").then(0.75).otherwise(0.65).alias("score"),
+            pl.format(
+                "{} 分析仪{}于 {} 由 {} 改为 {}，前后无维护或校准标记",
+                name(pl.col("factor")),
+                pl.col("info").replace_strict(PARAMETERS, return_dtype=pl.String),
+                pl.col("time").dt.convert_time_zone("Asia/Shanghai").dt.strftime("%m-%d %H:%M"),
+                pl.col("before"),
+                pl.col("after"),
+            ).alias("summary"),
+        ),
+        "R04",
+    )
+
+
+def _capped(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     pinned = pl.col("range_max").is_not_null() & (pl.col("value") >= params["pinned_share"] * pl.col("range_max"))
     capped = p.pollutants.filter((pl.col("flag") == "T") | pinned.fill_null(value=False))
     per_day = (
