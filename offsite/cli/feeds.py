@@ -1,4 +1,4 @@
-"""``offsite import``: series fed from outside HJ 212 (power meters, camera outages)."""
+"""``offsite import``: series fed from outside HJ 212 (power meters, camera outages, comparison tests)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from offsite.cli.reporting import print_report
 from offsite.db.schema import upgraded_engine
 from offsite.registry.errors import ImportReport
 from offsite.settings import with_database_url
-from offsite.store.feeds import FeedError, import_power, import_video
+from offsite.store.feeds import FeedError, import_comparisons, import_power, import_video
 
 app = typer.Typer(help="Import series fed from outside HJ 212 (CSV).", no_args_is_help=True)
 
@@ -31,6 +31,12 @@ def power(file: FileArg, database_url: DatabaseUrl = None) -> None:
 def video(file: FileArg, database_url: DatabaseUrl = None) -> None:
     """Camera-offline windows: platform,channel_id,start,end (ISO 8601 times with offset)."""
     _run(import_video, file, database_url)
+
+
+@app.command("comparisons")
+def comparisons(file: FileArg, database_url: DatabaseUrl = None) -> None:
+    """Comparison tests: mn,factor,time,reference,online,source (screened by rule R17)."""
+    _run(import_comparisons, file, database_url)
 
 
 def _run(action: Callable[[Connection, Path], ImportReport], file: Path, database_url: str | None) -> None:

@@ -22,10 +22,10 @@ from offsite.db import session_factory
 from offsite.quality.marks import DataMark
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter
 from offsite.screening.engine import screen
-from offsite.screening.inputs import CHANGES, DATA, DEVICES, LIMITS, MARKS, VIDEO, Inputs
+from offsite.screening.inputs import CHANGES, COMPARISONS, DATA, DEVICES, LIMITS, MARKS, VIDEO, Inputs
 from offsite.screening.models import Clue
 from offsite.screening.parameters import Catalogue
-from offsite.store.models import MINUTE, InstrumentInfo, PowerReading, VideoOutage
+from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerReading, VideoOutage
 from offsite.store.series import read_interval
 
 BATCH_DEVICES = 200
@@ -96,7 +96,23 @@ def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], sta
         marks=_marks(session, devices, start, end),
         devices=_instruments(session, devices, end),
         changes=_changes(session, devices, start, end),
+        comparisons=_comparisons(session, devices, start, end),
     )
+
+
+def _comparisons(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
+    mn_of = {d["id"]: d["mn"] for d in devices}
+    rows = session.execute(
+        select(
+            ComparisonTest.device_id,
+            ComparisonTest.factor,
+            ComparisonTest.at,
+            ComparisonTest.reference,
+            ComparisonTest.online,
+            ComparisonTest.source,
+        ).where(ComparisonTest.device_id.in_(list(mn_of)), ComparisonTest.at >= start, ComparisonTest.at < end)
+    ).all()
+    return pl.DataFrame([(mn_of[d], *rest) for d, *rest in rows], schema=COMPARISONS, orient="row")
 
 
 def _instruments(session: Session, devices: list[dict[str, Any]], end: datetime) -> pl.DataFrame:

@@ -12,6 +12,7 @@ import polars as pl
 
 from offsite.screening import clues
 from offsite.screening.detectors import (
+    comparison,
     consistency,
     constant,
     digits,
@@ -51,6 +52,7 @@ DETECTORS: dict[str, Detector] = {
     "R14": replay.detect,
     "R15": flags.detect_manual,
     "R16": marks.detect,
+    "R17": comparison.detect,
     "R18": suppression.detect,
 }
 NEED_LIMITS = ("R05", "R08")

@@ -49,6 +49,17 @@ CHANGES = pl.Schema(
 )
 """Instrument parameters the device reported changed (3020): range i13001, intercept i13007,
 slope i13008 … Only the database carries them."""
+COMPARISONS = pl.Schema(
+    {
+        "mn": pl.String(),
+        "factor": pl.String(),
+        "time": pl.Datetime("us", "UTC"),
+        "reference": pl.Float64(),
+        "online": pl.Float64(),
+        "source": pl.String(),
+    }
+)
+"""Comparison tests (a reference measurement beside the analyser). Only the database carries them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +70,4 @@ class Inputs:
     marks: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=MARKS))
     devices: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DEVICES))
     changes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHANGES))
+    comparisons: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COMPARISONS))

@@ -20,11 +20,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from offsite.db import table_of
 from offsite.registry.errors import ImportReport, RowError
-from offsite.registry.models import Camera, PowerMeter
-from offsite.store.models import PowerReading, VideoOutage
+from offsite.registry.models import Camera, Device, PowerMeter
+from offsite.store.models import ComparisonTest, PowerReading, VideoOutage
 from offsite.store.partitions import Partitions, month_start
 
 POWER_COLUMNS = ("meter", "time", "kw")
+COMPARISON_COLUMNS = ("mn", "factor", "time", "reference", "online", "source")
 VIDEO_COLUMNS = ("platform", "channel_id", "start", "end")
 
 
@@ -95,6 +96,61 @@ def import_video(conn: Connection, path: Path) -> ImportReport:
         conn.execute(
             stmt.on_conflict_do_update(index_elements=["camera_id", "start"], set_={"end": stmt.excluded.end}),
             list(windows.values()),
+        )
+    return report
+
+
+def import_comparisons(conn: Connection, path: Path) -> ImportReport:
+    """Comparison tests: ``mn,factor,time,reference,online,source`` (a reference measurement and the
+    analyser's value at that moment)."""
+    report = ImportReport(path.name)
+    rows = _read(path, COMPARISON_COLUMNS, report)
+    devices = dict(conn.execute(select(Device.mn, Device.id)).all())
+    tests: dict[tuple[int, str, datetime], dict[str, Any]] = {}
+    for number, row in rows:
+        device_id = devices.get(row["mn"])
+        if device_id is None:
+            report.errors.append(RowError(number, "mn", f"no device {row['mn']!r} in the registry", "comparisons"))
+            continue
+        at = _time(report, number, "time", row["time"])
+        reference = _number(report, number, "reference", row["reference"])
+        online = _number(report, number, "online", row["online"])
+        if at is None or reference is None or online is None:
+            continue
+        if not row["factor"].strip() or not row["source"].strip():
+            report.errors.append(RowError(number, "factor", "factor and source are required", "comparisons"))
+            continue
+        tests[(device_id, row["factor"], at)] = {
+            "device_id": device_id,
+            "factor": row["factor"],
+            "at": at,
+            "reference": reference,
+            "online": online,
+            "source": row["source"],
+        }
+    if report.errors:
+        return report
+    existing = {
+        (d, f, a): (r, o)
+        for d, f, a, r, o in conn.execute(
+            select(
+                ComparisonTest.device_id,
+                ComparisonTest.factor,
+                ComparisonTest.at,
+                ComparisonTest.reference,
+                ComparisonTest.online,
+            )
+        )
+    }
+    _count(report, existing, {k: (t["reference"], t["online"]) for k, t in tests.items()})
+    if tests:
+        stmt = _insert(conn, table_of(ComparisonTest))
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=["device_id", "factor", "at"],
+                set_={c: stmt.excluded[c] for c in ("reference", "online", "source")},
+            ),
+            list(tests.values()),
         )
     return report
 

@@ -198,6 +198,24 @@ class VideoOutage(Base):
     source: Mapped[str] = mapped_column(String(256))
 
 
+class ComparisonTest(Base):
+    """A comparison test (比对监测): a reference measurement taken beside the analyser — by the
+    operator, a supervisory monitoring station or the bureau — with the online value it is judged
+    against (HJ 75 / HJ 355 comparison tests). Rule R17 screens the deviation."""
+
+    __tablename__ = "comparison_test"
+    __table_args__ = (UniqueConstraint("device_id", "factor", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    device_id: Mapped[int] = mapped_column(Integer, index=True)
+    factor: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reference: Mapped[float] = mapped_column(Float)
+    online: Mapped[float] = mapped_column(Float)
+    source: Mapped[str] = mapped_column(String(256))
+    """Who measured it and how (a report number, a station)."""
+
+
 class ComputedValue(Base):
     """The platform's own hourly and daily values (``offsite.quality``), computed from the stored
     minutes by the validity rules; the devices' 2061/2031 values stay in ``interval_value``."""

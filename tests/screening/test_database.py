@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from offsite.cli import app
 from offsite.db import session_factory
+from offsite.hj212.times import CST
 from offsite.registry.models import Camera, Device, Limit, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.screening.database import screen_window
@@ -157,3 +159,33 @@ def test_a_range_lowered_without_maintenance_is_r04(database_url: str, engine: E
     assert len(changed) == 1
     assert "量程" in changed[0]["summary"]
     assert "由 1000 改为 300" in changed[0]["summary"]
+
+
+def test_comparison_tests_imported_and_screened(database_url: str, engine: Engine, tmp_path: Path) -> None:
+    plant(engine)
+    day = (START + timedelta(days=1, hours=2)).astimezone(CST).isoformat()
+    later = (START + timedelta(days=2, hours=2)).astimezone(CST).isoformat()
+    feed = tmp_path / "comparisons.csv"
+    feed.write_text(
+        "mn,factor,time,reference,online,source\n"
+        f"MN-SZ-001,a21026,{day},180,95,宿州市监测站 2026-118\n"  # 47 % under: far beyond 20 %
+        f"MN-SZ-001,a21026,{later},40,35,运维比对 2026-07\n",  # 5 below 40: within the 17 mg/m³ floor
+        encoding="utf-8",
+    )
+    imported = runner.invoke(app, ["import", "comparisons", str(feed), "--database-url", database_url])
+    assert imported.exit_code == 0, imported.output
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "mn,factor,time,reference,online,source\nNOPE,a21026,2026-11-02T10:00:00+08:00,1,1,x\n", encoding="utf-8"
+    )
+    refused = runner.invoke(app, ["import", "comparisons", str(bad), "--database-url", database_url])
+    assert refused.exit_code == 1
+    assert "no device 'NOPE'" in refused.stderr
+    screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
+    listed = [
+        json.loads(line)
+        for line in runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
+    ]
+    compared = [c for c in listed if "R17" in c["rules"]]
+    assert len(compared) == 1
+    assert "参比值 180.0，在线值 95.0，偏差 -47%" in compared[0]["summary"]
