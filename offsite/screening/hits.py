@@ -73,15 +73,14 @@ def runs(
     ``aggs`` computed over the run's rows.
     """
     keys = list(keys)
-    # lazily, so that only the columns the condition and the aggregations read are carried along
-    flagged = frame.lazy().with_columns(condition.fill_null(value=False).alias("_in"))
-    broken = pl.col("time").diff().over(keys).dt.total_seconds() > 1.5 * pl.col("step")
-    changed = pl.col("_in") != pl.col("_in").shift(1).over(keys)
-    starts = (changed | broken).fill_null(value=True)
-    numbered = flagged.with_columns(starts.cast(pl.Int32).cum_sum().over(keys).alias("_run"))
+    # Only the readings that satisfy the condition are kept (the condition is evaluated on the
+    # whole frame first, so shifts in it see every reading); a run then ends wherever the kept
+    # readings are more than 1.5 steps apart — a reading that failed the condition, or one missing.
+    kept = frame.lazy().filter(condition.fill_null(value=False))
+    starts = (pl.col("time").diff().over(keys).dt.total_seconds() > 1.5 * pl.col("step")).fill_null(value=True)
+    numbered = kept.with_columns(starts.cast(pl.Int32).cum_sum().over(keys).alias("_run"))
     return (
-        numbered.filter(pl.col("_in"))
-        .group_by([*keys, "_run"], maintain_order=True)
+        numbered.group_by([*keys, "_run"], maintain_order=True)
         .agg(
             pl.col("time").first().alias("start"),
             (pl.col("time").last() + pl.duration(seconds=pl.col("step").last())).alias("end"),

@@ -24,3 +24,20 @@ def china_day(time: pl.Expr) -> pl.Expr:
 def valid(frame: pl.DataFrame) -> pl.DataFrame:
     """Readings a rule may judge: flagged N (or unflagged) with a value."""
     return frame.filter((pl.col("flag").is_null() | (pl.col("flag") == "N")) & pl.col("value").is_not_null())
+
+
+def hourly(frame: pl.DataFrame, columns: list[str], keys: tuple[str, ...] = ("mn", "factor")) -> pl.DataFrame:
+    """Hourly means of ``columns`` per ``keys`` and ``hour``: readings of hourly devices as they are,
+    those of minute devices averaged (the commonest case of a province's data costs no grouping)."""
+    native = frame.filter(pl.col("step") >= 3600).select(
+        *keys, pl.col("time").dt.truncate("1h").alias("hour"), *columns
+    )
+    finer = frame.filter(pl.col("step") < 3600)
+    if finer.is_empty():
+        return native
+    averaged = (
+        finer.with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
+        .group_by(*keys, "hour")
+        .agg([pl.col(c).mean() for c in columns])
+    )
+    return pl.concat([native, averaged.select(native.columns)], how="vertical_relaxed")

@@ -12,6 +12,7 @@ from typing import Any
 
 import polars as pl
 
+from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.detectors.common import valid
 from offsite.screening.hits import HITS, clock, finish, name, number, runs
 from offsite.screening.prepared import Prepared
@@ -21,11 +22,11 @@ KEYS = ("mn", "factor")
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     hourly = (
-        valid(p.pollutants)
-        .filter(pl.col("flow").is_not_null() & pl.col("operating") & ~pl.col("marked"))
-        .with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
-        .group_by("mn", "factor", "hour")
-        .agg(pl.col("value").mean().alias("y"), pl.col("flow").mean().alias("x"))
+        common_hourly(
+            valid(p.pollutants).filter(pl.col("flow").is_not_null() & pl.col("operating") & ~pl.col("marked")),
+            ["value", "flow"],
+        )
+        .rename({"value": "y", "flow": "x"})
         .sort("mn", "factor", "hour")
     )
     if hourly.is_empty():

@@ -7,17 +7,15 @@ from typing import Any
 import polars as pl
 
 from offsite.screening.detectors.common import china_day, valid
+from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.hits import finish, name, number
 from offsite.screening.prepared import Prepared
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    hourly = (
-        valid(p.pollutants)
-        .filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked"))
-        .with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
-        .group_by("mn", "factor", "hour")
-        .agg(pl.col("value").mean(), pl.col("limit").first())
+    hourly = common_hourly(
+        valid(p.pollutants).filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked")),
+        ["value", "limit"],
     )
     band = (pl.col("value") >= params["band_low"] * pl.col("limit")) & (pl.col("value") < pl.col("limit"))
     days = (

@@ -8,42 +8,40 @@ from typing import Any
 
 import polars as pl
 
+from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.detectors.common import valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs
 from offsite.screening.prepared import Prepared
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    hourly = (
-        valid(p.pollutants)
-        .filter(pl.col("o2").is_not_null() & (pl.col("o2") < 20.5))
-        .with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
-        .group_by("mn", "factor", "hour")
-        .agg(pl.col("value").mean(), pl.col("o2").mean(), pl.col("flow").mean())
-        .sort("mn", "factor", "hour")
-    )
+    hourly = common_hourly(
+        valid(p.pollutants).filter(pl.col("o2").is_not_null() & (pl.col("o2") < 20.5)), ["value", "o2", "flow"]
+    ).sort("mn", "factor", "hour")
     if hourly.is_empty():
         return empty()
     ref = params["o2_ref"]
     keys = ("mn", "factor")
     staged = hourly.with_columns((pl.col("value") * (21 - ref) / (21 - pl.col("o2"))).alias("corrected"))
 
-    def before(column: str) -> pl.Expr:
-        """The mean of the three hours before: one noisy hour is not a level."""
-        return pl.mean_horizontal([pl.col(column).shift(k) for k in (1, 2, 3)]).over(keys)
-
+    # the mean of the three hours before, computed once per column: one noisy hour is not a level
+    staged = staged.with_columns(
+        [
+            pl.mean_horizontal([pl.col(c).shift(k) for k in (1, 2, 3)]).over(keys).alias(f"{c}_b")
+            for c in ("o2", "value", "corrected", "flow")
+        ]
+    )
     # O2 jumped above its level of the hours before, the pollutant fell, the corrected value held
     # and the flow did not fall
     onset: pl.Expr = (
-        (pl.col("o2") - before("o2") > params["o2_rise"])
-        & (pl.col("value") < (1 - params["pollutant_fall"]) * before("value"))
-        & ((pl.col("corrected") / before("corrected") - 1).abs() < params["corrected_change"])
-        & (pl.col("flow") >= (1 - params["flow_fall"]) * before("flow")).fill_null(value=True)
+        (pl.col("o2") - pl.col("o2_b") > params["o2_rise"])
+        & (pl.col("value") < (1 - params["pollutant_fall"]) * pl.col("value_b"))
+        & ((pl.col("corrected") / pl.col("corrected_b") - 1).abs() < params["corrected_change"])
+        & (pl.col("flow") >= (1 - params["flow_fall"]) * pl.col("flow_b")).fill_null(value=True)
     ).fill_null(value=False)
-    staged = staged.with_columns(
-        onset.alias("onset"),
-        pl.when(onset).then(before("o2")).forward_fill().over(keys).alias("o2_pre"),
-        pl.when(onset).then(before("value")).forward_fill().over(keys).alias("value_pre"),
+    staged = staged.with_columns(onset.alias("onset")).with_columns(
+        pl.when(pl.col("onset")).then(pl.col("o2_b")).forward_fill().over(keys).alias("o2_pre"),
+        pl.when(pl.col("onset")).then(pl.col("value_b")).forward_fill().over(keys).alias("value_pre"),
     )
     elevated = (pl.col("o2") - pl.col("o2_pre") > params["o2_rise"]) | pl.col("onset")
     staged = staged.rename({"hour": "time"}).with_columns(pl.lit(3600).alias("step"))

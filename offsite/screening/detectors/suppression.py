@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.detectors.common import valid
 from offsite.screening.hits import HITS, clock, finish, number, runs
 from offsite.screening.prepared import Prepared
@@ -20,17 +21,15 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     pairs = valid(p.pollutants).filter(pl.col("factor").is_in([SO2, NOX]))
     if pairs.is_empty():
         return pl.DataFrame(schema=HITS)
+    flags = [pl.col("operating").cast(pl.Float64), pl.col("marked").cast(pl.Float64)]
+    so2 = common_hourly(
+        pairs.filter(pl.col("factor") == SO2).with_columns(flags), ["value", "flow", "o2", "operating", "marked"], KEYS
+    )
+    nox = common_hourly(pairs.filter(pl.col("factor") == NOX), ["value"], KEYS).rename({"value": "nox"})
     hourly = (
-        pairs.with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
-        .group_by("mn", "hour")
-        .agg(
-            pl.col("value").filter(pl.col("factor") == SO2).mean().alias("so2"),
-            pl.col("value").filter(pl.col("factor") == NOX).mean().alias("nox"),
-            pl.col("flow").mean(),
-            pl.col("o2").mean(),
-            pl.col("operating").all(),
-            pl.col("marked").any(),
-        )
+        so2.rename({"value": "so2"})
+        .join(nox, on=["mn", "hour"])
+        .with_columns((pl.col("operating") == 1.0).alias("operating"), (pl.col("marked") > 0).alias("marked"))
         .filter(pl.col("so2").is_not_null() & (pl.col("nox") > 0))
         .sort("mn", "hour")
         .with_columns((pl.col("so2") / pl.col("nox")).alias("ratio"))
