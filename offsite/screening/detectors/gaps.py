@@ -15,21 +15,10 @@ MISSING_FLAGS = ("B", "F")
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    present = (
-        p.pollutants.filter(pl.col("value").is_not_null() & ~pl.col("flag").is_in(MISSING_FLAGS).fill_null(value=False))
-        .with_columns((pl.col("value") / pl.col("limit")).alias("ratio"))
-        .group_by("mn", "time")
-        .agg(
-            pl.col("operating").first(),
-            pl.col("known").first(),
-            pl.col("step").first(),
-            pl.col("ratio").max().alias("ratio"),
-            pl.col("factor").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_factor"),
-            pl.col("value").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_value"),
-            pl.col("limit").get(pl.col("ratio").fill_null(-1.0).arg_max()).alias("high_limit"),
-        )
-        .sort("mn", "time")
+    readings = p.pollutants.filter(
+        pl.col("value").is_not_null() & ~pl.col("flag").is_in(MISSING_FLAGS).fill_null(value=False)
     )
+    present = readings.select("mn", "time", "operating", "known", "step").unique(["mn", "time"]).sort("mn", "time")
     if present.is_empty():
         return empty()
     following = pl.col("time").shift(-1).over("mn")
@@ -42,6 +31,20 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         & pl.col("operating")
         & pl.col("operating_after")
     )
+    # the highest reading, against its limit, at the last moment before each gap (only those)
+    last = (
+        readings.join(gaps.select("mn", "time"), on=["mn", "time"], how="semi")
+        .with_columns((pl.col("value") / pl.col("limit")).alias("ratio"))
+        .sort("ratio", descending=True, nulls_last=True)
+        .group_by("mn", "time")
+        .agg(
+            pl.col("ratio").first(),
+            pl.col("factor").first().alias("high_factor"),
+            pl.col("value").first().alias("high_value"),
+            pl.col("limit").first().alias("high_limit"),
+        )
+    )
+    gaps = gaps.join(last, on=["mn", "time"], how="left")
     strategic = (pl.col("ratio") >= params["alpha"]).fill_null(value=False)
     missing = (pl.col("next") - pl.col("time")).dt.total_seconds() / 3600 - pl.col("step") / 3600
     return finish(
