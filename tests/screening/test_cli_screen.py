@@ -102,3 +102,30 @@ def test_malformed_inputs_are_refused_naming_the_row(tmp_path: Path) -> None:
     assert (bad.exit_code, "row 2: limit is required" in bad.stderr) == (2, True)
     missing = runner.invoke(app, ["screen", "--input", str(tmp_path / "nope.csv")])
     assert (missing.exit_code, "cannot read it" in missing.stderr) == (2, True)
+
+
+def test_the_devices_file_sets_ranges_and_detection_limits(tmp_path: Path) -> None:
+    """A range of 300 makes readings pinned at 299.5+ over-range (R04); a detection limit of 10
+    makes a stretch of readings at 8 'at the detection limit' (R02) where the default 3 would not."""
+
+    def plant(s: sc.Series) -> None:
+        s.values["a21026"][AT : AT + 5] = 300.0  # pinned at the range five times
+        s.values["a21026"][AT + 600 : AT + 700] = 8.0
+
+    data = tmp_path / "data.csv"
+    long_frame([device("MN-R", 31, plant)]).write_csv(data)
+    devices = tmp_path / "devices.csv"
+    devices.write_text("mn,factor,range_max,detection_limit\nMN-R,a21026,300,10\n", encoding="utf-8")
+    plain = runner.invoke(app, ["screen", "--input", str(data)])
+    told = runner.invoke(app, ["screen", "--input", str(data), "--devices", str(devices)])
+    assert told.exit_code == 0, told.output
+
+    def rules(result: object) -> set[str]:
+        stdout = result.stdout
+        return {rule for line in stdout.splitlines() for rule in json.loads(line)["rules"]}
+
+    assert {"R02", "R04"} <= rules(told)
+    assert not {"R02", "R04"} & rules(plain)
+    devices.write_text("mn,factor,range_max,detection_limit\nMN-R,a21026,lots,10\n", encoding="utf-8")
+    bad = runner.invoke(app, ["screen", "--input", str(data), "--devices", str(devices)])
+    assert (bad.exit_code, "row 2: range_max 'lots' is not a number" in bad.stderr) == (2, True)
