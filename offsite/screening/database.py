@@ -20,9 +20,9 @@ from sqlalchemy.orm import Session
 
 from offsite.db import session_factory
 from offsite.quality.marks import DataMark
-from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter
+from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
 from offsite.screening.engine import screen
-from offsite.screening.inputs import CHANGES, COMPARISONS, DATA, DEVICES, LIMITS, MARKS, VIDEO, Inputs
+from offsite.screening.inputs import CHANGES, COMPARISONS, DATA, DEVICES, INDUSTRIES, LIMITS, MARKS, VIDEO, Inputs
 from offsite.screening.models import Clue
 from offsite.screening.parameters import Catalogue
 from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerReading, VideoOutage
@@ -73,10 +73,19 @@ def screen_window(
 
 
 def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[str, Any]]:
-    query = select(Device.id, Device.mn, Device.outlet_id, Outlet.unit_id).join(Outlet).where(Device.active.is_(True))
+    query = (
+        select(Device.id, Device.mn, Device.outlet_id, Outlet.unit_id, Unit.industry_code)
+        .select_from(Device)
+        .join(Outlet, Outlet.id == Device.outlet_id)
+        .join(Unit, Unit.id == Outlet.unit_id)
+        .where(Device.active.is_(True))
+    )
     if device_ids is not None:
         query = query.where(Device.id.in_(list(device_ids)))
-    return [{"id": d, "mn": mn, "outlet": o, "unit": u} for d, mn, o, u in session.execute(query.order_by(Device.id))]
+    return [
+        {"id": d, "mn": mn, "outlet": o, "unit": u, "industry": i}
+        for d, mn, o, u, i in session.execute(query.order_by(Device.id))
+    ]
 
 
 def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> Inputs:
@@ -97,6 +106,7 @@ def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], sta
         devices=_instruments(session, devices, end),
         changes=_changes(session, devices, start, end),
         comparisons=_comparisons(session, devices, start, end),
+        industries=pl.DataFrame([(d["mn"], d["industry"]) for d in devices], schema=INDUSTRIES, orient="row"),
     )
 
 

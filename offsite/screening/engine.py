@@ -22,6 +22,7 @@ from offsite.screening.detectors import (
     hugging,
     marks,
     oxygen,
+    peers,
     power,
     range,
     replay,
@@ -36,16 +37,16 @@ from offsite.screening.prepared import Prepared, prepare
 
 Detector = Callable[[Prepared, dict[str, Any]], pl.DataFrame]
 
-DETECTORS: dict[str, Detector] = {
+DETECTORS: dict[str, Detector | tuple[Detector, ...]] = {
     "R01": constant.detect,
     "R02": zero.detect_zero,
     "R03": zero.detect_negative,
     "R04": range.detect,
     "R05": drop.detect,
     "R06": gaps.detect,
-    "R07": flags.detect_long,
+    "R07": (flags.detect_long, peers.detect_frequency),
     "R08": hugging.detect,
-    "R09": oxygen.detect,
+    "R09": (oxygen.detect, peers.detect_o2),
     "R10": consistency.detect,
     "R12": power.detect,
     "R13": digits.detect,
@@ -80,7 +81,15 @@ def screen(inputs: Inputs, catalogue: Catalogue) -> Result:
     return Result(hits, clues.join(hits), parameters, notices)
 
 
-def _run(rule: str, detector: Detector, prepared: Prepared, catalogue: Catalogue) -> pl.DataFrame:
+def _run(
+    rule: str, detector: Detector | tuple[Detector, ...], prepared: Prepared, catalogue: Catalogue
+) -> pl.DataFrame:
+    if isinstance(detector, tuple):
+        return pl.concat([_run(rule, part, prepared, catalogue) for part in detector])
+    return _run_one(rule, detector, prepared, catalogue)
+
+
+def _run_one(rule: str, detector: Detector, prepared: Prepared, catalogue: Catalogue) -> pl.DataFrame:
     """The rule over all devices, those with overrides of their own run apart."""
     overridden = [
         scope[3:] for scope, rules in catalogue.overrides.items() if scope.startswith("mn:") and rule in rules
@@ -102,6 +111,9 @@ def _only(p: Prepared, *, include: list[str] | None = None, exclude: list[str] |
         inputs.video.filter(keep),
         inputs.marks.filter(keep),
         inputs.devices.filter(keep),
+        inputs.changes.filter(keep),
+        inputs.comparisons.filter(keep),
+        inputs.industries,
     )
     return Prepared(p.pollutants.filter(keep), p.context.filter(keep), p.steps.filter(keep), narrowed)
 

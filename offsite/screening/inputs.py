@@ -34,6 +34,7 @@ MARKS = pl.Schema(
         "filed_at": pl.Datetime("us", "UTC"),
     }
 )
+INDUSTRIES = pl.Schema({"mn": pl.String(), "industry": pl.String()})
 DEVICES = pl.Schema(
     {"mn": pl.String(), "factor": pl.String(), "range_max": pl.Float64(), "detection_limit": pl.Float64()}
 )
@@ -71,3 +72,5 @@ class Inputs:
     devices: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=DEVICES))
     changes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=CHANGES))
     comparisons: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COMPARISONS))
+    industries: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INDUSTRIES))
+    """``mn, industry``: the peers a device is compared with (without it, all devices screened together)."""

@@ -161,3 +161,23 @@ def test_r10_fires_on_a_pollutant_far_below_what_the_load_implies_and_only_downw
 
     assert "R10" in fired(run([device("MN-UNDER", 21, under)]), "MN-UNDER")
     assert "R10" not in fired(run([device("MN-CUT", 22, load_cut)]), "MN-CUT")
+
+
+def test_peers_show_a_device_out_of_service_more_often_and_one_with_more_air() -> None:
+    def maintained(s: sc.Series) -> None:
+        sc.flagged(s, "a21026", AT, 360, "M")  # six hours: not long for one event, long against peers
+
+    def aired(s: sc.Series) -> None:
+        day = slice(1440, 2 * 1440)
+        s.values["a19001"][day] += 4.0  # a whole day with more air than any peer …
+        s.values["a21026"][day] *= 0.6  # … and SO2 at 60 % of the device's usual
+
+    planted = [device(f"MN-PEER-{n}", 40 + n) for n in range(5)]
+    planted += [device("MN-MAINT", 50, maintained), device("MN-AIR", 51, aired)]
+    result = run(planted)
+    peer_hits = result.hits.filter(pl.col("summary").str.contains("同行业"))
+    assert sorted(peer_hits.select("mn", "rule").unique().rows()) == [("MN-AIR", "R09"), ("MN-MAINT", "R07")]
+    assert result.clues.filter(pl.col("mn").str.starts_with("MN-PEER")).is_empty()
+    # with fewer than five peers in an industry nobody is compared
+    few = run(planted[:2] + planted[5:])
+    assert few.hits.filter(pl.col("summary").str.contains("同行业")).is_empty()
