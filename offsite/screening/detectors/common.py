@@ -18,7 +18,9 @@ def ramp(n: pl.Expr, needed: pl.Expr, low: float = 0.6, high: float = 1.0, reach
 
 
 def china_day(time: pl.Expr) -> pl.Expr:
-    return time.dt.convert_time_zone("Asia/Shanghai").dt.date()
+    """The China-time date of a UTC time. China keeps UTC+8 all year, so adding eight hours is
+    exact, and several times cheaper than a time-zone conversion."""
+    return (time + pl.duration(hours=8)).dt.date()
 
 
 def valid(frame: pl.DataFrame) -> pl.DataFrame:

@@ -30,21 +30,18 @@ def _industry(p: Prepared, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def detect_frequency(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    flagged = p.pollutants.with_columns(
-        pl.col("flag").is_in(MAINTENANCE_FLAGS).fill_null(value=False).alias("out"),
-        china_day(pl.col("time")).alias("day"),
+    # a device-day with nothing out of service counts as zero hours: only the days are needed
+    days = p.pollutants.lazy().select("mn", china_day(pl.col("time")).alias("day")).unique().collect()
+    flagged = p.pollutants.filter(pl.col("flag").is_in(MAINTENANCE_FLAGS)).with_columns(
+        china_day(pl.col("time")).alias("day")
     )
-    per_day = (
-        flagged.group_by("mn", "day")
-        .agg(
-            # hours out of service: the most any one factor of the device was out
-            (pl.col("out").cast(pl.Int64) * pl.col("step")).sum().alias("seconds"),
-            pl.col("factor").n_unique().alias("factors"),
-            pl.col("time").filter(pl.col("out")).min().alias("start"),
-            (pl.col("time").filter(pl.col("out")).max() + pl.duration(seconds=pl.col("step").max())).alias("end"),
-        )
-        .with_columns((pl.col("seconds") / pl.col("factors") / 3600).alias("hours"))
+    counted = flagged.group_by("mn", "day").agg(
+        # hours out of service, per factor that was out
+        (pl.col("step").sum() / pl.col("factor").n_unique() / 3600).alias("hours"),
+        pl.col("time").min().alias("start"),
+        (pl.col("time").max() + pl.duration(seconds=pl.col("step").max())).alias("end"),
     )
+    per_day = days.join(counted, on=["mn", "day"], how="left").with_columns(pl.col("hours").fill_null(0.0))
     per_day = _industry(p, per_day)
     profile = per_day.group_by("industry").agg(
         pl.col("hours").quantile(params["peer_quantile"]).alias("typical"), pl.col("mn").n_unique().alias("peers")
