@@ -28,6 +28,9 @@ def screen(
     video: Annotated[Path | None, typer.Option(help="CSV mn,start,end: camera offline windows.")] = None,
     marks: Annotated[Path | None, typer.Option(help="CSV mn,start,end,kind,approved[,filed_at].")] = None,
     devices: Annotated[Path | None, typer.Option(help="CSV mn,factor,range_max,detection_limit.")] = None,
+    industries: Annotated[
+        Path | None, typer.Option(help="CSV mn,industry: the peers each device is compared with (default: all).")
+    ] = None,
     config: Annotated[Path | None, typer.Option(help="TOML overriding the rules' parameters.")] = None,
     out: Annotated[Path | None, typer.Option(help="Write the clues here (JSON lines) instead of stdout.")] = None,
     since: Annotated[str | None, typer.Option("--from", help="Database mode: first day screened.")] = None,
@@ -46,7 +49,9 @@ def screen(
         return
     try:
         catalogue = load(config)
-        inputs = read_inputs(input_file, limits=limits, video=video, marks=marks, devices=devices)
+        inputs = read_inputs(
+            input_file, limits=limits, video=video, marks=marks, devices=devices, industries=industries
+        )
     except (InputError, ParameterError) as exc:
         typer.echo(f"offsite screen: {exc}", err=True)
         raise typer.Exit(2) from exc

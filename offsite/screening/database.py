@@ -84,7 +84,8 @@ def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[st
         query = query.where(Device.id.in_(list(device_ids)))
     return [
         {"id": d, "mn": mn, "outlet": o, "unit": u, "industry": i}
-        for d, mn, o, u, i in session.execute(query.order_by(Device.id))
+        # batches hold one industry's devices together, so that peers are compared with peers
+        for d, mn, o, u, i in session.execute(query.order_by(Unit.industry_code, Device.id))
     ]
 
 

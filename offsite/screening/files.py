@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.inputs import DATA, DEVICES, LIMITS, MARKS, VIDEO, Inputs
+from offsite.screening.inputs import DATA, DEVICES, INDUSTRIES, LIMITS, MARKS, VIDEO, Inputs
 
 KNOWN_FLAGS = ("N", "F", "M", "S", "D", "C", "T", "B", "P")
 BASES = ("measured", "corrected")
@@ -25,6 +25,7 @@ def read_inputs(
     video: Path | None = None,
     marks: Path | None = None,
     devices: Path | None = None,
+    industries: Path | None = None,
 ) -> Inputs:
     return Inputs(
         read_data(data),
@@ -32,6 +33,7 @@ def read_inputs(
         _read(video, VIDEO, _video) if video else pl.DataFrame(schema=VIDEO),
         _read(marks, MARKS, _marks) if marks else pl.DataFrame(schema=MARKS),
         _read(devices, DEVICES, _devices) if devices else pl.DataFrame(schema=DEVICES),
+        industries=_read(industries, INDUSTRIES, _industries) if industries else pl.DataFrame(schema=INDUSTRIES),
     )
 
 
@@ -90,6 +92,11 @@ def _devices(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         _number(path, frame, "range_max", optional=True), _number(path, frame, "detection_limit", optional=True)
     )
+
+
+def _industries(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
+    _refuse(path, frame.filter(pl.col("industry").is_null()), lambda r: "industry is required")
+    return frame
 
 
 def _read(path: Path, schema: pl.Schema, check: Callable[[Path, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:

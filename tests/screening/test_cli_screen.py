@@ -129,3 +129,24 @@ def test_the_devices_file_sets_ranges_and_detection_limits(tmp_path: Path) -> No
     devices.write_text("mn,factor,range_max,detection_limit\nMN-R,a21026,lots,10\n", encoding="utf-8")
     bad = runner.invoke(app, ["screen", "--input", str(data), "--devices", str(devices)])
     assert (bad.exit_code, "row 2: range_max 'lots' is not a number" in bad.stderr) == (2, True)
+
+
+def test_industries_decide_who_is_compared_with_whom(tmp_path: Path) -> None:
+    planted = [device(f"MN-P{n}", 60 + n) for n in range(5)]
+    planted.append(device("MN-ODD", 70, lambda s: sc.flagged(s, "a21026", AT, 360, "M")))
+    data = tmp_path / "data.csv"
+    long_frame(planted).write_csv(data)
+
+    def peer_clues(*extra: str) -> list[dict[str, object]]:
+        result = runner.invoke(app, ["screen", "--input", str(data), *extra])
+        assert result.exit_code == 0, result.output
+        return [c for c in map(json.loads, result.stdout.splitlines()) if "同行业" in str(c["summary"])]
+
+    assert [c["mn"] for c in peer_clues()] == ["MN-ODD"]  # all six screened together are peers
+    industries = tmp_path / "industries.csv"
+    # MN-ODD's industry has two devices: too few to compare anyone with
+    industries.write_text(
+        "mn,industry\n" + "".join(f"MN-P{n},C3011\n" for n in range(4)) + "MN-P4,D4411\nMN-ODD,D4411\n",
+        encoding="utf-8",
+    )
+    assert peer_clues("--industries", str(industries)) == []
