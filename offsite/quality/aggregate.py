@@ -103,25 +103,8 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         )
     else:  # no wastewater device sends flow: nothing to weigh, no joins to pay for
         prepared = prepared.with_columns(pl.lit(None, pl.Float64).alias("w"), pl.lit(None, pl.Float64).alias("q_mean"))
-    use = pl.col("use")
-    grouped = prepared.group_by(["mn", "factor", "start"]).agg(
-        use.sum().alias("n_valid"),
-        pl.col("value").filter(use).mean().alias("mean"),
-        ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
-        pl.col("value").filter(use).get((pl.col("value").filter(use) - 7).abs().arg_max()).alias("far"),
-        pl.col("w").filter(use).sum().alias("w_sum"),
-        pl.col("q_mean").first().alias("q_mean"),
-    )
-    # No flow at all in the period (a stopped outfall): nothing to weigh by, so the plain mean
-    valued = grouped.with_columns(
-        pl.when(pl.col("factor") == PH)
-        .then(pl.col("far"))
-        .when(weighted & (pl.col("w_sum") > 0))
-        .then(pl.col("fw"))
-        .otherwise(pl.col("mean"))
-        .alias("value"),
-        (pl.col("n_valid") >= minimum).alias("valid"),
-    )
+    grouped = prepared.group_by(["mn", "factor", "start"]).agg(*_summaries(), pl.col("q_mean").first().alias("q_mean"))
+    valued = grouped.with_columns(_period_value(weighted), (pl.col("n_valid") >= minimum).alias("valid"))
     valued = _with_bounds(valued, prepared, ["mn", "factor", "start"], weighted=weighted, minimum=minimum, rules=rules)
     return standard_and_loads(_corrected(valued, outlets, rules), rules).select(
         "mn",
@@ -183,6 +166,33 @@ def _with_bounds(
     )
 
 
+def _summaries() -> list[pl.Expr]:
+    """Over the period's usable inputs (``use``): their count, plain mean, flow-weighted mean
+    (weights ``w``) and the weights' sum, and the reading farthest from 7 (for pH)."""
+    use = pl.col("use")
+    valued = pl.col("value").filter(use)
+    return [
+        use.sum().alias("n_valid"),
+        valued.mean().alias("mean"),
+        ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
+        pl.col("w").filter(use).sum().alias("w_sum"),
+        valued.get((valued - 7).abs().arg_max()).alias("far"),
+    ]
+
+
+def _period_value(weighted: pl.Expr) -> pl.Expr:
+    """pH at its extreme reading; wastewater flow-weighted where there was flow to weigh by (a
+    stopped outfall has none: the plain mean); everything else the plain mean."""
+    return (
+        pl.when(pl.col("factor") == PH)
+        .then(pl.col("far"))
+        .when(weighted & (pl.col("w_sum") > 0))
+        .then(pl.col("fw"))
+        .otherwise(pl.col("mean"))
+        .alias("value")
+    )
+
+
 def _corrected(frame: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
     refs = {mn: (o.o2_ref if o.o2_ref is not None else rules.default_o2_ref.get(mn)) for mn, o in outlets.items()}
     o2 = frame.filter(pl.col("factor") == O2).select("mn", "start", pl.col("value").alias("o2"))
@@ -212,11 +222,7 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
     staged = staged.with_columns(pl.coalesce("q_mean", pl.col("q_mean").mean().over(["mn", "day"])).alias("w"))
     use = pl.col("use")
     days = staged.group_by(["mn", "factor", "day"]).agg(
-        use.sum().alias("n_valid"),
-        pl.col("value").filter(use).mean().alias("mean"),
-        ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
-        pl.col("w").filter(use).sum().alias("w_sum"),
-        pl.col("value").filter(use).get((pl.col("value").filter(use) - 7).abs().arg_max()).alias("far"),
+        *_summaries(),
         pl.col("corrected").filter(use).mean().alias("corrected"),
         pl.col("standard").filter(use).mean().alias("standard"),
         pl.col("load").sum().alias("load"),
@@ -228,12 +234,7 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         "factor",
         pl.lit("day").alias("period"),
         pl.col("day").alias("time"),
-        pl.when(pl.col("factor") == PH)
-        .then(pl.col("far"))
-        .when(weighted & (pl.col("w_sum") > 0))
-        .then(pl.col("fw"))
-        .otherwise(pl.col("mean"))
-        .alias("value"),
+        _period_value(weighted),
         "corrected",
         (pl.col("n_valid") >= rules.min_valid_hours).alias("valid"),
         "n_valid",
