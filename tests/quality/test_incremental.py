@@ -8,31 +8,16 @@ import polars as pl
 import pytest
 from sqlalchemy import Engine, func, select
 
-from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.quality import incremental
 from offsite.quality.incremental import aggregate_pending, aggregate_window
-from offsite.registry.models import Device, Outlet, Unit
-from offsite.registry.regions import load_anhui
 from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
 from offsite.store.series import read_computed
 from offsite.store.values import ValueWriter
+from tests.alarms.test_cli_alarms import plant_with_daily_values
 
 DAY0 = date(2026, 11, 20)
 START = datetime.combine(DAY0, time(), CST).astimezone(UTC)
-
-
-def plant(engine: Engine) -> None:
-    with session_factory(engine)() as session:
-        load_anhui(session)
-        session.add(
-            Unit(id=1, credit_code="913401000000000001", name="甲厂", industry_code="D4411", region_code="340104")
-        )
-        session.flush()
-        session.add(Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas", o2_ref=6.0))
-        session.flush()
-        session.add(Device(id=1, outlet_id=1, mn="MN0001", password_enc=b"-"))
-        session.commit()
 
 
 def minutes(engine: Engine, first_hour: int, hours: int, so2: float, flag: str = "N") -> None:
@@ -56,8 +41,8 @@ def pending(engine: Engine) -> int:
         return conn.execute(select(func.count()).select_from(PendingHour)).scalar_one()
 
 
-def test_noted_hours_then_a_late_minute_recompute_the_hour_and_its_day(engine: Engine) -> None:
-    plant(engine)
+def test_noted_hours_then_a_late_minute_recompute_the_hour_and_its_day(database_url: str, engine: Engine) -> None:
+    plant_with_daily_values(database_url, {})
     minutes(engine, 0, 24, so2=40.0)
     assert pending(engine) == 24
     done = aggregate_pending(engine, now=START + timedelta(days=1, minutes=5))
@@ -81,8 +66,8 @@ def test_noted_hours_then_a_late_minute_recompute_the_hour_and_its_day(engine: E
     assert day["corrected"] == pytest.approx(53.125)
 
 
-def test_an_hour_still_open_waits(engine: Engine) -> None:
-    plant(engine)
+def test_an_hour_still_open_waits(database_url: str, engine: Engine) -> None:
+    plant_with_daily_values(database_url, {})
     minutes(engine, 5, 1, so2=40.0)
     done = aggregate_pending(engine, now=START + timedelta(hours=5, minutes=59))
     assert done.hours == 0
@@ -91,9 +76,9 @@ def test_an_hour_still_open_waits(engine: Engine) -> None:
 
 
 def test_a_minute_written_while_the_hour_is_computed_is_not_forgotten(
-    engine: Engine, monkeypatch: pytest.MonkeyPatch
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plant(engine)
+    plant_with_daily_values(database_url, {})
     minutes(engine, 0, 1, so2=40.0)
     read = incremental.read_interval
     wrote: list[bool] = []
@@ -113,8 +98,8 @@ def test_a_minute_written_while_the_hour_is_computed_is_not_forgotten(
     assert computed(engine, HOUR)["value"].to_list() == [41.0]
 
 
-def test_window_recomputes_every_hour_of_its_days(engine: Engine) -> None:
-    plant(engine)
+def test_window_recomputes_every_hour_of_its_days(database_url: str, engine: Engine) -> None:
+    plant_with_daily_values(database_url, {})
     minutes(engine, 0, 19, so2=40.0)
     minutes(engine, 19, 5, so2=40.0, flag="D")  # 5 hours of a fault: the day has 19 valid hours
     done = aggregate_window(engine, DAY0, DAY0)

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import polars as pl
 import pytest
 
 from offsite.quality.aggregate import Outlet, aggregate
+from tests.shared_data import shared_file
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "zj-eval-minute"
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2020, 3, 31, tzinfo=CST)  # day A's file name date; the data carry no calendar date
 GAS_COLUMNS = {  # column → (factor, flag column)
@@ -45,10 +44,7 @@ MINUTES = {
 
 def _csv(name: str) -> tuple[list[str], list[list[str]]]:
     """Header and rows of one of the evaluation files; the test is skipped, saying why, without it."""
-    path = DATA / name
-    if not path.exists():
-        pytest.skip(f"third-party data not present at {DATA} (the core suite does not need it)")
-    with open(path, encoding="utf-8") as fh:
+    with open(shared_file(f"zj-eval-minute/{name}"), encoding="utf-8") as fh:
         reader = csv.reader(fh)
         return next(reader), list(reader)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import polars as pl
 import pytest
@@ -18,22 +17,15 @@ import pytest
 from offsite.screening.engine import screen
 from offsite.screening.inputs import DATA, LIMITS, Inputs
 from offsite.screening.parameters import load
+from tests.shared_data import shared_file
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 CST = timezone(timedelta(hours=8))
 
 pytestmark = pytest.mark.shared_data
 
 
-def _path(name: str) -> Path:
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"third-party data not present at {path} (the core suite does not need it)")
-    return path
-
-
 def test_jiangsu_frozen_run_is_found() -> None:
-    with open(_path("jiangsu-ww-online-hourly/test.csv"), encoding="utf-8") as fh:
+    with open(shared_file("jiangsu-ww-online-hourly/test.csv"), encoding="utf-8") as fh:
         rows = [r for r in csv.DictReader(fh) if r["monitorTime"]]
     data = pl.DataFrame(
         [
@@ -68,7 +60,7 @@ def test_gas_turbine_raises_no_strong_drop_zero_or_dilution_clue() -> None:
     first = datetime(2011, 1, 1, tzinfo=CST)
     frames = []
     for year in range(2011, 2016):
-        frames.append(pl.read_csv(_path(f"uci-gas-turbine-co-nox/gt_{year}.csv"), has_header=False))
+        frames.append(pl.read_csv(shared_file(f"uci-gas-turbine-co-nox/gt_{year}.csv"), has_header=False))
     table = pl.concat(frames)
     hours = pl.datetime_range(first, first + timedelta(hours=table.height - 1), "1h", eager=True, time_zone="UTC")
     data = pl.concat(
