@@ -10,6 +10,7 @@ from offsite.cli import (
     archive,
     clues,
     db,
+    demo,
     emissions,
     feeds,
     gateway,
@@ -49,6 +50,7 @@ app.command("stats")(alarms.stats)
 app.command("worker")(worker.worker)
 app.command("emissions")(emissions.emissions)
 app.command("screen")(screen.screen)
+app.command("demo")(demo.demo)
 
 
 def main() -> None:

@@ -1,120 +1,26 @@
-"""``offsite worker``: the scheduled jobs (APScheduler 3) — grading, offline checks, the outbox.
-
-Jobs:
-- ``outbox``: deliver due messages, every ``--deliver-every`` seconds;
-- ``offline``: offline alarms, every ``--offline-every`` seconds;
-- ``aggregate``: every ``--aggregate-every`` seconds, the hours whose minutes were written since
-  the last pass (new, late or backfilled) → hourly and daily values; when a day already graded
-  changed, it and the days after are regraded and the recomputation recorded;
-- ``screen``: at ten past every hour, the screening catalogue over every device's last 24 hours
-  (the hour that just closed, with the day before it as context); clues are stored and joined to
-  those found before;
-- ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
-  every device sent its daily data.
-"""
+"""``offsite worker``: the scheduled jobs (``offsite.jobs.scheduled``) — aggregation, grading,
+screening, offline checks, the outbox."""
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC
 from typing import Annotated
 
 import typer
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import Engine
 
-from offsite.alarms.conditions import check_missing_daily, check_offline
-from offsite.alarms.recompute import recompute, recompute_pending
 from offsite.cli.options import DatabaseUrl
-from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
-from offsite.hj212.times import CST
-from offsite.notify.channels import channels_for
-from offsite.notify.outbox import deliver_due
-from offsite.screening.database import screen_window
-from offsite.screening.parameters import load
-from offsite.settings import Settings, with_database_url
-
-log = logging.getLogger("offsite.worker")
-SCREEN_WINDOW = timedelta(hours=24)
-
-
-def deliver_job(engine: Engine, settings: Settings) -> str:
-    report = deliver_due(session_factory(engine), channels_for(settings), settings, datetime.now(UTC))
-    return f"outbox: sent {report.sent}, retrying {report.retried}, failed {report.failed}, held {report.held}"
-
-
-def offline_job(engine: Engine, settings: Settings) -> str:
-    with session_factory(engine)() as session:
-        applied = check_offline(session, settings, datetime.now(UTC))
-        session.commit()
-    return f"offline: opened {applied.opened}, cleared {applied.cleared}"
-
-
-def aggregate_job(engine: Engine, settings: Settings) -> str:
-    outcome = recompute_pending(engine, settings=settings, now=datetime.now(UTC))
-    return f"aggregate: {outcome.summary()}" if outcome else "aggregate: no day already graded changed"
-
-
-def daily_job(engine: Engine, settings: Settings) -> str:
-    now = datetime.now(UTC)
-    yesterday = now.astimezone(CST).date() - timedelta(days=1)
-    outcome = recompute(engine, yesterday, yesterday, settings=settings, now=now, trigger="daily")
-    with session_factory(engine)() as session:
-        missing = check_missing_daily(session, yesterday, settings, now)
-        session.commit()
-    return f"daily {outcome.summary()}; missing data: opened {missing.opened}, cleared {missing.cleared}"
-
-
-def screen_job(engine: Engine, settings: Settings) -> str:
-    now = datetime.now(UTC)
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    stored, _ = screen_window(engine, hour - SCREEN_WINDOW, hour, catalogue=load(), now=now)
-    return f"screen: {stored.clues} clues, {stored.created} new, {stored.updated} seen before"
-
-
-JOBS: dict[str, Callable[[Engine, Settings], str]] = {
-    "aggregate": aggregate_job,
-    "screen": screen_job,
-    "daily": daily_job,
-    "offline": offline_job,
-    "outbox": deliver_job,
-}
-
-
-def _logged(name: str, engine: Engine, settings: Settings) -> None:
-    # A failing job is logged and retried at its next run; it must not stop the scheduler.
-    try:
-        log.info("%s", JOBS[name](engine, settings))
-    except Exception:
-        log.exception("job %s failed", name)
-
-
-def build_scheduler(
-    engine: Engine, settings: Settings, *, deliver_every: float, offline_every: float, aggregate_every: float = 300.0
-) -> BlockingScheduler:
-    scheduler = BlockingScheduler(timezone=UTC)
-    triggers = {
-        "aggregate": IntervalTrigger(seconds=aggregate_every),
-        "outbox": IntervalTrigger(seconds=deliver_every),
-        "offline": IntervalTrigger(seconds=offline_every),
-        "daily": CronTrigger(hour=1, minute=0, timezone=CST),
-        "screen": CronTrigger(minute=10, timezone=CST),
-    }
-    for name, trigger in triggers.items():
-        scheduler.add_job(
-            _logged,
-            trigger,
-            args=(name, engine, settings),
-            id=name,
-            max_instances=1,
-            coalesce=True,
-            misfire_grace_time=None,
-        )
-    return scheduler
+from offsite.jobs.scheduled import (
+    JOBS,
+    add_jobs,
+    aggregate_job,
+    daily_job,
+    deliver_job,
+    offline_job,
+    screen_job,
+)
+from offsite.settings import with_database_url
 
 
 def worker(
@@ -133,8 +39,14 @@ def worker(
         for job in (aggregate_job, daily_job, screen_job, offline_job, deliver_job):
             typer.echo(job(engine, settings))
         return
-    scheduler = build_scheduler(
-        engine, settings, deliver_every=deliver_every, offline_every=offline_every, aggregate_every=aggregate_every
+    scheduler = BlockingScheduler(timezone=UTC)
+    add_jobs(
+        scheduler,
+        engine,
+        settings,
+        deliver_every=deliver_every,
+        offline_every=offline_every,
+        aggregate_every=aggregate_every,
     )
     typer.echo(f"worker: jobs {', '.join(sorted(JOBS))}; Ctrl-C to stop")
     try:

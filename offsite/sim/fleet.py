@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-import numpy as np
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 
@@ -40,6 +40,9 @@ class DeviceSpec:
     seed: int = 0
     plant: Callable[[Series], None] | None = None
     """Plants scenarios in the device's series (see ``scenarios``) before anything is sent."""
+    minute_spans: tuple[tuple[int, int], ...] = ()
+    """Further (first, count) minute indexes sent as minute data besides the last hours: the
+    windows where scenarios were planted, with their context."""
 
     @property
     def st(self) -> str:
@@ -64,29 +67,49 @@ class Fleet:
         ack_timeout: float = 10.0,
         concurrency: int = 200,
         source_hosts: list[str] | None = None,
+        live_minutes: bool = False,
+        window: int = 1,
     ) -> None:
         self.specs = specs
         self.host = host
         self.port = port
         self.ack_timeout = ack_timeout
         self.source_hosts = source_hosts or []
+        self.live_minutes = live_minutes
+        self.window = window
+        """History uploads one device may have awaiting their acks at once (1: one by one)."""
         self.stats = FleetStats()
         self.series: list[Series] = []
         """Every device's series as sent, with the labels of what was planted in them."""
         self._gate = asyncio.Semaphore(concurrency)
+        self._filled: asyncio.Barrier | None = None
+        self._on_filled: Callable[[], None] | None = None
 
     async def run(
-        self, *, history_hours: int, minute_hours: int, live_seconds: float = 0.0, realtime_every: float = 30.0
+        self,
+        *,
+        history_hours: int,
+        minute_hours: int,
+        live_seconds: float = 0.0,
+        realtime_every: float = 30.0,
+        now: datetime | None = None,
+        start: datetime | None = None,
+        on_filled: Callable[[], None] | None = None,
     ) -> FleetStats:
-        """Send the history of every device, then keep them live for ``live_seconds``."""
-        now = datetime.now(UTC).replace(second=0, microsecond=0)
+        """Send the history of every device (from ``start``, ``history_hours`` before ``now`` by
+        default, up to ``now``, the current minute by default), then keep them live for
+        ``live_seconds``. ``on_filled`` is called once every history is sent."""
+        now = now or datetime.now(UTC).replace(second=0, microsecond=0)
+        start = start or now - timedelta(hours=history_hours)
+        self._filled = asyncio.Barrier(len(self.specs)) if self.specs else None
+        self._on_filled = on_filled
         await asyncio.gather(
             *(
                 self._device(
                     i,
                     spec,
                     now=now,
-                    history_hours=history_hours,
+                    start=start,
                     minute_hours=minute_hours,
                     live=live_seconds,
                     every=realtime_every,
@@ -102,7 +125,7 @@ class Fleet:
         spec: DeviceSpec,
         *,
         now: datetime,
-        history_hours: int,
+        start: datetime,
         minute_hours: int,
         live: float,
         every: float,
@@ -113,30 +136,42 @@ class Fleet:
             spec.mn, spec.pw, st=spec.st, ack_timeout=self.ack_timeout, on_request=logger, local_addr=source
         )
         profiles = GAS if spec.medium == "gas" else WATER
-        start = now - timedelta(hours=history_hours)
         minutes = int((now - start).total_seconds() // 60)
         planted = Series(spec.mn, start, series(profiles, start, minutes, spec.seed or index + 1))
         if spec.plant is not None:
             spec.plant(planted)
         self.series.append(planted)
-        values = planted.values
+        filled = False
         try:
             async with self._gate:
                 await device.connect(self.host, self.port)
-                for hour in range(history_hours):
-                    await self._interval(device, logger, spec, planted, period="hour", first=hour * 60, count=60)
+                pipe = _Pipe(self.window)
+                for hour in range(minutes // 60):
+                    await pipe.put(
+                        self._interval(device, logger, spec, planted, period="hour", first=hour * 60, count=60)
+                    )
                 local = start.astimezone(CST)
                 midnight = (1440 - (local.hour * 60 + local.minute)) % 1440  # days run midnight to midnight, China time
                 for first in range(midnight, minutes - 1440 + 1, 1440):
-                    await self._interval(device, logger, spec, planted, period="day", first=first, count=1440)
-                for first in range(max(0, minutes - minute_hours * 60), minutes):
-                    await self._interval(device, logger, spec, planted, period="minute", first=first, count=1)
-            await self._live(device, logger, spec, values, live=live, every=every)
+                    await pipe.put(self._interval(device, logger, spec, planted, period="day", first=first, count=1440))
+                for first in _minutes(spec.minute_spans, minutes, minute_hours):
+                    await pipe.put(self._interval(device, logger, spec, planted, period="minute", first=first, count=1))
+                await pipe.drain()
+            filled = True
+            await self._wait_for_all()
+            await self._live(device, logger, spec, planted, live=live, every=every)
         except (ConnectionError, OSError) as exc:
             log.warning("device %s: %s", spec.mn, exc)
             self.stats.failed_devices.append(spec.mn)
+            if not filled:
+                await self._wait_for_all()
         finally:
             await device.close()
+
+    async def _wait_for_all(self) -> None:
+        """Wait until every device has sent its history (or failed); one of them then says so."""
+        if self._filled is not None and await self._filled.wait() == 0 and self._on_filled is not None:
+            self._on_filled()
 
     async def _interval(
         self,
@@ -175,14 +210,18 @@ class Fleet:
         device: VirtualDevice,
         logger: Logger,
         spec: DeviceSpec,
-        values: dict[str, np.ndarray],
+        planted: Series,
         *,
         live: float,
         every: float,
     ) -> None:
+        """Real-time packets every ``every`` seconds and, with ``live_minutes``, each minute's
+        data once it ends (the same minute of the day before, so the daily cycle goes on)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + live
         index = 0
+        values = planted.values
+        sent_minute = datetime.now(UTC).replace(second=0, microsecond=0)
         while loop.time() < end:
             latest = {code: float(series[-1 - (index % len(series))]) for code, series in values.items()}
             await self._send(
@@ -199,8 +238,34 @@ class Fleet:
                 ),
             )
             index += 1
+            current = datetime.now(UTC).replace(second=0, microsecond=0)
+            if self.live_minutes and current > sent_minute:
+                sent_minute = current
+                await self._live_minute(device, logger, spec, planted, current - timedelta(minutes=1))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.sleep(every), max(0.0, end - loop.time()))
+
+    async def _live_minute(
+        self, device: VirtualDevice, logger: Logger, spec: DeviceSpec, planted: Series, at: datetime
+    ) -> None:
+        day_before = int((at - planted.start).total_seconds() // 60) - 1440
+        if not 0 <= day_before < len(planted.missing):
+            return
+        await self._send(
+            device,
+            logger,
+            interval_packet(
+                mn=spec.mn,
+                pw=spec.pw,
+                st=spec.st,
+                medium=spec.medium,
+                period="minute",
+                start=at,
+                values={code: v[day_before : day_before + 1] for code, v in planted.values.items()},
+                qn=device.next_qn(),
+                version=spec.version,
+            ),
+        )
 
     async def _send(self, device: VirtualDevice, logger: Logger, packet: Packet) -> None:
         if packet.cn != "2011":
@@ -210,6 +275,41 @@ class Fleet:
             self.stats.unanswered += 1
         else:
             self.stats.acked += 1
+
+
+class _Pipe:
+    """Up to ``window`` uploads of one device awaiting their acks at once, written in order.
+
+    The standard lets a logger move on after a reply or a timeout; sending a backlog with a few
+    uploads in flight is how a logger catches up over a link with latency, and the gateway
+    acknowledges each in arrival order."""
+
+    def __init__(self, window: int) -> None:
+        self.window = max(1, window)
+        self.flying: set[asyncio.Task[None]] = set()
+
+    async def put(self, upload: Coroutine[Any, Any, None]) -> None:
+        if len(self.flying) >= self.window:
+            done, self.flying = await asyncio.wait(self.flying, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a lost connection ends the device's history here
+        self.flying.add(asyncio.create_task(upload))
+        await asyncio.sleep(0)  # the upload writes its packet before the next one is made
+
+    async def drain(self) -> None:
+        if self.flying:
+            done, _ = await asyncio.wait(self.flying)
+            self.flying = set()
+            for task in done:
+                task.result()
+
+
+def _minutes(spans: tuple[tuple[int, int], ...], minutes: int, last_hours: int) -> list[int]:
+    """The minute indexes to send as minute data, in time order, each once."""
+    chosen = set(range(max(0, minutes - last_hours * 60), minutes))
+    for first, count in spans:
+        chosen.update(range(max(0, first), min(minutes, first + count)))
+    return sorted(chosen)
 
 
 def specs_from_registry(engine: Engine, fernet: Fernet, limit: int | None = None) -> list[DeviceSpec]:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+from scipy.signal import lfilter
 
 from offsite.hj212.times import CST
 
@@ -65,12 +66,8 @@ def series(profiles: tuple[Profile, ...], start: datetime, minutes: int, seed: i
     load = production(start, minutes)
     out = {}
     for profile in profiles:
-        wander = np.empty(minutes)
-        level = 0.0
         shocks = rng.normal(0.0, profile.noise * 0.3, minutes)
-        for i in range(minutes):  # AR(1): a few thousand steps per device, once
-            level = 0.97 * level + shocks[i]
-            wander[i] = level
+        wander = lfilter([1.0], [1.0, -0.97], shocks)  # AR(1): level = 0.97 × level + shock
         cycle = 1.0 + profile.cycle * (load - 0.775) / 0.225
         values = profile.base * cycle * (1.0 + wander)
         out[profile.code] = np.round(np.clip(values, profile.low, profile.high), profile.decimals)

@@ -6,12 +6,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from apscheduler.schedulers.blocking import BlockingScheduler
 from typer.testing import CliRunner
 
 from offsite.cli import app
-from offsite.cli.worker import build_scheduler
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
+from offsite.jobs.scheduled import add_jobs
 from offsite.settings import Settings
 from tests.alarms.test_cli_alarms import plant_with_daily_values
 
@@ -44,7 +45,7 @@ def test_worker_once_grades_yesterday_checks_devices_and_tries_the_outbox(tmp_pa
 
 def test_scheduler_runs_the_daily_job_at_one_in_the_morning_china_time(tmp_path: Path) -> None:
     engine = upgraded_engine(f"sqlite:///{tmp_path / 'x.db'}")
-    scheduler = build_scheduler(engine, Settings(), deliver_every=30, offline_every=300)
+    scheduler = add_jobs(BlockingScheduler(timezone=UTC), engine, Settings(), deliver_every=30, offline_every=300)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert set(jobs) == {"aggregate", "daily", "offline", "outbox", "screen"}
     after = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 11:00 China time

@@ -125,3 +125,43 @@ def test_whole_days_of_history_are_sent_as_day_packets(engine: Engine, database_
         ).all()
     assert 1 <= len(days) <= 2  # every 48 hours hold one or two whole China-time days
     assert all((ts.astimezone(CST).hour, ts.astimezone(CST).minute) == (0, 0) for (ts,) in days)
+
+
+def test_a_window_of_uploads_in_flight_sends_minute_spans_in_order_and_says_when_filled(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+    from datetime import UTC, datetime, timedelta
+
+    register(engine)
+    spec = replace(specs_from_registry(engine, Fernet(KEY))[0], minute_spans=((30, 45),))
+    now = datetime.now(UTC).replace(second=0, microsecond=0)
+    start = now - timedelta(hours=6)
+    filled: list[int] = []
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path), engine) as (_, port):
+            fleet = Fleet([spec], "127.0.0.1", port, ack_timeout=5, window=8)
+            stats = await fleet.run(
+                history_hours=0,
+                minute_hours=1,
+                now=now,
+                start=start,
+                on_filled=lambda: filled.append(fleet.stats.acked),
+            )
+            assert stats.unanswered == 0
+
+    run(scenario)
+    with engine.connect() as conn:
+        minutes = sorted(
+            ts
+            for (ts,) in conn.execute(
+                select(IntervalValue.ts).where(IntervalValue.period == MINUTE, IntervalValue.factor == "a21026")
+            )
+        )
+        hours = conn.scalar(select(func.count()).where(IntervalValue.period == HOUR, IntervalValue.factor == "a21026"))
+    span = [start + timedelta(minutes=30 + i) for i in range(45)]
+    last_hour = [now - timedelta(minutes=60 - i) for i in range(60)]
+    assert minutes == span + last_hour  # the planted span with its context, then the last hour
+    assert hours == 6
+    assert filled == [6 + 45 + 60]  # said once, after every history upload was acknowledged

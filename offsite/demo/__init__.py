@@ -1,0 +1,1 @@
+"""``offsite demo``: a whole province on one machine."""

@@ -1,0 +1,165 @@
+"""What the demo plants, where, and what the platform should make of it.
+
+The first units get one scenario each: four get real exceedance days (enough for blue, yellow,
+orange and red alarms), the others one fraud or malfunction case each, planted in three days of
+minute data (the day before gives rules their history, the day after lets a window close). The
+first of all is the source article's case: a building-materials company in Suzhou whose SO2
+neared the limit and then fell sharply while the station-room video was missing. Every other
+unit is clean and must stay so.
+
+Signals are scaled so that each limited pollutant runs at about 35 % of its limit (measured),
+as a compliant plant does.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from offsite.demo.province import VIDEO_PLATFORM, DemoOutlet, DemoUnit
+from offsite.hj212.times import CST
+from offsite.sim import scenarios as sc
+from offsite.sim.signals import GAS, WATER
+
+SO2 = "a21026"
+DAY = 1440
+LOAD = 0.35
+"""Share of the limit a compliant plant's pollutants run at."""
+
+Plant = Callable[[sc.Series, DemoUnit, DemoOutlet, int], None]
+"""(series, unit, outlet, the planted day's first minute)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    name: str
+    expect: str
+    """The rule that should fire (R05 …) or the alarm level that should be raised (blue …)."""
+    plant: Plant
+    minute_days: bool = True
+    """Whether the three days around it go as minute data (fraud cases: screening reads minutes)."""
+
+
+def _exceedances(days: int) -> Plant:
+    def plant(s: sc.Series, _u: DemoUnit, o: DemoOutlet, first: int) -> None:
+        start = first // DAY
+        sc.exceedance_days(s, SO2, list(range(start, start + days)), o.limits[SO2])
+
+    return plant
+
+
+def _at(first: int) -> int:
+    return first + 600  # 10:00 China time on the planted day
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario(
+        "article_case",
+        "R05",
+        lambda s, u, o, f: sc.article_case(
+            s, SO2, _at(f) - 300, o.limits[SO2], platform=VIDEO_PLATFORM, channel=o.camera or o.mn
+        ),
+    ),
+    Scenario("exceedance_blue", "blue", _exceedances(2), minute_days=False),
+    Scenario("exceedance_yellow", "yellow", _exceedances(4), minute_days=False),
+    Scenario("exceedance_orange", "orange", _exceedances(8), minute_days=False),
+    Scenario("exceedance_red", "red", _exceedances(11), minute_days=False),
+    Scenario("constant", "R01", lambda s, u, o, f: sc.constant(s, SO2, _at(f), 180)),
+    Scenario("zero", "R02", lambda s, u, o, f: sc.zero(s, SO2, _at(f), 120)),
+    Scenario(
+        "drop_after_near_limit", "R05", lambda s, u, o, f: sc.drop_after_near_limit(s, SO2, _at(f), 90, o.limits[SO2])
+    ),
+    Scenario("gap_after_high", "R06", lambda s, u, o, f: sc.gap_after_high(s, SO2, _at(f), 120, o.limits[SO2])),
+    Scenario("maintenance", "R07", lambda s, u, o, f: sc.flagged(s, SO2, _at(f) - 600, 1560, "M")),
+    Scenario("manual_set", "R15", lambda s, u, o, f: sc.manual_set(s, SO2, _at(f), 60, round(0.2 * o.limits[SO2], 1))),
+    Scenario("limit_hugging", "R08", lambda s, u, o, f: sc.limit_hugging(s, SO2, f, DAY, o.limits[SO2], seed=u.index)),
+    Scenario("o2_dilution", "R09", lambda s, u, o, f: sc.o2_dilution(s, SO2, _at(f), 300)),
+    Scenario(
+        "treatment_power_off",
+        "R12",
+        lambda s, u, o, f: sc.treatment_power_off(
+            s, _at(f), 150, production=u.meters["production"], treatment=u.meters["treatment"]
+        ),
+    ),
+    Scenario("replay", "R14", lambda s, u, o, f: sc.replay(s, SO2, _at(f), 120, _at(f) - DAY)),
+    # R18 compares with the device's own recent days: planted on the third day
+    Scenario("chemical_suppression", "R18", lambda s, u, o, f: sc.chemical_suppression(s, SO2, _at(f) + DAY, 240)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    scenario: Scenario
+    unit: DemoUnit
+    outlet: DemoOutlet
+    day: int
+    """The planted day's index from the series' first China day (fraud: the middle of three)."""
+
+
+def place(units: list[DemoUnit], days: int) -> list[Placement]:
+    """One scenario per unit, from the first; fraud windows spread over the month, alarm days
+    in its second half (all inside the alarm window that ends yesterday)."""
+    out = []
+    for k, (scenario, unit) in enumerate(zip(SCENARIOS, units, strict=False)):
+        outlet = next(o for o in unit.outlets if o.medium == "gas")
+        # fraud: the three days end at least three days before today; alarms: the month's second half
+        day = 3 + (k * 5) % (days - 7) if scenario.minute_days else days - 14
+        out.append(Placement(scenario, unit, outlet, day))
+    return out
+
+
+def scale(s: sc.Series, outlet: DemoOutlet) -> None:
+    """Each limited pollutant at about ``LOAD`` of its limit, keeping its shape and noise."""
+    bases = {p.code: p.base for p in (GAS if outlet.medium == "gas" else WATER)}
+    for factor, limit in outlet.limits.items():
+        if factor in s.values and factor in bases:
+            s.values[factor] = (s.values[factor] * (LOAD * limit / bases[factor])).round(2)
+
+
+def first_minute(start: datetime, day: int) -> int:
+    """Minute index of the start of China day ``day`` in a series starting at ``start``."""
+    midnight = datetime.combine(start.astimezone(CST).date() + timedelta(days=day), datetime.min.time(), CST)
+    return int((midnight - start).total_seconds() // 60)
+
+
+def minute_span(start: datetime, placement: Placement) -> tuple[int, int]:
+    """The three China days around a fraud placement, as (first minute, count)."""
+    return first_minute(start, placement.day - 1), 3 * DAY
+
+
+def write_truth(path: Path, placements: list[Placement], series: list[sc.Series], start: datetime) -> int:
+    """One JSON line per planted window (fraud) or per alarmed unit: what should be found."""
+    by_mn = {s.mn: s for s in series}
+    lines = []
+    for p in placements:
+        base: dict[str, str | int] = {
+            "scenario": p.scenario.name,
+            "expect": p.scenario.expect,
+            "unit": p.unit.credit_code,
+            "mn": p.outlet.mn,
+        }
+        labels = by_mn[p.outlet.mn].labels if p.outlet.mn in by_mn else []
+        if p.scenario.minute_days:
+            for label in labels:
+                lines.append(
+                    {**base, "factor": label.factor, "start": label.start.isoformat(), "end": label.end.isoformat()}
+                )
+        elif labels:
+            days = sorted(label.start.astimezone(CST).date() for label in labels)
+            lines.append({**base, "days": len(days), "first_day": str(days[0]), "last_day": str(days[-1])})
+    with open(path, "w", encoding="utf-8") as fh:
+        for line in lines:
+            fh.write(json.dumps(line, ensure_ascii=False) + "\n")
+    return len(lines)
+
+
+def clean_units(units: list[DemoUnit], placements: list[Placement]) -> list[DemoUnit]:
+    planted = {p.unit.credit_code for p in placements}
+    return [u for u in units if u.credit_code not in planted]
+
+
+def china_day(start: datetime, day: int) -> date:
+    return start.astimezone(CST).date() + timedelta(days=day)

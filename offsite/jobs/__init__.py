@@ -1,0 +1,1 @@
+"""Scheduled work shared by ``offsite worker`` and ``offsite demo``."""
