@@ -68,7 +68,28 @@ def apply_grading(session: Session, graded: pl.DataFrame, settings: Settings, no
             setattr(applied, event.action, getattr(applied, event.action) + 1)
             if event.action in {"opened", "raised"}:
                 applied.messages += notify_alarm(session, event, settings, now)
+    _keep_counts_current(session, graded)
     return applied
+
+
+def _keep_counts_current(session: Session, graded: pl.DataFrame) -> None:
+    """A live alarm whose level held still shows the exceedance days of the last day graded
+    (blue at 1 day, then 2): the count an officer reads is today's, not the one it opened with."""
+    if graded.is_empty():
+        return
+    last = graded.sort("day").group_by("unit").last()
+    alarms = {
+        a.unit_id: a
+        for a in session.scalars(
+            select(Alarm).where(
+                Alarm.kind == "exceedance", Alarm.state.in_(LIVE), Alarm.unit_id.in_(last["unit"].to_list())
+            )
+        )
+    }
+    for row in last.iter_rows(named=True):
+        alarm = alarms.get(row["unit"])
+        if alarm is not None and alarm.level == row["level"] and row["day"] > alarm.day:
+            alarm.days, alarm.day = row["days"], row["day"]
 
 
 def _level_changes(graded: pl.DataFrame) -> pl.DataFrame:

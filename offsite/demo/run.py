@@ -110,7 +110,10 @@ class Demo:
         placements = plan.place(units, o.days)
         specs = _specs(units, placements, start)
         self.snapshot = view.Snapshot("filling", devices=len(specs), packets=_expected(specs, start, now, o))
-        self._say(f"province: {len(units)} units, {len(specs)} devices in {len({u.city for u in units})} cities")
+        self._say(
+            f"province: {len(units)} units, {len(specs)} devices in {len({u.city for u in units})} cities "
+            f"({time.monotonic() - self.started:.0f} s)"
+        )
         sinks = Sinks(o.directory)
         sinks.start()
         settings = sinks.settings(self.settings)
@@ -149,7 +152,9 @@ class Demo:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         filled = asyncio.Event()
-        fleet = Fleet(specs, "127.0.0.1", port, ack_timeout=60.0, live_minutes=True, window=WINDOW)
+        fleet = Fleet(
+            specs, "127.0.0.1", port, ack_timeout=60.0, live_minutes=True, window=WINDOW, concurrency=len(specs)
+        )
         running = asyncio.create_task(
             fleet.run(
                 history_hours=0,

@@ -26,7 +26,10 @@ def format_number(value: FieldValue) -> str:
         raise EncodeError(f"{value!r} is not a number", value=value)
     if isinstance(value, int):
         return str(value)
-    return format(Decimal(repr(value)), "f")
+    text = repr(value)
+    if "e" in text or "n" in text:  # exponents, inf and nan need the slow path
+        return format(Decimal(text), "f")
+    return text
 
 
 def upload(

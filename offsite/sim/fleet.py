@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 
@@ -83,6 +84,8 @@ class Fleet:
         """Every device's series as sent, with the labels of what was planted in them."""
         self._gate = asyncio.Semaphore(concurrency)
         self._filled: asyncio.Barrier | None = None
+        self._abnormal: dict[str, np.ndarray] = {}
+        """Per device, the minutes where some factor is flagged other than N (most intervals have none)."""
         self._on_filled: Callable[[], None] | None = None
 
     async def run(
@@ -141,6 +144,7 @@ class Fleet:
         if spec.plant is not None:
             spec.plant(planted)
         self.series.append(planted)
+        self._abnormal[spec.mn] = np.logical_or.reduce([f != "N" for f in planted.flags.values()])
         filled = False
         try:
             async with self._gate:
@@ -199,7 +203,9 @@ class Fleet:
                 period=period,
                 start=planted.at(first),
                 values={code: v[first : first + count][sent] for code, v in planted.values.items()},
-                flags=window_flags(planted.flags, first, count, sent),
+                flags=window_flags(planted.flags, first, count, sent)
+                if self._abnormal[spec.mn][first : first + count].any()
+                else None,
                 qn=device.next_qn(),
                 version=spec.version,
             ),
@@ -221,7 +227,9 @@ class Fleet:
         end = loop.time() + live
         index = 0
         values = planted.values
-        sent_minute = datetime.now(UTC).replace(second=0, microsecond=0)
+        # minutes pass while the history goes out: the first live pass sends them too, as a
+        # logger that stored them would
+        sent_minute = planted.at(len(planted.missing) - 1)
         while loop.time() < end:
             latest = {code: float(series[-1 - (index % len(series))]) for code, series in values.items()}
             await self._send(
@@ -239,9 +247,9 @@ class Fleet:
             )
             index += 1
             current = datetime.now(UTC).replace(second=0, microsecond=0)
-            if self.live_minutes and current > sent_minute:
-                sent_minute = current
-                await self._live_minute(device, logger, spec, planted, current - timedelta(minutes=1))
+            while self.live_minutes and current - timedelta(minutes=1) > sent_minute:
+                sent_minute += timedelta(minutes=1)
+                await self._live_minute(device, logger, spec, planted, sent_minute)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.sleep(every), max(0.0, end - loop.time()))
 

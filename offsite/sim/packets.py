@@ -6,6 +6,7 @@ volume in m³), as loggers report it.
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 
 import numpy as np
@@ -35,21 +36,22 @@ def interval_packet(
 ) -> Packet:
     """One minute/hour/day upload from that interval's per-minute values."""
     flow_code = FLOW[medium]
-    flow = values.get(flow_code)
+    # Python floats: an interval holds at most 1,440 minutes, where NumPy's per-call cost dominates
+    flow = values[flow_code].tolist() if flow_code in values else None
     seconds = 60.0
     factors: dict[str, dict[str, str | float]] = {}
     for code, minute_values in values.items():
+        readings = minute_values.tolist()
         fields: dict[str, str | float] = {
-            "Min": float(minute_values.min()),
-            "Avg": round(float(minute_values.mean()), 3),
-            "Max": float(minute_values.max()),
+            "Min": min(readings),
+            "Avg": round(math.fsum(readings) / len(readings), 3),
+            "Max": max(readings),
         }
         if code == flow_code:
-            per_minute = minute_values * seconds * (1.0 if medium == "gas" else 1e-3)  # m³
-            fields["Cou"] = round(float(per_minute.sum()), 2)
+            fields["Cou"] = round(math.fsum(readings) * seconds * (1.0 if medium == "gas" else 1e-3), 2)  # m³
         elif flow is not None and code not in NOT_EMITTED:
             # mg/m³ × m³/s × s (gas) or mg/L × L/s × s (water) gives mg; 1e-6 makes kg
-            fields["Cou"] = round(float((minute_values * flow * seconds * 1e-6).sum()), 4)
+            fields["Cou"] = round(math.fsum(c * q for c, q in zip(readings, flow, strict=True)) * seconds * 1e-6, 4)
         fields["Flag"] = (flags or {}).get(code, "N")
         factors[code] = fields
     return upload(cn=CN_OF[period], mn=mn, pw=pw, st=st, qn=qn, data_time=start, factors=factors, version=version)

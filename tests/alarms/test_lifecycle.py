@@ -120,6 +120,20 @@ def test_an_alarm_opens_rises_and_clears_unverified_with_the_grading(sessions: s
         assert (alarm.state, alarm.level, alarm.day) == ("cleared_unverified", "blue", date(2026, 12, 3))
 
 
+def test_a_live_alarm_shows_the_exceedance_days_of_the_last_day_graded(sessions: sessionmaker[Session]) -> None:
+    # Opened blue on day 0 with one day; day 1 adds a second: still blue, no step, but it reads 2.
+    applied = _apply(sessions, _daily([0, 1]), last=5)
+    assert applied["opened"] == 1
+    assert applied["raised"] == 0
+    assert _events(sessions) == [("opened", "blue", 1)]
+    with sessions() as session:
+        [alarm] = session.scalars(select(Alarm))
+        assert (alarm.level, alarm.days, alarm.day) == ("blue", 2, D0 + timedelta(days=5))
+    # the next day's grading carries on from there, without repeating a step
+    assert _apply(sessions, _daily([0, 1, 6]), last=6)["raised"] == 1
+    assert _events(sessions)[-1] == ("raised", "yellow", 3)
+
+
 def test_applying_the_same_grading_again_changes_nothing_and_sends_nothing(sessions: sessionmaker[Session]) -> None:
     _apply(sessions, _daily([0, 1, 2]), last=10)
     again = _apply(sessions, _daily([0, 1, 2]), last=10)

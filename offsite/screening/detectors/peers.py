@@ -86,7 +86,10 @@ def detect_o2(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             pl.col("value").mean().alias("value"),
             pl.col("hour").min().alias("start"),
             (pl.col("hour").max() + pl.duration(hours=1)).alias("end"),
+            pl.len().alias("hours"),
         )
+        # a day's median and the device's usual level mean little from a few hours of it
+        .filter(pl.col("hours") >= params["peer_day_hours"])
         .with_columns(pl.col("value").median().over("mn", "factor").alias("usual"))
     )
     odd = (
