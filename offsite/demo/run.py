@@ -152,9 +152,7 @@ class Demo:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, self.stop.set)
         filled = asyncio.Event()
-        fleet = Fleet(
-            specs, "127.0.0.1", port, ack_timeout=60.0, live_minutes=True, window=WINDOW, concurrency=len(specs)
-        )
+        fleet = Fleet(specs, "127.0.0.1", port, ack_timeout=60.0, live_minutes=True, window=WINDOW)
         running = asyncio.create_task(
             fleet.run(
                 history_hours=0,
@@ -168,7 +166,10 @@ class Demo:
         )
         shown = asyncio.create_task(self._show(engine, fleet, sinks))
         try:
-            if await _first(filled, self.stop, running) is filled:
+            first = await _first(filled, self.stop, running)
+            if first is running:
+                raise DemoError(f"the simulated fleet stopped before the month was filled: {running.result()!r}")
+            if first is filled:
                 self.snapshot.phase = "settling"
                 await asyncio.to_thread(
                     partial(

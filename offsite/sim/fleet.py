@@ -85,6 +85,7 @@ class Fleet:
         self._gate = asyncio.Semaphore(concurrency)
         self._filled: asyncio.Barrier | None = None
         self._abnormal: dict[str, np.ndarray] = {}
+        self._typical_extra = 0
         """Per device, the minutes where some factor is flagged other than N (most intervals have none)."""
         self._on_filled: Callable[[], None] | None = None
 
@@ -106,6 +107,9 @@ class Fleet:
         start = start or now - timedelta(hours=history_hours)
         self._filled = asyncio.Barrier(len(self.specs)) if self.specs else None
         self._on_filled = on_filled
+        minutes = int((now - start).total_seconds() // 60)
+        extra = sorted(len(_minutes(spec.minute_spans, minutes, 0)) for spec in self.specs)
+        self._typical_extra = extra[len(extra) // 2] if extra else 0
         await asyncio.gather(
             *(
                 self._device(
@@ -149,7 +153,10 @@ class Fleet:
         try:
             async with self._gate:
                 await device.connect(self.host, self.port)
-                pipe = _Pipe(self.window)
+                # a device with much more history than most gets a wider window, so that it
+                # finishes about when they do instead of trailing alone at the end
+                extra = len(_minutes(spec.minute_spans, minutes, 0)) - self._typical_extra
+                pipe = _Pipe(self.window + self.window * max(0, extra) // max(1, minutes // 60))
                 for hour in range(minutes // 60):
                     await pipe.put(
                         self._interval(device, logger, spec, planted, period="hour", first=hour * 60, count=60)
