@@ -45,3 +45,6 @@ def demo(
     except DemoError as exc:
         typer.echo(f"offsite demo: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except KeyboardInterrupt:
+        # Ctrl-C before the live phase (while the province is built): what is stored stays
+        typer.echo("offsite demo: interrupted; the database keeps what was stored", err=True)
