@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 
+PHASES = ("province", "filling", "settling", "ready", "live", "stopped")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--units", type=int, default=300)
@@ -38,7 +41,8 @@ def main() -> None:
             assert process.stdout is not None
             for line in process.stdout:
                 phase = line.split(":", 1)[0]
-                phases.setdefault(phase, time.monotonic() - started)
+                if phase in PHASES:
+                    phases.setdefault(phase, time.monotonic() - started)
                 if phase == "ready":
                     ready = line.strip()
         if process.returncode != 0:
