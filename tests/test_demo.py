@@ -62,7 +62,7 @@ def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def _run(url: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], Engine, Path, list[dict[str, Any]]]:
-    result = demo(url, cwd, "--units", str(UNITS), "--duration", "15", "--plain")
+    result = demo(url, cwd, "--units", str(UNITS), "--duration", "30", "--plain")
     assert result.returncode == 0, result.stderr[-3000:]
     truth = [json.loads(line) for line in (cwd / "demo" / "scenarios.jsonl").read_text(encoding="utf-8").splitlines()]
     return result, make_engine(url), cwd / "demo", truth
@@ -86,6 +86,15 @@ def test_packets_came_over_tcp_and_were_acknowledged(ran: Any) -> None:
         hours = conn.scalar(select(func.count(func.distinct(IntervalValue.ts))).where(IntervalValue.period == HOUR))
         values = dict(conn.execute(select(IntervalValue.period, func.count()).group_by(IntervalValue.period)).all())
         unsourced = conn.scalar(select(func.count()).select_from(IntervalValue).where(IntervalValue.raw_id.is_(None)))
+        began = conn.scalar(select(func.min(RawPacket.received_at)))
+        assert began is not None
+        # the history ends at the minute the demo began; later minutes came live (the first of
+        # them catching up the minutes the fill took)
+        live = conn.scalar(
+            select(func.count(func.distinct(IntervalValue.ts))).where(
+                IntervalValue.period == MINUTE, IntervalValue.ts >= began.replace(second=0, microsecond=0)
+            )
+        )
     assert devices == UNITS  # every unit of the first twenty has one outlet (building materials)
     # a month of hour packets per device at least, every one archived and accepted
     assert outcomes.get("ok", 0) >= devices * DAYS * 24
@@ -97,6 +106,8 @@ def test_packets_came_over_tcp_and_were_acknowledged(ran: Any) -> None:
     assert values[HOUR] > 0
     assert values[DAY] >= devices * (DAYS - 1)
     assert unsourced == 0  # every value points to its archived packet
+    assert live is not None
+    assert live >= 1
 
 
 def test_hourly_and_daily_values_were_computed_from_the_minutes(ran: Any) -> None:

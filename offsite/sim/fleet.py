@@ -194,8 +194,10 @@ class Fleet:
         period: str,
         first: int,
         count: int,
+        at: datetime | None = None,
     ) -> None:
-        """The upload for minutes ``first`` … ``first + count`` from those sent; none if none were."""
+        """The upload for minutes ``first`` … ``first + count`` from those sent; none if none
+        were. ``at`` dates it otherwise than its place in the series (a live minute)."""
         sent = ~planted.missing[first : first + count]
         if not sent.any():
             return  # a gap: the logger has nothing for this interval
@@ -208,7 +210,7 @@ class Fleet:
                 st=spec.st,
                 medium=spec.medium,
                 period=period,
-                start=planted.at(first),
+                start=at or planted.at(first),
                 values={code: v[first : first + count][sent] for code, v in planted.values.items()},
                 flags=window_flags(planted.flags, first, count, sent)
                 if self._abnormal[spec.mn][first : first + count].any()
@@ -264,23 +266,8 @@ class Fleet:
         self, device: VirtualDevice, logger: Logger, spec: DeviceSpec, planted: Series, at: datetime
     ) -> None:
         day_before = int((at - planted.start).total_seconds() // 60) - 1440
-        if not 0 <= day_before < len(planted.missing):
-            return
-        await self._send(
-            device,
-            logger,
-            interval_packet(
-                mn=spec.mn,
-                pw=spec.pw,
-                st=spec.st,
-                medium=spec.medium,
-                period="minute",
-                start=at,
-                values={code: v[day_before : day_before + 1] for code, v in planted.values.items()},
-                qn=device.next_qn(),
-                version=spec.version,
-            ),
-        )
+        if 0 <= day_before < len(planted.missing):
+            await self._interval(device, logger, spec, planted, period="minute", first=day_before, count=1, at=at)
 
     async def _send(self, device: VirtualDevice, logger: Logger, packet: Packet) -> None:
         if packet.cn != "2011":
