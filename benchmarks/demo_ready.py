@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 PHASES = ("province", "filling", "settling", "ready", "live", "stopped")
 
 
