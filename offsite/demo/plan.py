@@ -41,6 +41,8 @@ class Scenario:
     plant: Plant
     minute_days: bool = True
     """Whether the three days around it go as minute data (fraud cases: screening reads minutes)."""
+    host: str | None = None
+    """Planted on the unit of that scenario (an alarm unit), on days of its own."""
 
 
 def _exceedances(days: int) -> Plant:
@@ -90,6 +92,24 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+FALSE_STOP_MARK, COMPARISON = "false_stop_mark", "comparison"
+EXTRAS: tuple[Scenario, ...] = (
+    Scenario("negative", "R03", lambda s, u, o, f: sc.negative(s, SO2, _at(f), 60), host="exceedance_blue"),
+    Scenario(
+        "over_range",
+        "R04",
+        lambda s, u, o, f: sc.over_range(s, SO2, _at(f), 4, round(2.5 * o.limits[SO2], 1)),
+        host="exceedance_red",
+    ),
+    # the data stay normal; the unit files a stop mark over three hours of them, and it is approved
+    Scenario(
+        FALSE_STOP_MARK, "R16", lambda s, u, o, f: s.label(FALSE_STOP_MARK, "*", _at(f), 180), host="exceedance_orange"
+    ),
+    # a comparison test (比对监测) whose reference is twice what the analyser read
+    Scenario(COMPARISON, "R17", lambda s, u, o, f: s.label(COMPARISON, SO2, _at(f), 60), host="exceedance_yellow"),
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Placement:
     scenario: Scenario
@@ -108,7 +128,44 @@ def place(units: list[DemoUnit], days: int) -> list[Placement]:
         # fraud: the three days end at least three days before today; alarms: the month's second half
         day = 3 + (k * 5) % (days - 7) if scenario.minute_days else days - 14
         out.append(Placement(scenario, unit, outlet, day))
+    hosts = {p.scenario.name: p for p in out}
+    for k, scenario in enumerate(EXTRAS):
+        host = hosts[scenario.host or ""]
+        # three minute days of their own, before the alarm days begin
+        out.append(Placement(scenario, host.unit, host.outlet, min(5 + 3 * k, days - 17)))
     return out
+
+
+def stop_marks(placements: list[Placement], start: datetime) -> list[tuple[DemoOutlet, datetime, datetime]]:
+    """The false stop marks to file and approve: (outlet, start, end)."""
+    out = []
+    for p in placements:
+        if p.scenario.name == FALSE_STOP_MARK:
+            begin = start + timedelta(minutes=_at(first_minute(start, p.day)))
+            out.append((p.outlet, begin, begin + timedelta(hours=3)))
+    return out
+
+
+def comparisons(placements: list[Placement], series: list[sc.Series], start: datetime) -> list[dict[str, str]]:
+    """Comparison tests (mn, factor, time, reference, online, source) whose reference is twice the
+    hour's online mean."""
+    by_mn = {s.mn: s for s in series}
+    rows = []
+    for p in placements:
+        if p.scenario.name == COMPARISON:
+            at = _at(first_minute(start, p.day))
+            online = float(by_mn[p.outlet.mn].values[SO2][at : at + 60].mean())
+            rows.append(
+                {
+                    "mn": p.outlet.mn,
+                    "factor": SO2,
+                    "time": (start + timedelta(minutes=at)).isoformat(),
+                    "reference": f"{2 * online:.1f}",
+                    "online": f"{online:.1f}",
+                    "source": "演示比对监测报告",
+                }
+            )
+    return rows
 
 
 def scale(s: sc.Series, outlet: DemoOutlet) -> None:
@@ -141,7 +198,10 @@ def write_truth(path: Path, placements: list[Placement], series: list[sc.Series]
             "unit": p.unit.credit_code,
             "mn": p.outlet.mn,
         }
-        labels = by_mn[p.outlet.mn].labels if p.outlet.mn in by_mn else []
+        mine = p.scenario.name if p.scenario.minute_days else "exceedance_day"
+        labels = (
+            [label for label in by_mn[p.outlet.mn].labels if label.scenario == mine] if p.outlet.mn in by_mn else []
+        )
         if p.scenario.minute_days:
             for label in labels:
                 lines.append(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import logging
 import os
 import re
@@ -47,6 +48,7 @@ from offsite.jobs.scheduled import add_jobs
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
 from offsite.quality.incremental import aggregate_pending
+from offsite.quality.marks import decide, file_mark
 from offsite.registry.models import Device, Unit
 from offsite.registry.passwords import cipher
 from offsite.screening.database import Stored, screen_window
@@ -54,7 +56,7 @@ from offsite.screening.parameters import load
 from offsite.settings import Settings
 from offsite.sim.fleet import DeviceSpec, Fleet
 from offsite.sim.scenarios import Series, write_power, write_video
-from offsite.store.feeds import import_power, import_video
+from offsite.store.feeds import import_comparisons, import_power, import_video
 from offsite.store.models import RawPacket
 
 log = logging.getLogger("offsite.demo")
@@ -208,7 +210,8 @@ class Demo:
     ) -> None:
         """What the worker would have done over the month: values, grades, clues, messages."""
         _wait_for_projection(engine)
-        _import_side_series(engine, series, self.options.directory)
+        _import_side_series(engine, series, placements, start, self.options.directory)
+        _file_stop_marks(engine, placements, start, now)
         aggregated = aggregate_pending(engine, now=now)
         first, yesterday = start.astimezone(CST).date(), now.astimezone(CST).date() - timedelta(days=1)
         outcome = recompute(
@@ -329,32 +332,33 @@ def _log_to(path: Path) -> None:
 
 
 def _specs(units: list[DemoUnit], placements: list[plan.Placement], start: datetime) -> list[DeviceSpec]:
-    planted = {p.outlet.mn: p for p in placements}
+    planted: dict[str, list[plan.Placement]] = {}
+    for p in placements:
+        planted.setdefault(p.outlet.mn, []).append(p)
     specs: list[DeviceSpec] = []
     for unit in units:
         for outlet in unit.outlets:
-            placement = planted.get(outlet.mn)
-            spans = (plan.minute_span(start, placement),) if placement and placement.scenario.minute_days else ()
+            mine = planted.get(outlet.mn, [])
             specs.append(
                 DeviceSpec(
                     outlet.mn,
                     outlet.password,
                     outlet.medium,
                     seed=unit.index * 10 + len(specs) % 10 + 1,
-                    plant=_planter(unit, outlet, placement, start),
-                    minute_spans=spans,
+                    plant=_planter(unit, outlet, mine, start),
+                    minute_spans=tuple(plan.minute_span(start, p) for p in mine if p.scenario.minute_days),
                 )
             )
     return specs
 
 
 def _planter(
-    unit: DemoUnit, outlet: DemoOutlet, placement: plan.Placement | None, start: datetime
+    unit: DemoUnit, outlet: DemoOutlet, placements: list[plan.Placement], start: datetime
 ) -> Callable[[Series], None]:
     def plant(s: Series) -> None:
         plan.scale(s, outlet)
-        if placement is not None:
-            placement.scenario.plant(s, unit, outlet, plan.first_minute(start, placement.day))
+        for p in placements:
+            p.scenario.plant(s, unit, outlet, plan.first_minute(start, p.day))
 
     return plant
 
@@ -419,16 +423,43 @@ def _wait_for_projection(engine: Engine, *, timeout: float = 300.0) -> None:
     raise DemoError(f"the gateway had not projected every packet after {timeout:.0f} s; see its log")
 
 
-def _import_side_series(engine: Engine, series: list[Series], directory: Path) -> None:
-    """Power meters and camera outages come from their own systems, as files."""
-    power, video = directory / "power.csv", directory / "video.csv"
+def _import_side_series(
+    engine: Engine, series: list[Series], placements: list[plan.Placement], start: datetime, directory: Path
+) -> None:
+    """Power meters, camera outages and comparison tests come from their own systems, as files."""
+    power, video, tests = directory / "power.csv", directory / "video.csv", directory / "comparisons.csv"
     write_power(series, power)
     write_video(series, video)
+    rows = plan.comparisons(placements, series, start)
+    with open(tests, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["mn", "factor", "time", "reference", "online", "source"])
+        writer.writeheader()
+        writer.writerows(rows)
     with engine.begin() as conn:
-        for action, path in ((import_power, power), (import_video, video)):
+        for action, path in ((import_power, power), (import_video, video), (import_comparisons, tests)):
             report = action(conn, path)
             if not report.ok:
                 raise DemoError(f"{path}: {report.errors[:3]}")
+
+
+def _file_stop_marks(engine: Engine, placements: list[plan.Placement], start: datetime, now: datetime) -> None:
+    """The stop marks the units file, approved by their county bureau (one of them false: R16)."""
+    with session_factory(engine)() as session:
+        outlets = dict(session.execute(select(Device.mn, Device.outlet_id)).all())
+        for outlet, begin, end in plan.stop_marks(placements, start):
+            mark = file_mark(
+                session,
+                outlet_id=outlets[outlet.mn],
+                kind="stopped",
+                start=begin,
+                end=end,
+                reason="设备检修停产",
+                by="企业",
+                now=begin,
+                late_after=86400.0,
+            )
+            decide(session, mark.id, approve=True, by="区县生态环境分局", comment="同意", now=begin)
+        session.commit()
 
 
 def _screen(

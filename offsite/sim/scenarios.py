@@ -93,6 +93,21 @@ def drop_after_near_limit(s: Series, factor: str, first: int, count: int, limit:
     )
 
 
+def negative(s: Series, factor: str, first: int, count: int) -> None:
+    """Readings below zero: a drifting zero point, or an offset typed in to pull the mean down."""
+    s.values[factor][first : first + count] = -np.abs(np.round(s.values[factor][first : first + count] * 0.05, 2)) - 1.0
+    s.label("negative", factor, first, count)
+
+
+def over_range(s: Series, factor: str, first: int, episodes: int, reading: float, *, every: int = 90) -> None:
+    """Short spells of over-range (T) readings through a day: a range set below what the stack emits."""
+    for k in range(episodes):
+        at = first + k * every
+        s.values[factor][at : at + 5] = reading
+        s.flags[factor][at : at + 5] = "T"
+    s.label("over_range", factor, first, (episodes - 1) * every + 5, f"{episodes} × 5 min T at {reading}")
+
+
 def gap(s: Series, first: int, count: int) -> None:
     """The device sends nothing."""
     s.missing[first : first + count] = True

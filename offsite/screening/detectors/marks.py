@@ -11,6 +11,18 @@ from offsite.screening.hits import HITS, clock, finish, number
 from offsite.screening.prepared import Prepared
 
 CHECKED = ("stopped", "shutdown", "fault")
+KIND_ZH = {
+    "stopped": "停运",
+    "shutdown": "停炉",
+    "startup": "启动",
+    "fault": "故障",
+    "maintenance": "维护",
+    "calibration": "校准",
+}
+
+
+def _kind() -> pl.Expr:
+    return pl.col("kind").replace_strict(KIND_ZH, default=pl.col("kind"), return_dtype=pl.String)
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
@@ -46,7 +58,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 "{}–{} 的{}标记期内有 {} 小时流量高于正常水平的 {}%（正常 {}，期内最高 {}）",
                 clock(pl.col("start")),
                 clock(pl.col("end")),
-                pl.col("kind"),
+                _kind(),
                 number(pl.col("hours")),
                 int(params["active_share"] * 100),
                 number(pl.col("normal")),
@@ -61,7 +73,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             "{}–{} 的{}标记在窗口开始 {} 小时后才填报",
             clock(pl.col("start")),
             clock(pl.col("end")),
-            pl.col("kind"),
+            _kind(),
             late_hours.cast(pl.String),
         ).alias("summary"),
     )
