@@ -43,6 +43,9 @@ class Scenario:
     """Whether the three days around it go as minute data (fraud cases: screening reads minutes)."""
     host: str | None = None
     """Planted on the unit of that scenario (an alarm unit), on days of its own."""
+    span_days: int = 3
+    """Minute days sent: three (the day before gives history, the day after closes windows), or
+    just the planted day for rules judged within it."""
 
 
 def _exceedances(days: int) -> Plant:
@@ -94,19 +97,28 @@ SCENARIOS: tuple[Scenario, ...] = (
 
 FALSE_STOP_MARK, COMPARISON = "false_stop_mark", "comparison"
 EXTRAS: tuple[Scenario, ...] = (
-    Scenario("negative", "R03", lambda s, u, o, f: sc.negative(s, SO2, _at(f), 60), host="exceedance_blue"),
+    Scenario(
+        "negative", "R03", lambda s, u, o, f: sc.negative(s, SO2, _at(f), 60), host="exceedance_blue", span_days=1
+    ),
     Scenario(
         "over_range",
         "R04",
         lambda s, u, o, f: sc.over_range(s, SO2, _at(f), 4, round(2.5 * o.limits[SO2], 1)),
         host="exceedance_red",
+        span_days=1,
     ),
     # the data stay normal; the unit files a stop mark over three hours of them, and it is approved
     Scenario(
         FALSE_STOP_MARK, "R16", lambda s, u, o, f: s.label(FALSE_STOP_MARK, "*", _at(f), 180), host="exceedance_orange"
     ),
     # a comparison test (比对监测) whose reference is twice what the analyser read
-    Scenario(COMPARISON, "R17", lambda s, u, o, f: s.label(COMPARISON, SO2, _at(f), 60), host="exceedance_yellow"),
+    Scenario(
+        COMPARISON,
+        "R17",
+        lambda s, u, o, f: s.label(COMPARISON, SO2, _at(f), 60),
+        host="exceedance_yellow",
+        span_days=1,
+    ),
 )
 
 
@@ -183,8 +195,9 @@ def first_minute(start: datetime, day: int) -> int:
 
 
 def minute_span(start: datetime, placement: Placement) -> tuple[int, int]:
-    """The three China days around a fraud placement, as (first minute, count)."""
-    return first_minute(start, placement.day - 1), 3 * DAY
+    """The China days of minutes around a fraud placement, as (first minute, count)."""
+    days = placement.scenario.span_days
+    return first_minute(start, placement.day - days // 2), days * DAY
 
 
 def write_truth(path: Path, placements: list[Placement], series: list[sc.Series], start: datetime) -> int:
