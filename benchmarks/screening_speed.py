@@ -126,7 +126,9 @@ def province(args: argparse.Namespace) -> None:
 def load_batch(path: Path) -> Inputs:
     """One Parquet file of devices, with an SO2 limit of 100 for each."""
     data = pl.read_parquet(path)
-    limits = pl.DataFrame({"mn": data["mn"].unique(), "factor": "a21026", "limit": 100.0, "basis": "measured"})
+    limits = pl.DataFrame(
+        {"mn": data["mn"].unique(), "factor": "a21026", "limit": 100.0, "basis": "measured", "o2_ref": None}
+    )
     return Inputs(data, limits=limits.cast(LIMITS))
 
 

@@ -19,12 +19,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
+
 from offsite.demo.province import VIDEO_PLATFORM, DemoOutlet, DemoUnit
 from offsite.hj212.times import CST
 from offsite.sim import scenarios as sc
 from offsite.sim.signals import GAS, WATER
 
-SO2 = "a21026"
+SO2, O2 = "a21026", "a19001"
+NO_CORRECTION = 19.5
+"""O2 (%) at and above which no correction applies (HJ 75-2017)."""
 DAY = 1440
 LOAD = 0.35
 """Share of the limit a compliant plant's pollutants run at."""
@@ -56,6 +60,24 @@ def _exceedances(days: int) -> Plant:
     return plant
 
 
+def _as_corrected(plant: Plant) -> Plant:
+    """Plant in corrected terms, where the limit applies: the series is turned into O2-corrected
+    values, the scenario planted against the limit, and the result turned back into what the
+    analyser reads. A drop "near the limit" is then near it as the standard judges."""
+
+    def planted(s: sc.Series, u: DemoUnit, o: DemoOutlet, first: int) -> None:
+        if o.o2_ref is None:
+            plant(s, u, o, first)
+            return
+        o2 = s.values[O2]
+        to_corrected = np.where(o2 < NO_CORRECTION, (21.0 - o.o2_ref) / (21.0 - o2), 1.0)
+        s.values[SO2] = s.values[SO2] * to_corrected
+        plant(s, u, o, first)
+        s.values[SO2] = np.round(s.values[SO2] / to_corrected, 2)
+
+    return planted
+
+
 def _at(first: int) -> int:
     return first + 600  # 10:00 China time on the planted day
 
@@ -64,8 +86,10 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario(
         "article_case",
         "R05",
-        lambda s, u, o, f: sc.article_case(
-            s, SO2, _at(f) - 300, o.limits[SO2], platform=VIDEO_PLATFORM, channel=o.camera or o.mn
+        _as_corrected(
+            lambda s, u, o, f: sc.article_case(
+                s, SO2, _at(f) - 300, o.limits[SO2], platform=VIDEO_PLATFORM, channel=o.camera or o.mn
+            )
         ),
     ),
     Scenario("exceedance_blue", "blue", _exceedances(2), minute_days=False),
@@ -75,12 +99,22 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("constant", "R01", lambda s, u, o, f: sc.constant(s, SO2, _at(f), 180)),
     Scenario("zero", "R02", lambda s, u, o, f: sc.zero(s, SO2, _at(f), 120)),
     Scenario(
-        "drop_after_near_limit", "R05", lambda s, u, o, f: sc.drop_after_near_limit(s, SO2, _at(f), 90, o.limits[SO2])
+        "drop_after_near_limit",
+        "R05",
+        _as_corrected(lambda s, u, o, f: sc.drop_after_near_limit(s, SO2, _at(f), 90, o.limits[SO2])),
     ),
-    Scenario("gap_after_high", "R06", lambda s, u, o, f: sc.gap_after_high(s, SO2, _at(f), 120, o.limits[SO2])),
+    Scenario(
+        "gap_after_high",
+        "R06",
+        _as_corrected(lambda s, u, o, f: sc.gap_after_high(s, SO2, _at(f), 120, o.limits[SO2])),
+    ),
     Scenario("maintenance", "R07", lambda s, u, o, f: sc.flagged(s, SO2, _at(f) - 600, 1560, "M")),
     Scenario("manual_set", "R15", lambda s, u, o, f: sc.manual_set(s, SO2, _at(f), 60, round(0.2 * o.limits[SO2], 1))),
-    Scenario("limit_hugging", "R08", lambda s, u, o, f: sc.limit_hugging(s, SO2, f, DAY, o.limits[SO2], seed=u.index)),
+    Scenario(
+        "limit_hugging",
+        "R08",
+        _as_corrected(lambda s, u, o, f: sc.limit_hugging(s, SO2, f, DAY, o.limits[SO2], seed=u.index)),
+    ),
     Scenario("o2_dilution", "R09", lambda s, u, o, f: sc.o2_dilution(s, SO2, _at(f), 300)),
     Scenario(
         "treatment_power_off",

@@ -192,8 +192,9 @@ def _limits(session: Session, devices: list[dict[str, Any]], day: date) -> pl.Da
         .order_by(Limit.valid_from)
     ).all()
     latest = {(o, f): (v, b) for o, f, v, b in rows}  # the latest in force wins
+    o2_ref = dict(session.execute(select(Outlet.id, Outlet.o2_ref).where(Outlet.id.in_(outlets))).all())
     return pl.DataFrame(
-        [(d["mn"], f, v, b) for d in devices for (o, f), (v, b) in latest.items() if o == d["outlet"]],
+        [(d["mn"], f, v, b, o2_ref.get(o)) for d in devices for (o, f), (v, b) in latest.items() if o == d["outlet"]],
         schema=LIMITS,
         orient="row",
     )

@@ -54,7 +54,18 @@ def read_data(path: Path) -> pl.DataFrame:
 def _limits(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     if "basis" not in frame.columns:
         frame = frame.with_columns(pl.lit("measured").alias("basis"))
-    frame = frame.with_columns(_number(path, frame, "limit", optional=False), pl.col("basis").fill_null("measured"))
+    if "o2_ref" not in frame.columns:
+        frame = frame.with_columns(pl.lit(None, pl.String).alias("o2_ref"))
+    frame = frame.with_columns(
+        _number(path, frame, "limit", optional=False),
+        _number(path, frame, "o2_ref"),
+        pl.col("basis").fill_null("measured"),
+    )
+    _refuse(
+        path,
+        frame.filter(~pl.col("o2_ref").is_between(0, 21, closed="left")),
+        lambda r: f"o2_ref {r['o2_ref']!r} is not an O2 content (0 to under 21 %)",
+    )
     _refuse(path, frame.filter(~(pl.col("limit") > 0)), lambda r: f"limit {r['limit']!r} is not above 0")
     _refuse(
         path,
@@ -100,7 +111,7 @@ def _industries(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _read(path: Path, schema: pl.Schema, check: Callable[[Path, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
-    required = [c for c in schema.names() if c not in {"basis", "filed_at"}]
+    required = [c for c in schema.names() if c not in {"basis", "filed_at", "o2_ref"}]
     return check(path, _frame(path, tuple(required))).select(schema.names()).cast(schema)
 
 

@@ -3,7 +3,7 @@
 ``data`` holds ``mn, factor, time, value, flag`` (time in UTC). Pollutants, flow, O2 and the
 power series (``power:production``, ``power:treatment``) share it, keyed by the device's MN.
 The other frames are optional (empty when not given): limits per ``mn, factor`` (``limit``,
-``basis``), video outages (``mn, start, end``), data marks (``mn, start, end, kind, approved,
+``basis``, ``o2_ref``), video outages (``mn, start, end``), data marks (``mn, start, end, kind, approved,
 filed_at``) and instrument facts (``mn, factor, range_max, detection_limit``).
 """
 
@@ -22,7 +22,11 @@ DATA = pl.Schema(
         "flag": pl.String(),
     }
 )
-LIMITS = pl.Schema({"mn": pl.String(), "factor": pl.String(), "limit": pl.Float64(), "basis": pl.String()})
+LIMITS = pl.Schema(
+    {"mn": pl.String(), "factor": pl.String(), "limit": pl.Float64(), "basis": pl.String(), "o2_ref": pl.Float64()}
+)
+"""``o2_ref`` (optional): the reference O2 of a limit on the corrected basis, so that rules judge
+the corrected value as the standard does."""
 VIDEO = pl.Schema({"mn": pl.String(), "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")})
 MARKS = pl.Schema(
     {

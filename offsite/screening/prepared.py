@@ -22,14 +22,18 @@ CONTEXT = frozenset(
 )
 """Series that describe the process rather than what is discharged: not screened as pollutants."""
 STOP_KINDS = ("stopped", "shutdown")
+O2_NO_CORRECTION = 19.5
+"""At or above this O2 (%) a reading is not corrected (HJ 75-2017, as ``quality.rules`` applies it)."""
 ACTIVE_SHARE = 0.1
 
 
 @dataclass(frozen=True, slots=True)
 class Prepared:
     pollutants: pl.DataFrame
-    """mn, factor, time, value, flag, step (s), operating, flow, o2, production, treatment, limit,
-    basis, detection_limit, range_max, marked; in time order (so within each device and factor)."""
+    """mn, factor, time, value, flag, step (s), operating, flow, o2, production, treatment, limit
+    (on the measured scale at that reading: see ``_measured_scale``), limit_nominal,
+    limit_corrected (whether it was restated so), basis, o2_ref,
+    detection_limit, range_max, marked; in time order (so within each device and factor)."""
     context: pl.DataFrame
     """mn, time, flow, o2, production, treatment, operating, known (whether flow or production
     power said so, rather than assumed) at every time the device sent anything."""
@@ -52,12 +56,7 @@ def prepare(inputs: Inputs) -> Prepared:
         data.filter(~pl.col("factor").is_in(list(CONTEXT)))
         .join(steps, on="mn", how="left", maintain_order="left")
         .join(context, on=["mn", "time"], how="left", maintain_order="left")
-        .join(
-            inputs.limits.select("mn", "factor", "limit", "basis"),
-            on=["mn", "factor"],
-            how="left",
-            maintain_order="left",
-        )
+        .join(_limits(inputs.limits), on=["mn", "factor"], how="left", maintain_order="left")
         .join(
             inputs.devices.select("mn", "factor", "detection_limit", "range_max"),
             on=["mn", "factor"],
@@ -65,8 +64,35 @@ def prepare(inputs: Inputs) -> Prepared:
             maintain_order="left",
         )
     )
-    pollutants = _operating(pollutants, inputs.marks)
+    pollutants = _operating(pollutants.with_columns(_measured_scale()), inputs.marks)
     return Prepared(pollutants, context, steps, inputs)
+
+
+def _limits(limits: pl.DataFrame) -> pl.DataFrame:
+    o2_ref = pl.col("o2_ref") if "o2_ref" in limits.columns else pl.lit(None)
+    return limits.select("mn", "factor", "limit", "basis", o2_ref.cast(pl.Float64).alias("o2_ref"))
+
+
+def _measured_scale() -> list[pl.Expr]:
+    """A limit on the corrected basis, restated at each reading's O2 as the measured
+    concentration that would correct to it: C_lim × (21 − O2)/(21 − O2ref). Rules compare
+    readings with limits; this way they judge what the standard judges (the corrected value),
+    and ``limit_nominal`` keeps the standard's own number for summaries. No O2, no reference O2,
+    or O2 ≥ 19.5 % (where no correction applies, HJ 75): the limit as it stands."""
+    corrects = (
+        (pl.col("basis") == "corrected")
+        & pl.col("o2").is_not_null()
+        & pl.col("o2_ref").is_not_null()
+        & (pl.col("o2") < O2_NO_CORRECTION)
+    )
+    return [
+        pl.col("limit").alias("limit_nominal"),
+        corrects.fill_null(value=False).alias("limit_corrected"),
+        pl.when(corrects)
+        .then(pl.col("limit") * (21.0 - pl.col("o2")) / (21.0 - pl.col("o2_ref")))
+        .otherwise(pl.col("limit"))
+        .alias("limit"),
+    ]
 
 
 def _steps(data: pl.DataFrame) -> pl.DataFrame:

@@ -150,3 +150,35 @@ def test_industries_decide_who_is_compared_with_whom(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     assert peer_clues("--industries", str(industries)) == []
+
+
+def test_limits_on_the_corrected_basis_are_judged_on_the_corrected_value(tmp_path: Path) -> None:
+    # Readings hug 62–66 % of the limit as measured; at 11 % O2 against a reference of 6 % they
+    # correct to 93–99 % of it (× 15/10): limit hugging on the basis the standard judges.
+    def hugging_as_corrected(s: sc.Series) -> None:
+        sc.limit_hugging(s, "a21026", 1440, 1440, LIMIT * (21 - 11) / (21 - 6), seed=3)
+        s.values["a19001"][:] = 11.0
+
+    planted = [device("MN-HUG", 11, hugging_as_corrected)]
+    data, limits = tmp_path / "data.csv", tmp_path / "limits.csv"
+    long_frame(planted).write_csv(data)
+
+    def clues(text: str) -> list[dict[str, object]]:
+        limits.write_text(text, encoding="utf-8")
+        result = runner.invoke(app, ["screen", "--input", str(data), "--limits", str(limits)])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    measured = clues(f"mn,factor,limit\nMN-HUG,a21026,{LIMIT}\n")
+    corrected = clues(f"mn,factor,limit,basis,o2_ref\nMN-HUG,a21026,{LIMIT},corrected,6\n")
+    assert [c for c in measured if "R08" in c["rules"]] == []
+    hugging = [c for c in corrected if "R08" in c["rules"]]
+    assert len(hugging) == 1
+    assert f"限值 {LIMIT:g}" in str(hugging[0]["summary"])  # the standard's own number
+    assert "按折算浓度" in str(hugging[0]["summary"])
+    # without its reference O2 a corrected limit cannot be restated: judged as it stands
+    assert [c for c in clues(f"mn,factor,limit,basis\nMN-HUG,a21026,{LIMIT},corrected\n") if "R08" in c["rules"]] == []
+    limits.write_text(f"mn,factor,limit,basis,o2_ref\nMN-HUG,a21026,{LIMIT},corrected,25\n", encoding="utf-8")
+    bad = runner.invoke(app, ["screen", "--input", str(data), "--limits", str(limits)])
+    assert bad.exit_code == 2
+    assert "row 2: o2_ref 25.0 is not an O2 content" in bad.stderr

@@ -69,7 +69,7 @@ def test_gas_turbine_raises_no_strong_drop_zero_or_dilution_clue() -> None:
             for factor, column in (("a21005", table.columns[9]), ("a21002", table.columns[10]))
         ]
     ).cast(DATA)
-    limits = pl.DataFrame([("GT", "a21002", 120.0, "measured")], schema=LIMITS, orient="row")
+    limits = pl.DataFrame([("GT", "a21002", 120.0, "measured", None)], schema=LIMITS, orient="row")
     result = screen(Inputs(data, limits=limits), load())
     strong = result.clues.filter(pl.col("score") >= 0.5)
     assert not any(set(rules) & {"R02", "R03", "R05", "R09"} for rules in strong["rules"].to_list())

@@ -130,7 +130,9 @@ def test_hourly_white_noise_raises_nothing() -> None:
             )
         )
     data = pl.concat(parts).cast(DATA)
-    limits = pl.DataFrame({"mn": data["mn"].unique(), "factor": "a21026", "limit": LIMIT, "basis": "measured"})
+    limits = pl.DataFrame(
+        {"mn": data["mn"].unique(), "factor": "a21026", "limit": LIMIT, "basis": "measured", "o2_ref": None}
+    )
     result = screen(Inputs(data, limits=limits.cast(LIMITS)), load())
     assert result.hits.is_empty(), result.hits.select("rule", "mn", "summary").head(5).to_dicts()
 

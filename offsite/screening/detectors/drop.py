@@ -42,7 +42,8 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         aggs=[
             pl.col("peak").max().alias("peak"),
             pl.col("value").min().alias("low"),
-            pl.col("limit").first().alias("limit"),
+            pl.col("limit_nominal").first().alias("limit"),
+            pl.col("limit_corrected").first().alias("corrected"),
             pl.col("checked").fill_null(value=False).all().alias("checked"),
         ],
     )
@@ -55,7 +56,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 + 0.3 * ((depth - params["drop"]) / (1 - params["drop"])).clip(0, 1)
             ).alias("score"),
             pl.format(
-                "{} 在 {}–{} 由 {} 降至 {} {}（降幅 {}%，限值 {}），{}",
+                "{} 在 {}–{} 由 {} 降至 {} {}（降幅 {}%，限值 {}{}），{}",
                 name(pl.col("factor")),
                 clock(pl.col("start")),
                 clock(pl.col("end")),
@@ -64,6 +65,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 unit(pl.col("factor")),
                 (depth * 100).round(0).cast(pl.Int64).cast(pl.String),
                 number(pl.col("limit")),
+                pl.when(pl.col("corrected")).then(pl.lit("，按折算浓度判定")).otherwise(pl.lit("")),
                 pl.when(pl.col("checked"))
                 .then(pl.lit("同期流量、O2 无明显变化"))
                 .otherwise(pl.lit("无流量、O2 或用电数据可对照")),

@@ -23,7 +23,11 @@ def detect_long(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         periods = runs(
             frame,
             pl.col("flag") == flag,
-            aggs=[pl.col("before").first().alias("before"), pl.col("limit").first().alias("limit")],
+            aggs=[
+                pl.col("before").first().alias("before"),
+                pl.col("limit").first().alias("limit"),
+                pl.col("limit_nominal").first().alias("limit_nominal"),
+            ],
         ).with_columns(pl.lit(flag).alias("flag"))
         found.append(periods)
     periods = pl.concat(found).with_columns(
@@ -53,7 +57,11 @@ def detect_long(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 pl.col("flag").replace_strict(LABEL, return_dtype=pl.String),
                 number(pl.col("hours")),
                 pl.when(after_high.fill_null(value=False))
-                .then(pl.format("，开始前读数 {} 已接近限值 {}", number(pl.col("before")), number(pl.col("limit"))))
+                .then(
+                    pl.format(
+                        "，开始前读数 {} 已接近限值 {}", number(pl.col("before")), number(pl.col("limit_nominal"))
+                    )
+                )
                 .otherwise(pl.lit("，超过正常时长")),
             ).alias("summary"),
         ),

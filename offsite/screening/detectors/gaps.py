@@ -41,7 +41,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             pl.col("ratio").first(),
             pl.col("factor").first().alias("high_factor"),
             pl.col("value").first().alias("high_value"),
-            pl.col("limit").first().alias("high_limit"),
+            pl.col("limit_nominal").first().alias("high_limit"),
         )
     )
     gaps = gaps.join(last, on=["mn", "time"], how="left")

@@ -14,8 +14,10 @@ from offsite.screening.prepared import Prepared
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     hourly = common_hourly(
-        valid(p.pollutants).filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked")),
-        ["value", "limit"],
+        valid(p.pollutants)
+        .filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked"))
+        .with_columns(pl.col("limit_corrected").cast(pl.Float64).alias("corrected")),
+        ["value", "limit", "limit_nominal", "corrected"],
     )
     band = (pl.col("value") >= params["band_low"] * pl.col("limit")) & (pl.col("value") < pl.col("limit"))
     days = (
@@ -26,7 +28,8 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             pl.col("in_band").mean().alias("share"),
             pl.col("hour").filter(pl.col("in_band")).min().alias("start"),
             (pl.col("hour").filter(pl.col("in_band")).max() + pl.duration(hours=1)).alias("end"),
-            pl.col("limit").first(),
+            pl.col("limit_nominal").first().alias("limit"),
+            pl.col("corrected").first(),
         )
         .filter((pl.col("hours") >= params["min_hours"]) & (pl.col("share") > params["share"]))
     )
@@ -34,10 +37,11 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         days.with_columns(
             (0.5 + 0.5 * ((pl.col("share") - params["share"]) / (1 - params["share"])).clip(0, 1)).alias("score"),
             pl.format(
-                "{} 在 {} 有 {}% 的有效小时均值落在限值 {} 的 {}%–100% 之间（贴限排放）",
+                "{} 在 {} 有 {}% 的有效小时{}落在限值 {} 的 {}%–100% 之间（贴限排放）",
                 name(pl.col("factor")),
                 pl.col("day").cast(pl.String),
                 (pl.col("share") * 100).round(0).cast(pl.Int64).cast(pl.String),
+                pl.when(pl.col("corrected") > 0.5).then(pl.lit("均值（按折算浓度）")).otherwise(pl.lit("均值")),
                 number(pl.col("limit")),
                 int(params["band_low"] * 100),
             ).alias("summary"),
