@@ -61,7 +61,7 @@ from offsite.store.models import RawPacket
 
 log = logging.getLogger("offsite.demo")
 FOREVER = 10 * 365 * 86400.0
-WINDOW = 16
+WINDOW = 32
 """History uploads each simulated logger keeps in flight while filling the month."""
 
 
