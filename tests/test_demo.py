@@ -62,7 +62,7 @@ def ran(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 
 
 def _run(url: str, cwd: Path) -> tuple[subprocess.CompletedProcess[str], Engine, Path, list[dict[str, Any]]]:
-    result = demo(url, cwd, "--units", str(UNITS), "--duration", "30", "--plain")
+    result = demo(url, cwd, "--units", str(UNITS), "--duration", "45", "--plain")
     assert result.returncode == 0, result.stderr[-3000:]
     truth = [json.loads(line) for line in (cwd / "demo" / "scenarios.jsonl").read_text(encoding="utf-8").splitlines()]
     return result, make_engine(url), cwd / "demo", truth

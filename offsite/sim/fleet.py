@@ -7,7 +7,6 @@ from ``packets``, and it answers the platform's requests through ``Logger``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
@@ -239,28 +238,33 @@ class Fleet:
         # minutes pass while the history goes out: the first live pass sends them too, as a
         # logger that stored them would
         sent_minute = planted.at(len(planted.missing) - 1)
+        next_realtime = loop.time()
         while loop.time() < end:
-            latest = {code: float(series[-1 - (index % len(series))]) for code, series in values.items()}
-            await self._send(
-                device,
-                logger,
-                realtime_packet(
-                    mn=spec.mn,
-                    pw=spec.pw,
-                    st=spec.st,
-                    at=logger.now(),
-                    values=latest,
-                    qn=device.next_qn(),
-                    version=spec.version,
-                ),
-            )
-            index += 1
-            current = datetime.now(UTC).replace(second=0, microsecond=0)
-            while self.live_minutes and current - timedelta(minutes=1) > sent_minute:
+            if loop.time() >= next_realtime:
+                latest = {code: float(series[-1 - (index % len(series))]) for code, series in values.items()}
+                await self._send(
+                    device,
+                    logger,
+                    realtime_packet(
+                        mn=spec.mn,
+                        pw=spec.pw,
+                        st=spec.st,
+                        at=logger.now(),
+                        values=latest,
+                        qn=device.next_qn(),
+                        version=spec.version,
+                    ),
+                )
+                index += 1
+                next_realtime += every
+            now = datetime.now(UTC)
+            while self.live_minutes and now - timedelta(minutes=1) >= sent_minute + timedelta(minutes=1):
                 sent_minute += timedelta(minutes=1)
                 await self._live_minute(device, logger, spec, planted, sent_minute)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.sleep(every), max(0.0, end - loop.time()))
+            # wake for the next real-time packet, or just after the minute under way ends
+            minute_ends = (sent_minute + timedelta(minutes=2) - datetime.now(UTC)).total_seconds() + 0.5
+            pause = min(next_realtime - loop.time(), minute_ends if self.live_minutes else every)
+            await asyncio.sleep(max(0.0, min(pause, end - loop.time())))
 
     async def _live_minute(
         self, device: VirtualDevice, logger: Logger, spec: DeviceSpec, planted: Series, at: datetime
