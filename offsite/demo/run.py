@@ -98,6 +98,7 @@ class Demo:
         self.stop = asyncio.Event()
         self.snapshot = view.Snapshot("starting", devices=0)
         self.started = time.monotonic()
+        self._refreshed = self.started
 
     def run(self) -> None:
         o = self.options
@@ -263,7 +264,7 @@ class Demo:
 
     def _refresh(self, engine: Engine, fleet: Fleet, sinks: Sinks) -> None:
         s = self.snapshot
-        before, at = s.sent, getattr(self, "_refreshed", self.started)
+        before, at = s.sent, self._refreshed
         s.acked, s.sent = fleet.stats.acked, fleet.stats.sent
         self._refreshed = time.monotonic()
         s.rate = (s.sent - before) / max(self._refreshed - at, 1e-6)
