@@ -24,7 +24,7 @@ from sqlalchemy import Engine, func, select
 from offsite.alarms.models import Alarm
 from offsite.db import make_engine
 from offsite.notify.models import OutboxMessage
-from offsite.registry.models import Device, Outlet, Unit
+from offsite.registry.models import Device, Unit
 from offsite.screening.models import Clue
 from offsite.store.models import DAY, HOUR, MINUTE, ComputedValue, IntervalValue, RawPacket
 from tests.alarms.test_cli_alarms import plant_with_daily_values
@@ -223,10 +223,9 @@ def test_a_registry_that_is_not_a_demo_is_never_wiped(tmp_path: Path) -> None:
 def _clues(engine: Engine) -> list[dict[str, Any]]:
     with engine.connect() as conn:
         rows = conn.execute(
-            select(Clue.rules, Clue.score, Clue.start_at, Clue.end_at, Unit.credit_code, Unit.name)
-            .join(Unit, Unit.id == Clue.unit_id)
-            .join(Outlet, Outlet.unit_id == Unit.id)
-            .distinct()
+            select(Clue.rules, Clue.score, Clue.start_at, Clue.end_at, Unit.credit_code, Unit.name).join(
+                Unit, Unit.id == Clue.unit_id
+            )
         ).all()
     return [
         {"rules": rules, "score": score, "start": start, "end": end, "unit": unit, "unit_name": name}

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -261,12 +261,3 @@ def write_truth(path: Path, placements: list[Placement], series: list[sc.Series]
         for line in lines:
             fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     return len(lines)
-
-
-def clean_units(units: list[DemoUnit], placements: list[Placement]) -> list[DemoUnit]:
-    planted = {p.unit.credit_code for p in placements}
-    return [u for u in units if u.credit_code not in planted]
-
-
-def china_day(start: datetime, day: int) -> date:
-    return start.astimezone(CST).date() + timedelta(days=day)

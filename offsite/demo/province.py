@@ -116,7 +116,7 @@ def _unit(
     kind = BUILDING_MATERIALS if kiln else KINDS[rng.randrange(len(KINDS))]
     county, _ = rng.choice(counties[city] or [(city, cities[city])])
     code = credit_code.make(f"91{county}{index:07d}XY")
-    name = f"{cities[city].removesuffix('市')}{_firm(rng)}{kind.name}有限公司{DEMO_MARK}"
+    name = f"{cities[city].removesuffix('市')}{rng.choice(FIRMS)}{kind.name}有限公司{DEMO_MARK}"
     outlets = []
     if kind.gas:
         outlets.append(_outlet(index, 1, "gas", kind.gas, rng))
@@ -144,10 +144,6 @@ FIRMS = [
     "润泽",
     "天成",
 ]
-
-
-def _firm(rng: random.Random) -> str:
-    return rng.choice(FIRMS)
 
 
 def _outlet(unit: int, number: int, medium: str, key: str, rng: random.Random) -> DemoOutlet:

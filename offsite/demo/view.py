@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Group
 from rich.panel import Panel
@@ -42,6 +43,8 @@ class Snapshot:
     """Channel → state → messages."""
     delivered: dict[str, int] = field(default_factory=dict)
     """Channel → messages the local sinks received."""
+    regions: dict[str, Any] = field(default_factory=dict)
+    """Code → region row, read once: the view redraws every second."""
 
     def line(self) -> str:
         """One plain progress line."""
@@ -61,9 +64,12 @@ def read(engine: Engine, snapshot: Snapshot, *, clues: int = 8) -> Snapshot:
     """Fill ``snapshot`` from the database."""
     with engine.connect() as conn:
         snapshot.online = conn.scalar(select(func.count()).where(DeviceStatus.status == "online")) or 0
-        regions = {
-            row.code: row for row in conn.execute(select(Region.code, Region.name, Region.level, Region.parent_code))
-        }
+        if not snapshot.regions:
+            snapshot.regions = {
+                row.code: row
+                for row in conn.execute(select(Region.code, Region.name, Region.level, Region.parent_code))
+            }
+        regions = snapshot.regions
         rows = conn.execute(
             select(Unit.region_code, Alarm.level)
             .join(Unit, Unit.id == Alarm.unit_id)

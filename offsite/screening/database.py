@@ -186,15 +186,15 @@ def _number(text: str) -> float | None:
 def _limits(session: Session, devices: list[dict[str, Any]], day: date) -> pl.DataFrame:
     outlets = {d["outlet"] for d in devices}
     rows = session.execute(
-        select(Limit.outlet_id, Limit.factor, Limit.value, Limit.basis)
+        select(Limit.outlet_id, Limit.factor, Limit.value, Limit.basis, Outlet.o2_ref)
+        .join(Outlet, Outlet.id == Limit.outlet_id)
         .where(Limit.outlet_id.in_(outlets), Limit.period == "day", Limit.valid_from <= day)
         .where(Limit.valid_to.is_(None) | (Limit.valid_to >= day))
         .order_by(Limit.valid_from)
     ).all()
-    latest = {(o, f): (v, b) for o, f, v, b in rows}  # the latest in force wins
-    o2_ref = dict(session.execute(select(Outlet.id, Outlet.o2_ref).where(Outlet.id.in_(outlets))).all())
+    latest = {(o, f): (v, b, ref) for o, f, v, b, ref in rows}  # the latest in force wins
     return pl.DataFrame(
-        [(d["mn"], f, v, b, o2_ref.get(o)) for d in devices for (o, f), (v, b) in latest.items() if o == d["outlet"]],
+        [(d["mn"], f, *rest) for d in devices for (o, f), rest in latest.items() if o == d["outlet"]],
         schema=LIMITS,
         orient="row",
     )
