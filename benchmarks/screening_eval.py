@@ -55,6 +55,8 @@ EXPECTED = {
     "o2_dilution": "R09",
     "treatment_power_off": "R12",
     "article_case": "R05",
+    "under_reporting": "R10",
+    "scrubber_bypass": "R10",
 }
 Plant = Callable[[sc.Series, int], None]
 FAMILIES: dict[str, Plant] = {
@@ -74,6 +76,8 @@ FAMILIES: dict[str, Plant] = {
     "o2_dilution": lambda s, at: sc.o2_dilution(s, "a21026", at, 240 + at % 180),
     "treatment_power_off": lambda s, at: sc.treatment_power_off(s, at, 120 + at % 120, production="P", treatment="T"),
     "article_case": lambda s, at: sc.article_case(s, "a21026", at - 300, LIMIT, platform="v", channel=s.mn),
+    "under_reporting": lambda s, at: sc.under_reporting(s, "a21026", at, 240 + at % 180),
+    "scrubber_bypass": lambda s, at: sc.scrubber_bypass(s, at, 120 + at % 120),
 }
 
 

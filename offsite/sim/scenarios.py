@@ -210,6 +210,20 @@ def chemical_suppression(s: Series, factor: str, first: int, count: int) -> None
     s.label("chemical_suppression", factor, first, count, "SO2 × 0.2, then back in steps")
 
 
+def under_reporting(s: Series, factor: str, first: int, count: int, *, share: float = 0.3) -> None:
+    """A concentration reported at a fraction of itself while flow, O2 and load carry on (a
+    diluted sample line, an edited series): nothing but the process says it is wrong."""
+    s.values[factor][first : first + count] = np.round(s.values[factor][first : first + count] * share, 2)
+    s.label("under_reporting", factor, first, count, f"× {share}")
+
+
+def scrubber_bypass(s: Series, first: int, count: int, *, temperature: str = "a01012", raw: float = 125.0) -> None:
+    """The wet scrubber bypassed: the flue gas leaves at raw-gas temperature instead of saturated
+    at 50–60 ℃, while the SO2 reading is kept looking normal."""
+    s.values[temperature][first : first + count] = np.round(raw + s.values[temperature][first : first + count] - 55, 1)
+    s.label("scrubber_bypass", "a21026", first, count, f"flue temperature about {raw} ℃")
+
+
 def write_power(series: list[Series], path: Path) -> int:
     rows = [row for s in series for row in s.power]
     with open(path, "w", encoding="utf-8", newline="") as fh:

@@ -3,7 +3,8 @@
 - Jiangsu wastewater (hourly, one parameter, probably NH3-N — SOURCE.md says not to rely on it):
   SOURCE.md lists a 185-row frozen run of 2.96 from 2022-01-29 16:00; it must be found.
 - UCI gas turbine (hourly CO and NOx, clean real process data, no timestamps: hours are numbered
-  from 2011-01-01 00:00 China time): no drop, zero or dilution clue may score 0.5 or more.
+  from 2011-01-01 00:00 China time): no drop, zero or dilution clue may score 0.5 or more, and
+  with the energy yield as the load, R10 finds NOx where the load puts it.
 """
 
 from __future__ import annotations
@@ -66,13 +67,20 @@ def test_gas_turbine_raises_no_strong_drop_zero_or_dilution_clue() -> None:
     data = pl.concat(
         [
             pl.DataFrame({"mn": "GT", "factor": factor, "time": hours, "value": table[column], "flag": "N"})
-            for factor, column in (("a21005", table.columns[9]), ("a21002", table.columns[10]))
+            # the turbine energy yield (column 7, MWh) stands in for the production meter: R10's load
+            for factor, column in (
+                ("a21005", table.columns[9]),
+                ("a21002", table.columns[10]),
+                ("power:production", table.columns[7]),
+            )
         ]
     ).cast(DATA)
     limits = pl.DataFrame([("GT", "a21002", 120.0, "measured", None)], schema=LIMITS, orient="row")
     result = screen(Inputs(data, limits=limits), load())
     strong = result.clues.filter(pl.col("score") >= 0.5)
     assert not any(set(rules) & {"R02", "R03", "R05", "R09"} for rules in strong["rules"].to_list())
+    # NOx follows the turbine's load as a real process does: nothing under-reported
+    assert result.hits.filter(pl.col("rule") == "R10").is_empty()
     # its one long frozen stretch: NOx at 60.4 for 102 hours
     frozen = result.hits.filter((pl.col("rule") == "R01") & pl.col("summary").str.contains("连续 102 个读数"))
     assert frozen.height == 1

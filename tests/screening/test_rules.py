@@ -12,7 +12,8 @@ from offsite.screening.engine import screen
 from offsite.screening.inputs import DATA, LIMITS, MARKS, Inputs
 from offsite.screening.parameters import load
 from offsite.sim import scenarios as sc
-from tests.screening.planted import AT, LIMIT, START, device, fired, run
+from offsite.sim.frames import long_frame
+from tests.screening.planted import AT, LIMIT, MINUTES, START, device, fired, run
 
 SCENARIOS = {
     "R01": lambda s: sc.constant(s, "a21026", AT, 180),
@@ -163,6 +164,50 @@ def test_r10_fires_on_a_pollutant_far_below_what_the_load_implies_and_only_downw
 
     assert "R10" in fired(run([device("MN-UNDER", 21, under)]), "MN-UNDER")
     assert "R10" not in fired(run([device("MN-CUT", 22, load_cut)]), "MN-CUT")
+
+
+def test_r10_reads_production_power_o2_and_temperature_not_just_flow() -> None:
+    """Without a flow meter the load comes from the production meter; the summary names the
+    covariates the fit used."""
+
+    def under(s: sc.Series) -> None:
+        s.values["a21026"][AT : AT + 300] *= 0.3
+        del s.values["a00000"], s.flags["a00000"]
+        s.power += [("P", s.at(i), 800.0 + 10.0 * (i % 7)) for i in range(0, MINUTES, 5)]
+
+    result = run([device("MN-NOFLOW", 23, under)])
+    [hit] = result.hits.filter(pl.col("rule") == "R10").to_dicts()
+    assert hit["start"] <= START + timedelta(minutes=AT + 60)
+    assert hit["end"] >= START + timedelta(minutes=AT + 240)
+    assert "按同期O2、烟温、生产用电应约为" in hit["summary"]
+    assert "流量" not in hit["summary"]
+
+
+def test_r10_judges_a_shortfall_only_where_a_limit_or_detection_limit_gives_it_a_scale() -> None:
+    s = device("MN-NOLIMIT", 24, lambda s: s.values["a21002"].__setitem__(slice(AT, AT + 300), 5.0))
+    data = long_frame([s], {})
+    unscaled = screen(Inputs(data), load()).hits.filter((pl.col("rule") == "R10") & (pl.col("factor") == "a21002"))
+    assert unscaled.is_empty()
+    limits = pl.DataFrame([("MN-NOLIMIT", "a21002", 100.0, "measured", None)], schema=LIMITS, orient="row")
+    scaled = screen(Inputs(data, limits=limits), load()).hits
+    assert scaled.filter((pl.col("rule") == "R10") & (pl.col("factor") == "a21002")).height == 1
+
+
+def test_r10_sees_a_wet_scrubber_bypassed_by_its_flue_temperature() -> None:
+    bypassed = device("MN-BYPASS", 25, lambda s: sc.scrubber_bypass(s, AT, 150))
+
+    def dry(s: sc.Series) -> None:  # no wet scrubber: the gas is always hot, and a hotter spell is no bypass
+        s.values["a01012"] += 80.0
+        s.values["a01012"][AT : AT + 150] += 40.0
+
+    result = run([bypassed, device("MN-DRY", 26, dry)])
+    [hit] = result.hits.filter((pl.col("rule") == "R10") & (pl.col("mn") == "MN-BYPASS")).to_dicts()
+    assert hit["factor"] == "a21026"
+    assert hit["start"] <= START + timedelta(minutes=AT + 60)
+    assert hit["end"] >= START + timedelta(minutes=AT + 120)
+    assert "疑似脱硫设施旁路或停运" in hit["summary"]
+    assert "平时约 5" in hit["summary"]
+    assert result.hits.filter((pl.col("rule") == "R10") & (pl.col("mn") == "MN-DRY")).is_empty()
 
 
 def test_peers_show_a_device_out_of_service_more_often_and_one_with_more_air() -> None:
