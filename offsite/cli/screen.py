@@ -13,7 +13,7 @@ import typer
 from offsite.cli.options import DatabaseUrl, day_or_today
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
-from offsite.screening.database import screen_window
+from offsite.screening.database import refresh_profiles, screen_window
 from offsite.screening.engine import screen as run_catalogue
 from offsite.screening.files import InputError, read_inputs
 from offsite.screening.parameters import ParameterError, load
@@ -37,6 +37,13 @@ def screen(
     until: Annotated[
         str | None, typer.Option("--to", help="Database mode: last day screened (default: --from).")
     ] = None,
+    refresh_profiles: Annotated[
+        bool,
+        typer.Option(
+            "--refresh-profiles",
+            help="Database mode: first profile the peers over the same days (otherwise the stored profiles serve).",
+        ),
+    ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Screen monitoring data for fraud and malfunction (rules R01–R18).
@@ -45,7 +52,7 @@ def screen(
     --input): the stored minutes of every device, with the registry's limits, cameras, marks and
     meters; clues are stored, joined to earlier ones, and listed by `offsite clues list`."""
     if input_file is None:
-        _on_database(config, since, until, database_url)
+        _on_database(config, since, until, database_url, refresh=refresh_profiles)
         return
     try:
         catalogue = load(config)
@@ -67,7 +74,9 @@ def screen(
     typer.echo(f"{len(records)} clues from {inputs.data.height} readings", err=True)
 
 
-def _on_database(config: Path | None, since: str | None, until: str | None, database_url: str | None) -> None:
+def _on_database(
+    config: Path | None, since: str | None, until: str | None, database_url: str | None, *, refresh: bool
+) -> None:
     if since is None:
         raise typer.BadParameter("give --input FILE, or --from DAY [--to DAY] to screen the database")
     try:
@@ -83,6 +92,9 @@ def _on_database(config: Path | None, since: str | None, until: str | None, data
     engine = upgraded_engine(settings.database_url)
     start = datetime.combine(first, time(), CST)
     end = datetime.combine(last + timedelta(days=1), time(), CST)
+    if refresh:
+        found = refresh_profiles(engine, start, end, catalogue=catalogue, now=datetime.now(UTC))
+        typer.echo(f"peer profiles: {found.height} over {found['industry'].n_unique()} industries")
     stored, notices = screen_window(engine, start, end, catalogue=catalogue, now=datetime.now(UTC))
     for notice in notices:
         typer.echo(f"notice: {notice}", err=True)

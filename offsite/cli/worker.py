@@ -1,5 +1,5 @@
 """``offsite worker``: the scheduled jobs (``offsite.jobs.scheduled``) — aggregation, grading,
-screening, offline checks, the outbox."""
+peer profiles, screening, offline checks, the outbox."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from offsite.jobs.scheduled import (
     daily_job,
     deliver_job,
     offline_job,
+    profiles_job,
     screen_job,
 )
 from offsite.settings import with_database_url
@@ -30,13 +31,13 @@ def worker(
     aggregate_every: Annotated[float, typer.Option(help="Seconds between aggregation passes.")] = 300.0,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Run the scheduled jobs: aggregation, daily grading and missing-data check, offline alarms,
-    the outbox."""
+    """Run the scheduled jobs: aggregation, daily grading and missing-data check, peer profiles,
+    screening, offline alarms, the outbox."""
     settings = with_database_url(database_url)
     engine = upgraded_engine(settings.database_url)
     if once:
         # aggregation first (its days are graded), alarms next, so their messages go out
-        for job in (aggregate_job, daily_job, screen_job, offline_job, deliver_job):
+        for job in (aggregate_job, daily_job, profiles_job, screen_job, offline_job, deliver_job):
             typer.echo(job(engine, settings))
         return
     scheduler = BlockingScheduler(timezone=UTC)

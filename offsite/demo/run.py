@@ -51,7 +51,7 @@ from offsite.quality.incremental import aggregate_pending
 from offsite.quality.marks import decide, file_mark
 from offsite.registry.models import Device, Unit
 from offsite.registry.passwords import cipher
-from offsite.screening.database import Stored, screen_window
+from offsite.screening.database import Stored, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
 from offsite.sim.fleet import DeviceSpec, Fleet
@@ -466,10 +466,12 @@ def _file_stop_marks(engine: Engine, placements: list[plan.Placement], start: da
 def _screen(
     engine: Engine, placements: list[plan.Placement], start: datetime, now: datetime, minute_hours: int
 ) -> Stored:
-    """Screen where minutes were sent: the planted windows, and every device's last hours."""
+    """Screen where minutes were sent: the planted windows, and every device's last hours, with
+    peers profiled over those last hours first (the worker does so daily over 30 days)."""
     catalogue = load()
     with engine.connect() as conn:
         ids = dict(conn.execute(select(Device.mn, Device.id)).all())
+    refresh_profiles(engine, now - timedelta(hours=minute_hours), now, catalogue=catalogue, now=now)
     done = Stored()
     for p in placements:
         if p.scenario.minute_days:

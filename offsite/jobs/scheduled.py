@@ -9,6 +9,8 @@ Jobs:
 - ``screen``: at ten past every hour, the screening catalogue over every device's last 24 hours
   (the hour that just closed, with the day before it as context); clues are stored and joined to
   those found before;
+- ``profiles``: at 00:30 China time, the peer profiles over the last 30 days, which the hourly
+  screening compares devices with;
 - ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
   every device sent its daily data.
 """
@@ -30,12 +32,13 @@ from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
-from offsite.screening.database import screen_window
+from offsite.screening.database import refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
 
 log = logging.getLogger("offsite.worker")
 SCREEN_WINDOW = timedelta(hours=24)
+PROFILE_WINDOW = timedelta(days=30)
 
 
 def deliver_job(engine: Engine, settings: Settings) -> str:
@@ -72,9 +75,17 @@ def screen_job(engine: Engine, settings: Settings) -> str:
     return f"screen: {stored.clues} clues, {stored.created} new, {stored.updated} seen before"
 
 
+def profiles_job(engine: Engine, settings: Settings) -> str:
+    now = datetime.now(UTC)
+    day = now.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
+    found = refresh_profiles(engine, day - PROFILE_WINDOW, day, catalogue=load(), now=now)
+    return f"profiles: {found.height} over {found['industry'].n_unique()} industries"
+
+
 JOBS: dict[str, Callable[[Engine, Settings], str]] = {
     "aggregate": aggregate_job,
     "screen": screen_job,
+    "profiles": profiles_job,
     "daily": daily_job,
     "offline": offline_job,
     "outbox": deliver_job,
@@ -106,6 +117,7 @@ def add_jobs(
         "offline": IntervalTrigger(seconds=offline_every),
         "daily": CronTrigger(hour=1, minute=0, timezone=CST),
         "screen": CronTrigger(minute=10, timezone=CST),
+        "profiles": CronTrigger(hour=0, minute=30, timezone=CST),
     }
     for name, trigger in triggers.items():
         if name in skip:

@@ -10,21 +10,34 @@ for that window; a confirmed one keeps its state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from offsite.db import session_factory
 from offsite.quality.marks import DataMark
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
+from offsite.screening import profiles
 from offsite.screening.engine import screen
-from offsite.screening.inputs import CHANGES, COMPARISONS, DATA, DEVICES, INDUSTRIES, LIMITS, MARKS, VIDEO, Inputs
-from offsite.screening.models import Clue
+from offsite.screening.inputs import (
+    CHANGES,
+    COMPARISONS,
+    DATA,
+    DEVICES,
+    INDUSTRIES,
+    LIMITS,
+    MARKS,
+    PROFILES,
+    VIDEO,
+    Inputs,
+)
+from offsite.screening.models import Clue, PeerProfile
 from offsite.screening.parameters import Catalogue
+from offsite.screening.prepared import prepare
 from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerReading, VideoOutage
 from offsite.store.series import read_interval
 
@@ -57,19 +70,55 @@ def screen_window(
     now: datetime,
     device_ids: Sequence[int] | None = None,
 ) -> tuple[Stored, list[str]]:
-    """Screen every device (or those given) over ``start``–``end`` and store what it finds."""
+    """Screen every device (or those given) over ``start``–``end`` and store what it finds.
+    Peers are judged by the stored profiles; where none are stored yet, they are computed over
+    this window first (and stored)."""
     with Session(engine) as session:
         devices = _devices(session, device_ids)
+        peer_profiles = stored_profiles(session)
+    if peer_profiles.is_empty():
+        peer_profiles = refresh_profiles(engine, start, end, catalogue=catalogue, now=now)
     done, notices = Stored(), []
     for offset in range(0, len(devices), BATCH_DEVICES):
         batch = devices[offset : offset + BATCH_DEVICES]
         with session_factory(engine)() as session:
-            inputs = _inputs(engine, session, batch, start, end)
+            inputs = replace(_inputs(engine, session, batch, start, end), profiles=peer_profiles)
             result = screen(inputs, catalogue)
             notices += result.notices
             done += _store(engine, session, result.records(inputs.data), batch, now)
             session.commit()
     return done, notices
+
+
+def refresh_profiles(
+    engine: Engine, start: datetime, end: datetime, *, catalogue: Catalogue, now: datetime
+) -> pl.DataFrame:
+    """Profile the peers of every active device over ``start``–``end`` (batch by batch, then the
+    quantiles over all), and store the profiles in place of the last ones."""
+    with Session(engine) as session:
+        devices = _devices(session, None)
+    observed, industries = profiles.Observations.empty(), [pl.DataFrame(schema=INDUSTRIES)]
+    for offset in range(0, len(devices), BATCH_DEVICES):
+        with Session(engine) as session:
+            inputs = _inputs(engine, session, devices[offset : offset + BATCH_DEVICES], start, end)
+        observed = observed + profiles.observe(prepare(inputs), catalogue)
+        industries.append(inputs.industries)
+    found = profiles.profile(observed, pl.concat(industries), catalogue)
+    with session_factory(engine)() as session:
+        session.execute(delete(PeerProfile))
+        session.add_all(
+            PeerProfile(**row, window_start=start, window_end=end, computed_at=now)
+            for row in found.iter_rows(named=True)
+        )
+        session.commit()
+    return found
+
+
+def stored_profiles(session: Session) -> pl.DataFrame:
+    rows = session.execute(
+        select(PeerProfile.industry, PeerProfile.metric, PeerProfile.factor, PeerProfile.value, PeerProfile.peers)
+    ).all()
+    return pl.DataFrame(rows, schema=PROFILES, orient="row")
 
 
 def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[str, Any]]:

@@ -5,12 +5,12 @@ then the joining into clues."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
 
-from offsite.screening import clues
+from offsite.screening import clues, profiles
 from offsite.screening.detectors import (
     comparison,
     consistency,
@@ -45,7 +45,7 @@ DETECTORS: dict[str, Detector | tuple[Detector, ...]] = {
     "R05": drop.detect,
     "R06": gaps.detect,
     "R07": (flags.detect_long, peers.detect_frequency),
-    "R08": hugging.detect,
+    "R08": (hugging.detect, hugging.detect_peers, hugging.detect_jump),
     "R09": (oxygen.detect, peers.detect_o2),
     "R10": consistency.detect,
     "R12": power.detect,
@@ -72,6 +72,10 @@ class Result:
 
 def screen(inputs: Inputs, catalogue: Catalogue) -> Result:
     prepared = prepare(inputs)
+    if inputs.profiles.is_empty():
+        # no profiles computed beforehand over all the peers: the devices given are the peers
+        own = profiles.profile(profiles.observe(prepared, catalogue), inputs.industries, catalogue)
+        prepared = replace(prepared, inputs=replace(inputs, profiles=own))
     notices = _limit_notices(prepared, catalogue)
     parameters = {rule: catalogue.params(rule) for rule in catalogue.rules if catalogue.enabled(rule)}
     found = [_run(rule, detector, prepared, catalogue) for rule, detector in DETECTORS.items() if rule in parameters]
@@ -114,6 +118,7 @@ def _only(p: Prepared, *, include: list[str] | None = None, exclude: list[str] |
         inputs.changes.filter(keep),
         inputs.comparisons.filter(keep),
         inputs.industries,
+        inputs.profiles,
     )
     return Prepared(p.pollutants.filter(keep), p.context.filter(keep), p.steps.filter(keep), narrowed)
 

@@ -65,6 +65,17 @@ COMPARISONS = pl.Schema(
     }
 )
 """Comparison tests (a reference measurement beside the analyser). Only the database carries them."""
+PROFILES = pl.Schema(
+    {
+        "industry": pl.String(),
+        "metric": pl.String(),
+        "factor": pl.String(),
+        "value": pl.Float64(),
+        "peers": pl.Int64(),
+    }
+)
+"""Peer profiles (``offsite.screening.profiles``): ``factor`` is ``*`` for a metric of the whole
+device, ``peers`` the number of devices behind ``value``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +89,6 @@ class Inputs:
     comparisons: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COMPARISONS))
     industries: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INDUSTRIES))
     """``mn, industry``: the peers a device is compared with (without it, all devices screened together)."""
+    profiles: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROFILES))
+    """The industries' profiles, computed beforehand over all the peers; without them the engine
+    profiles the devices it is given."""

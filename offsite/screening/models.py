@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offsite.db import Base, UtcDateTime
@@ -44,3 +44,23 @@ class Clue(Base):
     reviewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     found_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PeerProfile(Base):
+    """The last peer profiles computed (``offsite.screening.profiles``): per industry, what is
+    usual among its devices. Replaced whole by each computation."""
+
+    __tablename__ = "peer_profile"
+    __table_args__ = (UniqueConstraint("industry", "metric", "factor"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    industry: Mapped[str] = mapped_column(String(32))
+    """The unit's industry code; ``*`` for devices with none."""
+    metric: Mapped[str] = mapped_column(String(32))
+    factor: Mapped[str] = mapped_column(String(16))
+    """``*`` for a metric of the whole device."""
+    value: Mapped[float | None] = mapped_column(Float)
+    peers: Mapped[int] = mapped_column(Integer)
+    window_start: Mapped[datetime] = mapped_column(UtcDateTime)
+    window_end: Mapped[datetime] = mapped_column(UtcDateTime)
+    computed_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -7,7 +7,8 @@ import json
 from datetime import date, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
+import polars as pl
+from sqlalchemy import Engine, delete, select
 from typer.testing import CliRunner
 
 from offsite.cli import app
@@ -16,7 +17,9 @@ from offsite.hj212.times import CST
 from offsite.registry.models import Camera, Device, Limit, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.screening.database import screen_window
+from offsite.screening.models import Clue, PeerProfile
 from offsite.screening.parameters import load
+from offsite.screening.profiles import OUT_OF_SERVICE
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame
 from offsite.store.models import MINUTE, InstrumentInfo, VideoOutage
@@ -189,3 +192,73 @@ def test_comparison_tests_imported_and_screened(database_url: str, engine: Engin
     compared = [c for c in listed if "R17" in c["rules"]]
     assert len(compared) == 1
     assert "参比值 180.0，在线值 95.0，偏差 -47%" in compared[0]["summary"]
+
+
+def plant_peers(engine: Engine) -> None:
+    """Seven kilns of one industry (SO2 minutes only); the last one out of service six hours."""
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        for n in range(1, 8):
+            session.add(
+                Unit(
+                    id=n,
+                    credit_code=f"9134010000000000{n:02d}",
+                    name=f"建材{n}",
+                    industry_code="C3011",
+                    region_code="341302",
+                )
+            )
+            session.flush()
+            session.add(Outlet(id=n, unit_id=n, code="DA001", name="窑尾", medium="gas"))
+            session.flush()
+            session.add(Device(id=n, outlet_id=n, mn=f"MN-K{n}", password_enc=b"-"))
+        session.commit()
+    planted = [device(f"MN-K{n}", 300 + n) for n in range(1, 7)]
+    planted.append(device("MN-K7", 307, lambda s: sc.flagged(s, "a21026", AT, 360, "M")))
+    frame = long_frame(planted).filter(pl.col("factor") == "a21026")
+    ids = {f"MN-K{n}": n for n in range(1, 8)}
+    rows = [
+        {
+            "device_id": ids[r["mn"]],
+            "period": MINUTE,
+            "factor": r["factor"],
+            "ts": r["time"],
+            "avg": r["value"],
+            "flag": r["flag"],
+        }
+        for r in frame.iter_rows(named=True)
+    ]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+
+
+def peer_clues(database_url: str) -> list[dict[str, object]]:
+    listed = runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
+    return [c for c in map(json.loads, listed) if "同行业" in c["summary"]]
+
+
+def test_peers_are_judged_by_stored_profiles_computed_over_every_device(database_url: str, engine: Engine) -> None:
+    plant_peers(engine)
+    end = START + timedelta(days=3)
+    # screening one device: its peers are profiled over every device first, and stored
+    screen_window(engine, START, end, catalogue=load(), now=NOW, device_ids=[7])
+    [clue] = peer_clues(database_url)
+    assert (clue["mn"], clue["rule"]) == ("MN-K7", "R07")
+    assert "同行业 7 台设备" in clue["summary"]
+    with session_factory(engine)() as session:
+        stored = session.execute(select(PeerProfile).where(PeerProfile.metric == OUT_OF_SERVICE)).scalar_one()
+        assert (stored.industry, stored.peers, stored.value) == ("C3011", 7, 0.0)
+        # later screenings read the stored profiles: make the industry's usual out-of-service time long …
+        stored.value = 12.0
+        session.execute(delete(Clue))
+        session.commit()
+    screen_window(engine, START, end, catalogue=load(), now=NOW, device_ids=[7])
+    assert peer_clues(database_url) == []  # … and six hours no longer stand out
+    # --refresh-profiles computes them again over the days screened
+    result = runner.invoke(
+        app,
+        ["screen", "--from", "2026-11-02", "--to", "2026-11-04", "--refresh-profiles", "--database-url", database_url],
+    )
+    assert result.exit_code == 0, result.output
+    assert "peer profiles: 1 over 1 industries" in result.stdout
+    assert [c["mn"] for c in peer_clues(database_url)] == ["MN-K7"]

@@ -1,11 +1,15 @@
-"""R08 贴限排放: on a day, an abnormal share of the valid hourly means sits just under the limit."""
+"""R08 贴限排放: valid hourly means bunched just under the limit — on a day, more than a set share
+of them; over the window, more than the industry's peers (from the profiles); or a pile-up at
+the limit that a smooth distribution would not have."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import polars as pl
+from scipy.stats import poisson
 
+from offsite.screening import profiles
 from offsite.screening.detectors.common import china_day, valid
 from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.hits import finish, name, number
@@ -40,7 +44,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 "{} 在 {} 有 {}% 的有效小时{}落在限值 {} 的 {}%–100% 之间（贴限排放）",
                 name(pl.col("factor")),
                 pl.col("day").cast(pl.String),
-                (pl.col("share") * 100).round(0).cast(pl.Int64).cast(pl.String),
+                _percent(pl.col("share")),
                 pl.when(pl.col("corrected") > 0.5).then(pl.lit("均值（按折算浓度）")).otherwise(pl.lit("均值")),
                 number(pl.col("limit")),
                 int(params["band_low"] * 100),
@@ -48,3 +52,76 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         ),
         "R08",
     )
+
+
+def detect_peers(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
+    """Over the whole window, a series with more of its hours just under the limit than the
+    industry's ``peer_quantile`` of series (and at least ``peer_share`` of them)."""
+    shares = profiles.near_limit_shares(p, params["band_low"]).filter(pl.col("hours") >= params["peer_min_hours"])
+    odd = profiles.of_device(p, p.inputs.profiles, profiles.NEAR_LIMIT, shares).filter(
+        (pl.col("peers") >= params["min_peers"])
+        & (pl.col("share") > pl.col("typical"))
+        & (pl.col("share") >= params["peer_share"])
+    )
+    return finish(
+        odd.with_columns(
+            (0.45 + 0.5 * pl.col("share")).clip(0.45, 0.8).alias("score"),
+            pl.format(
+                "{} 本期 {} 个有效小时中 {}% 落在限值的 {}%–100% 之间，同行业 {} 台设备的 {}% 分位仅为 {}%",
+                name(pl.col("factor")),
+                pl.col("hours"),
+                _percent(pl.col("share")),
+                int(params["band_low"] * 100),
+                pl.col("peers"),
+                int(params["peer_quantile"] * 100),
+                _percent(pl.col("typical")),
+            ).alias("summary"),
+        ),
+        "R08",
+    )
+
+
+def detect_jump(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
+    """A density discontinuity at the limit (a McCrary-style test, on counts): hourly means pile
+    up in [0.9L, L) far beyond what the neighbouring bins, [0.8L, 0.9L) and [L, 1.1L), imply for
+    a smooth distribution. The counts are Poisson; ``jump_p`` is the chance of as many by luck."""
+    hourly = common_hourly(
+        valid(p.pollutants).filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked")),
+        ["value", "limit"],
+    )
+    ratio = pl.col("value") / pl.col("limit")
+    below = (ratio >= 0.9) & (ratio < 1.0)
+    counts = hourly.group_by("mn", "factor").agg(
+        below.sum().alias("observed"),
+        ((ratio >= 0.8) & (ratio < 0.9)).sum().alias("under"),
+        ((ratio >= 1.0) & (ratio < 1.1)).sum().alias("over"),
+        pl.len().alias("hours"),
+        pl.col("hour").filter(below).min().alias("start"),
+        (pl.col("hour").filter(below).max() + pl.duration(hours=1)).alias("end"),
+    )
+    counts = counts.with_columns(((pl.col("under") + pl.col("over")) / 2).clip(lower_bound=0.5).alias("expected"))
+    chance = poisson.sf(counts["observed"].to_numpy() - 1, counts["expected"].to_numpy())
+    odd = counts.with_columns(pl.Series("p", chance)).filter(
+        (pl.col("observed") >= params["jump_min_hours"])
+        & (pl.col("observed") >= params["jump_ratio"] * pl.col("expected"))
+        & (pl.col("p") < params["jump_p"])
+    )
+    return finish(
+        odd.with_columns(
+            pl.lit(0.6).alias("score"),
+            pl.format(
+                "{} 本期有效小时均值在限值下方 90%–100% 有 {} 个，而 80%–90% 有 {} 个、100%–110% 有 {} 个"
+                "（平滑分布下约 {} 个），在限值处堆积",
+                name(pl.col("factor")),
+                pl.col("observed"),
+                pl.col("under"),
+                pl.col("over"),
+                number(pl.col("expected")),
+            ).alias("summary"),
+        ),
+        "R08",
+    )
+
+
+def _percent(share: pl.Expr) -> pl.Expr:
+    return (share * 100).round(0).cast(pl.Int64).cast(pl.String)

@@ -1,5 +1,6 @@
 """Comparisons with peers — the devices of the same industry (or, without industries, every device
-screened together), profiled in a pass of their own:
+screened together), read from the profiles (``offsite.screening.profiles``) computed in a pass of
+their own:
 
 - R07 (peers): a device-day with more maintenance, calibration or fault hours than the industry's
   P95 of device-days;
@@ -15,38 +16,15 @@ from typing import Any
 
 import polars as pl
 
+from offsite.screening import profiles
 from offsite.screening.detectors.common import china_day, hourly, valid
 from offsite.screening.hits import HITS, finish, name, number
 from offsite.screening.prepared import Prepared
 
-MAINTENANCE_FLAGS = ("M", "C", "D")
-
-
-def _industry(p: Prepared, frame: pl.DataFrame) -> pl.DataFrame:
-    given = p.inputs.industries
-    if given.is_empty():
-        return frame.with_columns(pl.lit("*").alias("industry"))
-    return frame.join(given, on="mn", how="left").with_columns(pl.col("industry").fill_null("*"))
-
 
 def detect_frequency(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    # a device-day with nothing out of service counts as zero hours: only the days are needed
-    days = p.pollutants.lazy().select("mn", china_day(pl.col("time")).alias("day")).unique().collect()
-    flagged = p.pollutants.filter(pl.col("flag").is_in(MAINTENANCE_FLAGS)).with_columns(
-        china_day(pl.col("time")).alias("day")
-    )
-    counted = flagged.group_by("mn", "day").agg(
-        # hours out of service, per factor that was out
-        (pl.col("step").sum() / pl.col("factor").n_unique() / 3600).alias("hours"),
-        pl.col("time").min().alias("start"),
-        (pl.col("time").max() + pl.duration(seconds=pl.col("step").max())).alias("end"),
-    )
-    per_day = days.join(counted, on=["mn", "day"], how="left").with_columns(pl.col("hours").fill_null(0.0))
-    per_day = _industry(p, per_day)
-    profile = per_day.group_by("industry").agg(
-        pl.col("hours").quantile(params["peer_quantile"]).alias("typical"), pl.col("mn").n_unique().alias("peers")
-    )
-    odd = per_day.join(profile, on="industry").filter(
+    days = profiles.of_device(p, p.inputs.profiles, profiles.OUT_OF_SERVICE, profiles.device_days(p))
+    odd = days.filter(
         (pl.col("peers") >= params["min_peers"])
         & (pl.col("hours") > pl.col("typical"))
         & (pl.col("hours") >= params["peer_min_hours"])
@@ -73,11 +51,6 @@ def detect_o2(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     if frame.is_empty():
         return pl.DataFrame(schema=HITS)
     hours = hourly(frame, ["value", "o2"])
-    profile = (
-        _industry(p, hours)
-        .group_by("industry")
-        .agg(pl.col("o2").quantile(params["peer_quantile"]).alias("o2_high"), pl.col("mn").n_unique().alias("peers"))
-    )
     days = (
         hours.with_columns(china_day(pl.col("hour")).alias("day"))
         .group_by("mn", "factor", "day")
@@ -93,8 +66,8 @@ def detect_o2(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         .with_columns(pl.col("value").median().over("mn", "factor").alias("usual"))
     )
     odd = (
-        _industry(p, days)
-        .join(profile, on="industry")
+        profiles.of_device(p, p.inputs.profiles, profiles.O2_HIGH, days)
+        .rename({"typical": "o2_high"})
         .filter(
             (pl.col("peers") >= params["min_peers"])
             & (pl.col("o2") > pl.col("o2_high"))
