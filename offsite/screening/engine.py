@@ -1,11 +1,19 @@
-"""Running the catalogue: every enabled rule over every device (vectorised across devices; a
-device whose parameters are overridden is run with its own), then R11 over the others' hits,
-then the joining into clues."""
+"""Running the catalogue, in two steps:
+
+1. ``screen_own``: every rule that reads a device's own readings, over every device (vectorised
+   across devices; a device whose parameters are overridden is run with its own), and the
+   device's ``Observations`` for the peer comparisons;
+2. ``complete``: the peer rules against the industries' profiles, R11 over the others' hits, and
+   the joining into clues.
+
+``screen`` does both on one set of devices, profiling them as their own peers unless profiles
+are given. The pool runs step 1 in a process per batch and step 2 once the profiles of all
+batches are known — so a province's readings are read and prepared once."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
@@ -44,9 +52,9 @@ DETECTORS: dict[str, Detector | tuple[Detector, ...]] = {
     "R04": range.detect,
     "R05": drop.detect,
     "R06": gaps.detect,
-    "R07": (flags.detect_long, peers.detect_frequency),
-    "R08": (hugging.detect, hugging.detect_peers, hugging.detect_jump),
-    "R09": (oxygen.detect, peers.detect_o2),
+    "R07": flags.detect_long,
+    "R08": (hugging.detect, hugging.detect_jump),
+    "R09": oxygen.detect,
     "R10": consistency.detect,
     "R12": power.detect,
     "R13": digits.detect,
@@ -70,19 +78,75 @@ class Result:
         return clues.records(self.clues, data, self.parameters)
 
 
+@dataclass(slots=True)
+class Partial:
+    """Step 1's outcome for a set of devices: small enough to send from a worker process."""
+
+    hits: pl.DataFrame
+    observations: profiles.Observations
+    industries: pl.DataFrame
+    video: pl.DataFrame
+    exceedances: pl.DataFrame
+    """Readings above the limit on devices with a video outage (for R11)."""
+    notices: list[str]
+
+
 def screen(inputs: Inputs, catalogue: Catalogue) -> Result:
-    prepared = prepare(inputs)
-    if inputs.profiles.is_empty():
+    partial = screen_own(inputs, catalogue)
+    peer_profiles = inputs.profiles
+    if peer_profiles.is_empty():
         # no profiles computed beforehand over all the peers: the devices given are the peers
-        own = profiles.profile(profiles.observe(prepared, catalogue), inputs.industries, catalogue)
-        prepared = replace(prepared, inputs=replace(inputs, profiles=own))
+        peer_profiles = profiles.profile(partial.observations, inputs.industries, catalogue)
+    return complete(partial, peer_profiles, catalogue)
+
+
+def screen_own(inputs: Inputs, catalogue: Catalogue) -> Partial:
+    prepared = prepare(inputs)
     notices = _limit_notices(prepared, catalogue)
+    enabled = [rule for rule in DETECTORS if catalogue.enabled(rule)]
+    found = [_run(rule, DETECTORS[rule], prepared, catalogue) for rule in enabled]
+    return Partial(
+        pl.concat([pl.DataFrame(schema=HITS), *found]),
+        profiles.observe(prepared, catalogue),
+        inputs.industries,
+        inputs.video,
+        video.exceedances(prepared),
+        notices,
+    )
+
+
+def complete(partial: Partial, peer_profiles: pl.DataFrame, catalogue: Catalogue) -> Result:
     parameters = {rule: catalogue.params(rule) for rule in catalogue.rules if catalogue.enabled(rule)}
-    found = [_run(rule, detector, prepared, catalogue) for rule, detector in DETECTORS.items() if rule in parameters]
-    hits = pl.concat([pl.DataFrame(schema=HITS), *found])
+    compared = [
+        _run_peers(rule, detector, partial, peer_profiles, catalogue)
+        for rule, detector in peers.DETECTORS.items()
+        if rule in parameters
+    ]
+    hits = pl.concat([partial.hits, *compared])
     if "R11" in parameters:
-        hits = pl.concat([hits, video.detect(prepared, parameters["R11"], hits)])
-    return Result(hits, clues.join(hits), parameters, notices)
+        hits = pl.concat([hits, video.detect(partial.video, partial.exceedances, parameters["R11"], hits)])
+    return Result(hits, clues.join(hits), parameters, partial.notices)
+
+
+def _run_peers(
+    rule: str, detector: peers.PeerDetector, partial: Partial, peer_profiles: pl.DataFrame, catalogue: Catalogue
+) -> pl.DataFrame:
+    overridden = _overridden(rule, catalogue)
+    observed = partial.observations
+    parts = [
+        detector(
+            observed.only(~pl.col("mn").is_in(overridden)), partial.industries, peer_profiles, catalogue.params(rule)
+        )
+    ]
+    for mn in overridden:
+        params = catalogue.params(rule, [f"mn:{mn}"])
+        parts.append(detector(observed.only(pl.col("mn") == mn), partial.industries, peer_profiles, params))
+    return pl.concat(parts)
+
+
+def _overridden(rule: str, catalogue: Catalogue) -> list[str]:
+    """The devices with parameters of their own for ``rule``."""
+    return [scope[3:] for scope, rules in catalogue.overrides.items() if scope.startswith("mn:") and rule in rules]
 
 
 def _run(
@@ -95,9 +159,7 @@ def _run(
 
 def _run_one(rule: str, detector: Detector, prepared: Prepared, catalogue: Catalogue) -> pl.DataFrame:
     """The rule over all devices, those with overrides of their own run apart."""
-    overridden = [
-        scope[3:] for scope, rules in catalogue.overrides.items() if scope.startswith("mn:") and rule in rules
-    ]
+    overridden = _overridden(rule, catalogue)
     if not overridden:
         return detector(prepared, catalogue.params(rule))
     parts = [detector(_only(prepared, exclude=overridden), catalogue.params(rule))]

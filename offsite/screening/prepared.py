@@ -15,7 +15,7 @@ import polars as pl
 
 from offsite.screening.inputs import Inputs
 
-GAS_FLOW, WATER_FLOW, O2 = "a00000", "w00000", "a19001"
+GAS_FLOW, WATER_FLOW, O2, TEMPERATURE = "a00000", "w00000", "a19001", "a01012"
 PRODUCTION, TREATMENT = "power:production", "power:treatment"
 CONTEXT = frozenset(
     {GAS_FLOW, WATER_FLOW, O2, PRODUCTION, TREATMENT, "a01011", "a01012", "a01013", "a01014", "a01017", "a01006"}
@@ -30,12 +30,13 @@ ACTIVE_SHARE = 0.1
 @dataclass(frozen=True, slots=True)
 class Prepared:
     pollutants: pl.DataFrame
-    """mn, factor, time, value, flag, step (s), operating, flow, o2, production, treatment, limit
+    """mn, factor, time, value, flag, step (s), operating, flow, o2, temperature (flue gas),
+    production, treatment, limit
     (on the measured scale at that reading: see ``_measured_scale``), limit_nominal,
     limit_corrected (whether it was restated so), basis, o2_ref,
     detection_limit, range_max, marked; in time order (so within each device and factor)."""
     context: pl.DataFrame
-    """mn, time, flow, o2, production, treatment, operating, known (whether flow or production
+    """mn, time, flow, o2, temperature, production, treatment, operating, known (whether flow or production
     power said so, rather than assumed) at every time the device sent anything."""
     steps: pl.DataFrame
     """mn, step: each device's spacing in seconds (60 for minute data, 3600 for hourly)."""
@@ -108,7 +109,7 @@ def _steps(data: pl.DataFrame) -> pl.DataFrame:
 
 
 def _context(data: pl.DataFrame, inputs: Inputs) -> pl.DataFrame:
-    """Flow, O2 and power at the times the device sent flow or O2."""
+    """Flow, O2, flue temperature and power at the times the device sent flow or O2."""
     flow = data.filter(pl.col("factor").is_in([GAS_FLOW, WATER_FLOW])).select(
         "mn", "time", pl.col("value").alias("flow")
     )
@@ -116,6 +117,13 @@ def _context(data: pl.DataFrame, inputs: Inputs) -> pl.DataFrame:
     frame = flow.unique(["mn", "time"], keep="first").join(
         o2.unique(["mn", "time"], keep="first"), on=["mn", "time"], how="full", coalesce=True
     )
+    temperature = data.filter(pl.col("factor") == TEMPERATURE).select(
+        "mn", "time", pl.col("value").alias("temperature")
+    )
+    if temperature.is_empty():  # many devices send none: no join to pay for
+        frame = frame.with_columns(pl.lit(None, pl.Float64).alias("temperature"))
+    else:
+        frame = frame.join(temperature.unique(["mn", "time"], keep="first"), on=["mn", "time"], how="left")
     frame = _with_power(frame.sort("mn", "time"), data)
     flow_on = pl.col("flow") > ACTIVE_SHARE * pl.col("flow").median().over("mn")
     running = pl.col("production").filter(pl.col("production") > 0).median().over("mn")

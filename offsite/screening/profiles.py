@@ -26,37 +26,82 @@ MAINTENANCE_FLAGS = ("M", "C", "D")
 ANY_INDUSTRY = "*"
 
 
+DAYS = pl.Schema(
+    {
+        "mn": pl.String(),
+        "day": pl.Date(),
+        "hours": pl.Float64(),
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+    }
+)
+O2_HOURS = pl.Schema({"mn": pl.String(), "o2": pl.Float64()})
+O2_DAYS = pl.Schema(
+    {
+        "mn": pl.String(),
+        "factor": pl.String(),
+        "day": pl.Date(),
+        "o2": pl.Float64(),
+        "value": pl.Float64(),
+        "usual": pl.Float64(),
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+    }
+)
+SHARES = pl.Schema(
+    {
+        "mn": pl.String(),
+        "factor": pl.String(),
+        "share": pl.Float64(),
+        "hours": pl.Int64(),
+        "start": pl.Datetime("us", "UTC"),
+        "end": pl.Datetime("us", "UTC"),
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Observations:
+    """A few numbers per device: what the profiles are computed from, and what the peer rules
+    compare with them. Small beside the readings, so a batch's can be sent from a worker process
+    and those of a province held together."""
+
     days: pl.DataFrame
-    """``mn, day, hours``: hours out of service (M, C or D) per device-day with data, zeros included."""
+    """``DAYS``: hours out of service (M, C or D) per device-day with data, zeros included, and
+    the span of the flagged readings (null on a day with none)."""
     o2: pl.DataFrame
-    """``mn, o2``: hourly O2 while operating, outside approved marks."""
+    """``O2_HOURS``: hourly O2 while operating, outside approved marks."""
+    o2_days: pl.DataFrame
+    """``O2_DAYS``: per series and China day with ``peer_day_hours`` hours or more, the O2 median,
+    the pollutant's mean and the series' usual (median) daily mean."""
     shares: pl.DataFrame
-    """``mn, factor, share, hours``: per series, its valid hours and the share of them in
-    [``band_low`` × limit, limit)."""
+    """``SHARES``: per series, its valid hours, the share of them in [``band_low`` × limit,
+    limit), and the span of those."""
 
     @classmethod
     def empty(cls) -> Observations:
-        return cls(
-            pl.DataFrame(schema={"mn": pl.String(), "day": pl.Date(), "hours": pl.Float64()}),
-            pl.DataFrame(schema={"mn": pl.String(), "o2": pl.Float64()}),
-            pl.DataFrame(
-                schema={"mn": pl.String(), "factor": pl.String(), "share": pl.Float64(), "hours": pl.UInt32()}
-            ),
-        )
+        return cls(*(pl.DataFrame(schema=schema) for schema in (DAYS, O2_HOURS, O2_DAYS, SHARES)))
 
     def __add__(self, other: Observations) -> Observations:
-        return Observations(
-            pl.concat([self.days, other.days]), pl.concat([self.o2, other.o2]), pl.concat([self.shares, other.shares])
-        )
+        return Observations(*(pl.concat([a, b]) for a, b in zip(self.frames(), other.frames(), strict=True)))
+
+    def frames(self) -> tuple[pl.DataFrame, ...]:
+        return self.days, self.o2, self.o2_days, self.shares
+
+    def only(self, keep: pl.Expr) -> Observations:
+        """The observations of the devices ``keep`` (an expression on ``mn``) selects."""
+        return Observations(*(frame.filter(keep) for frame in self.frames()))
 
 
 def observe(p: Prepared, catalogue: Catalogue) -> Observations:
-    """What one batch contributes to the profiles."""
-    days = device_days(p).select("mn", "day", "hours")
-    shares = near_limit_shares(p, catalogue.params("R08")["band_low"]).select("mn", "factor", "share", "hours")
-    return Observations(days, _o2(p), shares)
+    """What one batch contributes to the profiles and gives the peer rules to judge."""
+    o2 = valid(p.pollutants).filter(pl.col("o2").is_not_null() & pl.col("operating") & ~pl.col("marked"))
+    return Observations(
+        device_days(p).cast(DAYS),
+        _o2_hours(o2).cast(O2_HOURS),
+        _o2_days(o2, catalogue.params("R09")["peer_day_hours"]).cast(O2_DAYS),
+        near_limit_shares(p, catalogue.params("R08")["band_low"]).cast(SHARES),
+    )
 
 
 def profile(observed: Observations, industries: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
@@ -96,11 +141,11 @@ def profile(observed: Observations, industries: pl.DataFrame, catalogue: Catalog
     return pl.concat(frames).sort("industry", "metric", "factor")
 
 
-def of_device(p: Prepared, profiles: pl.DataFrame, metric: str, frame: pl.DataFrame) -> pl.DataFrame:
+def of_device(industries: pl.DataFrame, profiles: pl.DataFrame, metric: str, frame: pl.DataFrame) -> pl.DataFrame:
     """``frame`` (with ``mn``, and ``factor`` for a per-factor metric) joined to its industry's
     profile for ``metric``: ``typical`` (the profile's value) and ``peers``."""
     chosen = profiles.filter(pl.col("metric") == metric).rename({"value": "typical"})
-    with_industry = _industry(frame, p.inputs.industries)
+    with_industry = _industry(frame, industries)
     if (chosen["factor"] == ANY_INDUSTRY).all():
         return with_industry.join(chosen.select("industry", "typical", "peers"), on="industry")
     return with_industry.join(chosen.select("industry", "factor", "typical", "peers"), on=["industry", "factor"])
@@ -128,15 +173,39 @@ def device_days(p: Prepared) -> pl.DataFrame:
         pl.col("time").min().alias("start"),
         (pl.col("time").max() + pl.duration(seconds=pl.col("step").max())).alias("end"),
     )
-    return days.join(counted, on=["mn", "day"], how="left").with_columns(pl.col("hours").fill_null(0.0))
+    return (
+        days.join(counted, on=["mn", "day"], how="left")
+        .with_columns(pl.col("hours").fill_null(0.0))
+        .select(DAYS.names())
+    )
 
 
-def _o2(p: Prepared) -> pl.DataFrame:
-    frame = valid(p.pollutants).filter(pl.col("o2").is_not_null() & pl.col("operating") & ~pl.col("marked"))
+def _o2_hours(frame: pl.DataFrame) -> pl.DataFrame:
     if frame.is_empty():
-        return pl.DataFrame(schema={"mn": pl.String(), "o2": pl.Float64()})
+        return pl.DataFrame(schema=O2_HOURS)
     # O2 is the device's, not the factor's: one value per device-hour
     return hourly(frame.unique(["mn", "time"]), ["o2"], keys=("mn",)).select("mn", "o2")
+
+
+def _o2_days(frame: pl.DataFrame, day_hours: int) -> pl.DataFrame:
+    if frame.is_empty():
+        return pl.DataFrame(schema=O2_DAYS)
+    return (
+        hourly(frame, ["value", "o2"])
+        .with_columns(china_day(pl.col("hour")).alias("day"))
+        .group_by("mn", "factor", "day")
+        .agg(
+            pl.col("o2").median().alias("o2"),
+            pl.col("value").mean().alias("value"),
+            pl.col("hour").min().alias("start"),
+            (pl.col("hour").max() + pl.duration(hours=1)).alias("end"),
+            pl.len().alias("hours"),
+        )
+        # a day's median and the device's usual level mean little from a few hours of it
+        .filter(pl.col("hours") >= day_hours)
+        .with_columns(pl.col("value").median().over("mn", "factor").alias("usual"))
+        .select(O2_DAYS.names())
+    )
 
 
 def near_limit_shares(p: Prepared, band_low: float) -> pl.DataFrame:
@@ -149,7 +218,7 @@ def near_limit_shares(p: Prepared, band_low: float) -> pl.DataFrame:
     band = (pl.col("value") >= band_low * pl.col("limit")) & (pl.col("value") < pl.col("limit"))
     return hours.group_by("mn", "factor").agg(
         band.mean().alias("share"),
-        pl.len().alias("hours"),
+        pl.len().cast(pl.Int64).alias("hours"),
         pl.col("hour").filter(band).min().alias("start"),
         (pl.col("hour").filter(band).max() + pl.duration(hours=1)).alias("end"),
     )

@@ -11,10 +11,10 @@ import polars as pl
 import pytest
 
 from offsite.screening import profiles
-from offsite.screening.engine import screen
+from offsite.screening.engine import screen, screen_own
 from offsite.screening.inputs import INDUSTRIES, LIMITS, Inputs
 from offsite.screening.parameters import load
-from offsite.screening.pool import profile_batches, screen_batches
+from offsite.screening.pool import profile_partials, screen_batches
 from offsite.screening.prepared import prepare
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame
@@ -104,7 +104,7 @@ def test_the_pool_profiles_peers_across_batches_before_screening(tmp_path: Path,
         long_frame(planted[4 * b : 4 * b + 4], {}).with_columns(pl.lit(b).alias("batch")).write_parquet(path)
         paths.append(path)
     catalogue = load()
-    peer_profiles = profile_batches(paths, _batch, catalogue)
+    peer_profiles = profile_partials([screen_own(_batch(path), catalogue) for path in paths], catalogue)
     assert peer_profiles.filter(pl.col("metric") == profiles.OUT_OF_SERVICE)["peers"].to_list() == [8]
     clues = screen_batches(paths, _batch, catalogue, workers=workers)
     peer = clues.filter(pl.col("summary").str.contains("同行业"))

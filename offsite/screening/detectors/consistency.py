@@ -29,11 +29,12 @@ import polars as pl
 from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.detectors.common import valid
 from offsite.screening.hits import HITS, clock, finish, name, number, runs
-from offsite.screening.prepared import GAS_FLOW, O2, PRODUCTION, WATER_FLOW, Prepared
+from offsite.screening.prepared import Prepared
 
 KEYS = ("mn", "factor")
 TEMPERATURE = "a01012"
-COVARIATES = {"flow": (GAS_FLOW, WATER_FLOW), "o2": (O2,), "temperature": (TEMPERATURE,), "production": (PRODUCTION,)}
+COVARIATES = ("flow", "o2", "temperature", "production")
+"""Columns of the prepared readings: the process at the moment of each reading."""
 NAMES_ZH = {"flow": "流量", "o2": "O2", "temperature": "烟温", "production": "生产用电"}
 RIDGE = 0.01
 """Ridge weight per hour of the series, on standardised covariates: small enough to leave a real
@@ -49,7 +50,7 @@ def detect_residual(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     hours = _with_covariates(p)
     if hours.is_empty():
         return pl.DataFrame(schema=HITS)
-    scored = _fit(hours.filter(pl.len().over(KEYS) >= params["min_hours"]), params["z"])
+    scored = _fit(hours.filter(pl.len().over("_g") >= params["min_hours"]), params["z"])
     if scored.is_empty():
         return pl.DataFrame(schema=HITS)
     # a shortfall matters only on a scale: a share of the limit, or well above the detection limit
@@ -88,29 +89,21 @@ def detect_residual(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
 
 
 def _with_covariates(p: Prepared) -> pl.DataFrame:
-    """Hourly means of each pollutant judged (valid, operating, unmarked) beside its device's
-    hourly covariates; hours with neither flow nor production power are left out (no load, nothing to compare)."""
-    pollutant = common_hourly(
+    """Hourly means of each pollutant judged (valid, operating, unmarked) with its device's
+    covariates at the same readings; hours with neither flow nor production power are left out
+    (no load, nothing to compare). Sorted by series and numbered (``_g``) per series."""
+    columns = ["value", "limit", "detection_limit", *COVARIATES]
+    frame = (
         valid(p.pollutants)
         .filter(pl.col("operating") & ~pl.col("marked"))
-        .with_columns(pl.col("detection_limit").cast(pl.Float64)),
-        ["value", "limit", "detection_limit"],
-    ).rename({"value": "y"})
-    codes = {code: label for label, group in COVARIATES.items() for code in group}
-    context = (
-        p.inputs.data.lazy()
-        .filter(pl.col("factor").is_in(list(codes)) & pl.col("value").is_not_null())
-        .group_by("mn", pl.col("time").dt.truncate("1h").alias("hour"), pl.col("factor").replace_strict(codes))
-        .agg(pl.col("value").mean())
-        .collect()
-        .pivot(on="factor", index=["mn", "hour"], values="value")
+        .with_columns(pl.col("detection_limit").cast(pl.Float64))
     )
-    missing = [pl.lit(None, pl.Float64).alias(c) for c in COVARIATES if c not in context.columns]
-    context = context.with_columns(missing).select("mn", "hour", *COVARIATES)
     return (
-        pollutant.join(context, on=["mn", "hour"], how="inner")
+        common_hourly(frame, columns)
+        .rename({"value": "y"})
         .filter(pl.col("flow").is_not_null() | pl.col("production").is_not_null())
         .sort(*KEYS, "hour")
+        .with_columns(_group_number().alias("_g"))
     )
 
 
@@ -121,24 +114,32 @@ def _fit(hours: pl.DataFrame, z: float) -> pl.DataFrame:
     Fitted twice: the second time without the hours the first fit put beyond ``z``, so that the
     hours under suspicion do not drag the relation they are judged against."""
     names = list(COVARIATES)
-    moves = {c: pl.col(c).std().over(KEYS) > 1e-9 for c in names}
-    offset = (0.1 * pl.col("y").median().over(KEYS)).clip(lower_bound=1e-3)
+    # per-series figures in one grouping, joined back on the series number
+    stats = hours.group_by("_g").agg(
+        (0.1 * pl.col("y").median()).clip(lower_bound=1e-3).alias("offset"),
+        *[pl.col(c).mean().alias(f"mean_{c}") for c in names],
+        *[pl.col(c).std().alias(f"std_{c}") for c in names],
+    )
+    moves = {c: (pl.col(f"std_{c}") > 1e-9).fill_null(value=False) for c in names}
     standard = [
         pl.when(moves[c])
-        .then((pl.col(c) - pl.col(c).mean().over(KEYS)) / pl.col(c).std().over(KEYS))
+        .then((pl.col(c) - pl.col(f"mean_{c}")) / pl.col(f"std_{c}"))
         .otherwise(0.0)
         .fill_null(0.0)
         .alias(f"z_{c}")
         for c in names
     ]
     named = [pl.when(moves[c]).then(pl.lit(NAMES_ZH[c])) for c in names]
-    used = pl.concat_str(named, separator="、", ignore_nulls=True)
     frame = (
-        hours.with_columns(offset.alias("offset"), *standard, used.alias("used"), _group_number().alias("_g"))
+        hours.join(stats, on="_g", how="left", maintain_order="left")
+        .with_columns(*standard, pl.concat_str(named, separator="、", ignore_nulls=True).alias("used"))
         .with_columns(
-            pl.col("y").alias("reading"), (pl.col("y").clip(lower_bound=0) + pl.col("offset")).log().alias("y")
+            pl.col("y").alias("reading"),
+            (pl.col("y").clip(lower_bound=0) + pl.col("offset")).log().alias("y"),
+            pl.lit(1.0).alias("z_one"),
+            pl.lit(1.0).alias("w"),
         )
-        .with_columns(pl.lit(1.0).alias("z_one"), pl.lit(1.0).alias("w"))
+        .drop([f"{k}_{c}" for k in ("mean", "std") for c in names])
     )
     first = _residuals(frame, ["one", *names])
     kept = first.with_columns((pl.col("z").abs() <= z).fill_null(value=True).cast(pl.Float64).alias("w"))
@@ -149,46 +150,41 @@ def _fit(hours: pl.DataFrame, z: float) -> pl.DataFrame:
 
 
 def _residuals(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
-    """The weighted ridge fit of ``y`` on ``z_<name>`` per group ``_g`` (``w`` the weights; the
-    intercept, ``one``, free of the ridge): one stack of small systems for all series at once."""
-    products = [
-        (pl.col("w") * pl.col(f"z_{a}") * pl.col(f"z_{b}")).sum().alias(f"{a}*{b}")
-        for i, a in enumerate(names)
-        for b in names[i:]
-    ]
-    sums = (
-        frame.group_by("_g")
-        .agg(
-            pl.col("w").sum().alias("n"),
-            *products,
-            *[(pl.col("w") * pl.col(f"z_{c}") * pl.col("y")).sum().alias(f"{c}*y") for c in names],
-        )
-        .sort("_g")
-    )
+    """The weighted ridge fit of ``y`` on ``z_<name>`` per series ``_g`` (``w`` the weights; the
+    intercept, ``one``, free of the ridge), with ``fitted``, ``r``, ``sigma`` and ``z``. The
+    frame is sorted by series, so per-series sums are sums over contiguous slices: one stack of
+    small systems for all series at once."""
+    series = frame["_g"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, series[1:] != series[:-1]])
+    lengths = np.diff(np.r_[starts, len(series)])
+    # columns kept apart, each contiguous: slices of a row-major matrix would be strided
+    design = [frame[f"z_{c}"].to_numpy() for c in names]
+    y, weight = frame["y"].to_numpy(), frame["w"].to_numpy()
+    weighted = [column * weight for column in design]
     k = len(names)
-    gram = np.zeros((sums.height, k, k))
-    for i, a in enumerate(names):
-        for j, b in enumerate(names[i:], start=i):
-            gram[:, i, j] = gram[:, j, i] = sums[f"{a}*{b}"].to_numpy()
+    gram = np.empty((len(starts), k, k))
+    for i in range(k):
+        for j in range(i, k):
+            gram[:, i, j] = gram[:, j, i] = np.add.reduceat(weighted[i] * design[j], starts)
+    right = np.stack([np.add.reduceat(weighted[i] * y, starts) for i in range(k)], axis=1)
     ridge = np.eye(k)
     ridge[0, 0] = 0.0
-    gram += RIDGE * np.maximum(sums["n"].to_numpy(), 1.0)[:, None, None] * ridge
+    gram += RIDGE * np.maximum(np.add.reduceat(weight, starts), 1.0)[:, None, None] * ridge
     gram[:, 0, 0] = np.maximum(gram[:, 0, 0], 1.0)  # a series with every hour set aside keeps a solvable system
-    right = np.stack([sums[f"{c}*y"].to_numpy() for c in names], axis=1)
     coefficients = np.linalg.solve(gram, right[:, :, None])[:, :, 0]
-    solved = pl.DataFrame({"_g": sums["_g"], **{f"b_{c}": coefficients[:, i] for i, c in enumerate(names)}})
-    fitted = pl.sum_horizontal(pl.col(f"b_{c}") * pl.col(f"z_{c}") for c in names)
-    with_fit = (
-        frame.join(solved, on="_g", how="left", maintain_order="left")
-        .with_columns(fitted.alias("fitted"))
-        .drop([f"b_{c}" for c in names])
-        .with_columns((pl.col("y") - pl.col("fitted")).alias("r"))
-    )
+    fitted = sum(np.repeat(coefficients[:, i], lengths) * design[i] for i in range(k))
+    residual = y - fitted
     # the spread of the residuals of the hours fitted, not of those set aside
-    inside = pl.col("r").filter(pl.col("w") > 0)
-    spread = 1.4826 * (inside - inside.median()).abs().median()
-    return with_fit.with_columns(spread.over(KEYS).alias("sigma")).with_columns(
-        (pl.col("r") / pl.col("sigma")).alias("z")
+    kept = pl.DataFrame({"_g": series, "r": residual}).filter(pl.Series(weight > 0))
+    spread = kept.group_by("_g").agg((1.4826 * (pl.col("r") - pl.col("r").median()).abs().median()).alias("sigma"))
+    sigma = np.full(len(starts), np.nan)
+    sigma[np.searchsorted(series[starts], spread["_g"].to_numpy())] = spread["sigma"].to_numpy()
+    spread_of_each = np.repeat(sigma, lengths)
+    return frame.with_columns(
+        pl.Series("fitted", fitted),
+        pl.Series("r", residual),
+        pl.Series("sigma", spread_of_each),
+        pl.Series("z", residual / spread_of_each),
     )
 
 

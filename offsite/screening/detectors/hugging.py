@@ -1,6 +1,6 @@
 """R08 贴限排放: valid hourly means bunched just under the limit — on a day, more than a set share
-of them; over the window, more than the industry's peers (from the profiles); or a pile-up at
-the limit that a smooth distribution would not have."""
+of them, or a pile-up at the limit that a smooth distribution would not have. (Over the window,
+more of them than the industry's peers: ``peers.detect_near_limit``.)"""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 import polars as pl
 from scipy.stats import poisson
 
-from offsite.screening import profiles
 from offsite.screening.detectors.common import china_day, valid
 from offsite.screening.detectors.common import hourly as common_hourly
 from offsite.screening.hits import finish, name, number
@@ -48,33 +47,6 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 pl.when(pl.col("corrected") > 0.5).then(pl.lit("均值（按折算浓度）")).otherwise(pl.lit("均值")),
                 number(pl.col("limit")),
                 int(params["band_low"] * 100),
-            ).alias("summary"),
-        ),
-        "R08",
-    )
-
-
-def detect_peers(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    """Over the whole window, a series with more of its hours just under the limit than the
-    industry's ``peer_quantile`` of series (and at least ``peer_share`` of them)."""
-    shares = profiles.near_limit_shares(p, params["band_low"]).filter(pl.col("hours") >= params["peer_min_hours"])
-    odd = profiles.of_device(p, p.inputs.profiles, profiles.NEAR_LIMIT, shares).filter(
-        (pl.col("peers") >= params["min_peers"])
-        & (pl.col("share") > pl.col("typical"))
-        & (pl.col("share") >= params["peer_share"])
-    )
-    return finish(
-        odd.with_columns(
-            (0.45 + 0.5 * pl.col("share")).clip(0.45, 0.8).alias("score"),
-            pl.format(
-                "{} 本期 {} 个有效小时中 {}% 落在限值的 {}%–100% 之间，同行业 {} 台设备的 {}% 分位仅为 {}%",
-                name(pl.col("factor")),
-                pl.col("hours"),
-                _percent(pl.col("share")),
-                int(params["band_low"] * 100),
-                pl.col("peers"),
-                int(params["peer_quantile"] * 100),
-                _percent(pl.col("typical")),
             ).alias("summary"),
         ),
         "R08",

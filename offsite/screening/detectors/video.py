@@ -11,12 +11,11 @@ from offsite.screening.hits import HITS, clock, empty, finish, name
 from offsite.screening.prepared import Prepared
 
 
-def detect(p: Prepared, params: dict[str, Any], hits: pl.DataFrame) -> pl.DataFrame:
-    video = p.inputs.video
-    if video.is_empty():
-        return empty()
-    tolerance = pl.duration(minutes=params["tolerance_minutes"])
-    exceeded = p.pollutants.filter(
+def exceedances(p: Prepared) -> pl.DataFrame:
+    """``rule`` (= "exceedance"), ``mn, factor, start, end``: the readings above their limit, of
+    the devices with a video outage (the only ones R11 looks at)."""
+    watched = p.pollutants.filter(pl.col("mn").is_in(p.inputs.video["mn"].unique().implode()))
+    return watched.filter(
         pl.col("limit").is_not_null() & (pl.col("value") > pl.col("limit")) & ~pl.col("marked")
     ).select(
         pl.lit("exceedance").alias("rule"),
@@ -25,6 +24,14 @@ def detect(p: Prepared, params: dict[str, Any], hits: pl.DataFrame) -> pl.DataFr
         pl.col("time").alias("start"),
         (pl.col("time") + pl.duration(seconds=pl.col("step"))).alias("end"),
     )
+
+
+def detect(video: pl.DataFrame, exceeded: pl.DataFrame, params: dict[str, Any], hits: pl.DataFrame) -> pl.DataFrame:
+    """``video``: the outages (``mn, start, end``); ``exceeded``: from ``exceedances``; ``hits``:
+    the other rules'."""
+    if video.is_empty():
+        return empty()
+    tolerance = pl.duration(minutes=params["tolerance_minutes"])
     others = pl.concat([hits.filter(pl.col("rule") != "R11").select(exceeded.columns), exceeded])
     joined = (
         video.join(others.rename({"start": "hit_start", "end": "hit_end"}), on="mn")
