@@ -66,7 +66,8 @@ def number(value: pl.Expr) -> pl.Expr:
 def runs(
     frame: pl.DataFrame, condition: pl.Expr, aggs: Sequence[pl.Expr] = (), keys: Sequence[str] = ("mn", "factor")
 ) -> pl.DataFrame:
-    """The maximal runs of consecutive readings (``frame`` sorted by keys and time, with ``step``)
+    """The maximal runs of consecutive readings (``frame`` sorted by keys and time — each series'
+    rows together — with ``step``)
     for which ``condition`` holds; a reading missing (a gap longer than 1.5 steps) ends a run.
 
     Columns: the keys, ``start``, ``end`` (last reading + step), ``n`` (readings), ``step`` and
@@ -75,10 +76,13 @@ def runs(
     keys = list(keys)
     # Only the readings that satisfy the condition are kept (the condition is evaluated on the
     # whole frame first, so shifts in it see every reading); a run then ends wherever the kept
-    # readings are more than 1.5 steps apart — a reading that failed the condition, or one missing.
+    # readings are more than 1.5 steps apart — a reading that failed the condition, or one missing
+    # — or the series changes. The frame is sorted by series, so the run numbers count on across
+    # series and no grouping is needed.
     kept = frame.lazy().filter(condition.fill_null(value=False))
-    starts = (pl.col("time").diff().over(keys).dt.total_seconds() > 1.5 * pl.col("step")).fill_null(value=True)
-    numbered = kept.with_columns(starts.cast(pl.Int32).cum_sum().over(keys).alias("_run"))
+    apart = (pl.col("time").diff().dt.total_seconds() > 1.5 * pl.col("step")).fill_null(value=True)
+    changed = pl.any_horizontal([pl.col(k) != pl.col(k).shift(1) for k in keys]).fill_null(value=True)
+    numbered = kept.with_columns((apart | changed).cast(pl.Int64).cum_sum().alias("_run"))
     return (
         numbered.group_by([*keys, "_run"], maintain_order=True)
         .agg(

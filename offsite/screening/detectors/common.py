@@ -30,7 +30,9 @@ def valid(frame: pl.DataFrame) -> pl.DataFrame:
 
 def hourly(frame: pl.DataFrame, columns: list[str], keys: tuple[str, ...] = ("mn", "factor")) -> pl.DataFrame:
     """Hourly means of ``columns`` per ``keys`` and ``hour``: readings of hourly devices as they are,
-    those of minute devices averaged (the commonest case of a province's data costs no grouping)."""
+    those of minute devices averaged (the commonest case of a province's data costs no grouping).
+    A frame in series order gives hours in series order: a device is either hourly or not, so
+    each series comes whole from one of the two parts."""
     native = frame.filter(pl.col("step") >= 3600).select(
         *keys, pl.col("time").dt.truncate("1h").alias("hour"), *columns
     )
@@ -39,7 +41,26 @@ def hourly(frame: pl.DataFrame, columns: list[str], keys: tuple[str, ...] = ("mn
         return native
     averaged = (
         finer.with_columns(pl.col("time").dt.truncate("1h").alias("hour"))
-        .group_by(*keys, "hour")
+        .group_by(*keys, "hour", maintain_order=True)
         .agg([pl.col(c).mean() for c in columns])
     )
     return pl.concat([native, averaged.select(native.columns)], how="vertical_relaxed")
+
+
+SERIES = ("mn", "factor")
+
+
+def new_series(keys: tuple[str, ...] = SERIES) -> pl.Expr:
+    """Whether a row starts a series: its keys differ from the row before's. On a frame sorted by
+    series (each series' rows together, in time order) this stands in for ``over(keys)``, which
+    groups the frame and costs tens of times more."""
+    changed = pl.any_horizontal([pl.col(k) != pl.col(k).shift(1) for k in keys])
+    return changed.fill_null(value=True)
+
+
+def lag(column: str | pl.Expr, k: int = 1, keys: tuple[str, ...] = SERIES) -> pl.Expr:
+    """The value ``k`` rows before in the same series (null where that row is another series'),
+    on a frame sorted by series."""
+    expr = pl.col(column) if isinstance(column, str) else column
+    same = pl.all_horizontal([pl.col(key) == pl.col(key).shift(k) for key in keys])
+    return pl.when(same).then(expr.shift(k))

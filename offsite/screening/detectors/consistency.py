@@ -102,7 +102,6 @@ def _with_covariates(p: Prepared) -> pl.DataFrame:
         common_hourly(frame, columns)
         .rename({"value": "y"})
         .filter(pl.col("flow").is_not_null() | pl.col("production").is_not_null())
-        .sort(*KEYS, "hour")
         .with_columns(_group_number().alias("_g"))
     )
 

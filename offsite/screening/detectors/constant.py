@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import points, valid
+from offsite.screening.detectors.common import lag, points, valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs, unit
 from offsite.screening.prepared import Prepared
 
@@ -16,7 +16,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     frame = valid(p.pollutants).filter(pl.col("value") > params["exclude_at_or_below"])
     if frame.is_empty():
         return empty()
-    same = (pl.col("value") - pl.col("value").shift(1)).over("mn", "factor").abs() <= params["resolution"]
+    same = (pl.col("value") - lag("value")).abs() <= params["resolution"]
     found = runs(frame, same & pl.col("operating"), aggs=[pl.col("value").first().alias("level")])
     # the run's first reading is the one before the first repeat
     found = found.with_columns(

@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import chi2
 
-from offsite.screening.detectors.common import valid
+from offsite.screening.detectors.common import lag, valid
 from offsite.screening.hits import HITS, finish, name, number
 from offsite.screening.prepared import Prepared
 
@@ -23,7 +23,7 @@ BENFORD = [math.log10(1 + 1 / d) for d in range(1, 10)]
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     # a reading that repeats the one before adds no digit of its own (frozen runs are R01's)
-    repeat = pl.col("value") == pl.col("value").shift(1).over("mn", "factor")
+    repeat = pl.col("value") == lag("value")
     frame = valid(p.pollutants).filter((pl.col("value") > 0) & ~repeat.fill_null(value=False))
     if frame.is_empty():
         return pl.DataFrame(schema=HITS)

@@ -21,14 +21,17 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         return empty()
     frame = frame.with_columns(points(params["minutes"], params["hours"]).alias("w"))
     parts = []
-    for (width,), part in frame.group_by("w"):
+    for (width,), part in frame.group_by("w", maintain_order=True):
         seconds = int(width) * int(part["step"][0])
         window = f"{seconds}s"
         # the highest reading in the window before this one (by time: a gap does not stretch it)
         peak = pl.col("value").rolling_max_by("time", window, closed="left").over("mn", "factor")
         steady = _steadiness(p.context.filter(pl.col("mn").is_in(part["mn"].unique().implode())), seconds, params)
-        parts.append(part.with_columns(peak.alias("peak")).join(steady, on=["mn", "time"], how="left"))
-    frame = pl.concat(parts).sort("mn", "factor", "time")
+        parts.append(
+            part.with_columns(peak.alias("peak")).join(steady, on=["mn", "time"], how="left", maintain_order="left")
+        )
+    # a device's readings all fall in one part (one step each): the series stay whole and in order
+    frame = pl.concat(parts)
     fell = (
         (pl.col("peak") >= params["alpha"] * pl.col("limit"))
         & (pl.col("value") <= (1 - params["drop"]) * pl.col("peak"))
@@ -80,7 +83,7 @@ def _steadiness(context: pl.DataFrame, seconds: int, params: dict[str, Any]) -> 
     moment and over the window from it differ by less than ``covariate_change`` (relative); a
     covariate that is not measured does not count against it."""
     window = f"{seconds}s"
-    means = context.sort("mn", "time").with_columns(
+    means = context.with_columns(  # the context is in device and time order
         [pl.col(c).rolling_mean_by("time", window, closed="left").over("mn").alias(f"{c}_before") for c in COVARIATES]
         + [pl.col(c).rolling_mean_by("time", window, closed="right").over("mn").alias(f"{c}_to") for c in COVARIATES]
     )
@@ -88,16 +91,12 @@ def _steadiness(context: pl.DataFrame, seconds: int, params: dict[str, Any]) -> 
     ahead = means.select("mn", "time", *[f"{c}_to" for c in COVARIATES]).rename(
         {f"{c}_to": f"{c}_after" for c in COVARIATES}
     )
-    joined = (
-        means.with_columns((pl.col("time") + pl.duration(seconds=seconds - 1)).alias("ahead"))
-        .sort("mn", "ahead")
-        .join_asof(
-            ahead.rename({"time": "ahead"}).sort("mn", "ahead"),
-            on="ahead",
-            by="mn",
-            strategy="backward",
-            check_sortedness=False,
-        )
+    joined = means.with_columns((pl.col("time") + pl.duration(seconds=seconds - 1)).alias("ahead")).join_asof(
+        ahead.rename({"time": "ahead"}),
+        on="ahead",
+        by="mn",
+        strategy="backward",
+        check_sortedness=False,
     )
     moved = [
         (

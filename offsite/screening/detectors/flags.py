@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import china_day
+from offsite.screening.detectors.common import china_day, lag
 from offsite.screening.hits import clock, empty, finish, name, number, runs
 from offsite.screening.prepared import Prepared
 
@@ -16,7 +16,7 @@ LABEL = {"C": "校准", "M": "维护", "D": "故障"}
 
 def detect_long(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     frame = p.pollutants.with_columns(
-        pl.col("value").shift(1).over("mn", "factor").alias("before"),
+        lag("value").alias("before"),
     )
     found = []
     for flag in ("C", "M", "D"):

@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from offsite.screening.detectors.common import hourly as common_hourly
-from offsite.screening.detectors.common import valid
+from offsite.screening.detectors.common import lag, new_series, valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs
 from offsite.screening.prepared import Prepared
 
@@ -17,17 +17,18 @@ from offsite.screening.prepared import Prepared
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     hourly = common_hourly(
         valid(p.pollutants).filter(pl.col("o2").is_not_null() & (pl.col("o2") < 20.5)), ["value", "o2", "flow"]
-    ).sort("mn", "factor", "hour")
+    )
     if hourly.is_empty():
         return empty()
     ref = params["o2_ref"]
-    keys = ("mn", "factor")
-    staged = hourly.with_columns((pl.col("value") * (21 - ref) / (21 - pl.col("o2"))).alias("corrected"))
+    staged = hourly.with_columns(
+        (pl.col("value") * (21 - ref) / (21 - pl.col("o2"))).alias("corrected"), new_series().cum_sum().alias("_g")
+    )
 
     # the mean of the three hours before, computed once per column: one noisy hour is not a level
     staged = staged.with_columns(
         [
-            pl.mean_horizontal([pl.col(c).shift(k) for k in (1, 2, 3)]).over(keys).alias(f"{c}_b")
+            pl.mean_horizontal([lag(c, k) for k in (1, 2, 3)]).alias(f"{c}_b")
             for c in ("o2", "value", "corrected", "flow")
         ]
     )
@@ -40,8 +41,8 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         & (pl.col("flow") >= (1 - params["flow_fall"]) * pl.col("flow_b")).fill_null(value=True)
     ).fill_null(value=False)
     staged = staged.with_columns(onset.alias("onset")).with_columns(
-        pl.when(pl.col("onset")).then(pl.col("o2_b")).forward_fill().over(keys).alias("o2_pre"),
-        pl.when(pl.col("onset")).then(pl.col("value_b")).forward_fill().over(keys).alias("value_pre"),
+        pl.when(pl.col("onset")).then(pl.col("o2_b")).forward_fill().over("_g").alias("o2_pre"),
+        pl.when(pl.col("onset")).then(pl.col("value_b")).forward_fill().over("_g").alias("value_pre"),
     )
     elevated = (pl.col("o2") - pl.col("o2_pre") > params["o2_rise"]) | pl.col("onset")
     staged = staged.rename({"hour": "time"}).with_columns(pl.lit(3600).alias("step"))

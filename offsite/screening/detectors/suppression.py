@@ -28,10 +28,9 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     nox = common_hourly(pairs.filter(pl.col("factor") == NOX), ["value"], KEYS).rename({"value": "nox"})
     hourly = (
         so2.rename({"value": "so2"})
-        .join(nox, on=["mn", "hour"])
+        .join(nox, on=["mn", "hour"], maintain_order="left")
         .with_columns((pl.col("operating") == 1.0).alias("operating"), (pl.col("marked") > 0).alias("marked"))
         .filter(pl.col("so2").is_not_null() & (pl.col("nox") > 0))
-        .sort("mn", "hour")
         .with_columns((pl.col("so2") / pl.col("nox")).alias("ratio"))
     )
 
