@@ -52,7 +52,7 @@ def prepare(inputs: Inputs) -> Prepared:
         data = data.sort("mn", "factor", "time")
     # one integer per (device, moment): joins and sorts on it cost a fraction of those on the
     # device's string and the time
-    data = data.with_columns(_moment().alias("_k"))
+    data = data.with_columns(moment().alias("_k"))
     steps = _steps(data)
     context = _context(data, inputs)
     pollutants = (
@@ -72,10 +72,11 @@ def prepare(inputs: Inputs) -> Prepared:
     return Prepared(pollutants, context.drop("_k"), steps, inputs)
 
 
-def _moment() -> pl.Expr:
-    """The device (its number as a categorical) in the high bits, the second in the low."""
+def moment() -> pl.Expr:
+    """One integer per device and moment: the device (its number as a categorical) in the high
+    bits, the second (from 1970) in the low."""
     device = pl.col("mn").cast(pl.Categorical).to_physical().cast(pl.Int64)
-    return device * (1 << 40) + (pl.col("time").dt.epoch("s") - pl.col("time").dt.epoch("s").min())
+    return device * (1 << 40) + pl.col("time").dt.epoch("s")
 
 
 def _in_series_order(data: pl.DataFrame) -> bool:

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import points, valid
+from offsite.screening.detectors.common import new_series, points, valid
 from offsite.screening.hits import HITS, clock, finish, name
 from offsite.screening.prepared import Prepared
 
@@ -26,10 +26,12 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     if frame.is_empty():
         return pl.DataFrame(schema=HITS)
     parts = []
-    for (width,), part in frame.with_columns(points(params["minutes"], params["hours"]).alias("w")).group_by("w"):
+    widths = frame.with_columns(points(params["minutes"], params["hours"]).alias("w"))
+    for (width,), part in widths.group_by("w", maintain_order=True):
         parts.append(_windows(part, int(width)))
     windows = pl.concat(parts)
     # nearly every window is unique: only the few that are not need comparing
+    windows = windows.filter(pl.col("key").is_duplicated())
     windows = windows.filter(pl.struct("factor", "key").is_duplicated())
     # the first window of each set of equal ones is the original; the others (not overlapping it)
     # are copies
@@ -105,12 +107,18 @@ def _verified(copies: pl.DataFrame, frame: pl.DataFrame) -> pl.DataFrame:
 
 def _windows(frame: pl.DataFrame, width: int) -> pl.DataFrame:
     """Every window of ``width`` consecutive readings without a gap, with its key. Window sums
-    are differences of running sums (one pass per group, not one per window)."""
-    group = pl.col("g")
+    are differences of running sums; the frame is in series order, so one running sum serves
+    every series, and a window counts where its first reading is of the same series as its last.
+    (The sums stay far inside 64 bits: a reading in hundredths times its place in its series.)"""
+    index = pl.int_range(pl.len())
+    new = new_series()
     cents = (pl.col("value") * 100).round(0).cast(pl.Int64)
     staged = (
-        frame.with_columns(pl.struct(*KEYS).hash().alias("g"))  # rows are in time order already
-        .with_columns(cents.alias("c"), pl.int_range(pl.len()).over(group).alias("i"))
+        frame.with_columns(new.alias("_new"), cents.alias("c"))
+        .with_columns(
+            pl.col("_new").cast(pl.Int64).cum_sum().alias("g"),
+            (index - pl.when(pl.col("_new")).then(index).forward_fill()).alias("i"),
+        )
         .with_columns(
             (pl.col("c") * pl.col("c")).alias("c2"),
             (pl.col("c") * pl.col("i")).alias("ci"),
@@ -119,22 +127,23 @@ def _windows(frame: pl.DataFrame, width: int) -> pl.DataFrame:
     )
 
     def window(column: str) -> pl.Expr:
-        running = pl.col(column).cum_sum().over(group)
-        return running - running.shift(width).over(group).fill_null(0)
+        running = pl.col(column).cum_sum()
+        return running - running.shift(width).fill_null(0)
 
     ended = staged.with_columns(
         window("c").alias("s1"),
         window("c2").alias("s2"),
         window("ci").alias("si"),
         window("z").alias("zeros"),
-        pl.col("time").shift(width - 1).over(group).alias("start"),
+        pl.col("time").shift(width - 1).alias("start"),
+        (pl.col("g").shift(width - 1) == pl.col("g")).alias("whole"),
     )
     # a window that hardly varies (standard deviation under 1 % of its mean) or holds a zero is
     # R01's or R02's: two stops look alike
     spread = width * pl.col("s2") - pl.col("s1") * pl.col("s1")
     varied = spread.cast(pl.Float64) >= (0.01 * pl.col("s1").cast(pl.Float64)) ** 2
     return ended.filter(
-        pl.col("start").is_not_null()
+        pl.col("whole").fill_null(value=False)
         & (pl.col("zeros") == 0)
         & varied
         & (pl.col("time") - pl.col("start") == pl.duration(seconds=pl.col("step") * (width - 1)))

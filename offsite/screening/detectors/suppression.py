@@ -9,7 +9,7 @@ from typing import Any
 import polars as pl
 
 from offsite.screening.detectors.common import hourly as common_hourly
-from offsite.screening.detectors.common import valid
+from offsite.screening.detectors.common import lag, new_series, valid
 from offsite.screening.hits import HITS, clock, finish, number, runs
 from offsite.screening.prepared import Prepared
 
@@ -31,13 +31,13 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         .join(nox, on=["mn", "hour"], maintain_order="left")
         .with_columns((pl.col("operating") == 1.0).alias("operating"), (pl.col("marked") > 0).alias("marked"))
         .filter(pl.col("so2").is_not_null() & (pl.col("nox") > 0))
-        .with_columns((pl.col("so2") / pl.col("nox")).alias("ratio"))
+        .with_columns((pl.col("so2") / pl.col("nox")).alias("ratio"), new_series(KEYS).cum_sum().alias("_g"))
     )
 
     def usual(column: str) -> pl.Expr:
         """The same hour on the days before (up to a week): what this device does at this time of
         day, so that the daily production cycle is not taken for a change."""
-        return pl.mean_horizontal([pl.col(column).shift(24 * k) for k in range(1, 8)]).over(KEYS)
+        return pl.mean_horizontal([lag(column, 24 * k, KEYS) for k in range(1, 8)])
 
     # the low percentile of the 90 days that end a day before the hour: an event shorter than a
     # day is not its own history
@@ -45,10 +45,10 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
         pl.col("ratio")
         .shift(24)
         .rolling_quantile(params["ratio_quantile"], window_size=90 * 24, min_samples=params["history_hours"])
-        .over(KEYS)
+        .over("_g")
     )
     typical = (
-        pl.col("ratio").shift(24).rolling_median(window_size=90 * 24, min_samples=params["history_hours"]).over(KEYS)
+        pl.col("ratio").shift(24).rolling_median(window_size=90 * 24, min_samples=params["history_hours"]).over("_g")
     )
     steady = [
         ((pl.col(c) / usual(c) - 1).abs() < params["covariate_change"]).fill_null(value=True) for c in ("nox", "flow")
