@@ -228,3 +228,13 @@ def test_peers_show_a_device_out_of_service_more_often_and_one_with_more_air() -
     # with fewer than five peers in an industry nobody is compared
     few = run(planted[:2] + planted[5:])
     assert few.hits.filter(pl.col("summary").str.contains("同行业")).is_empty()
+
+
+def test_r10_leaves_series_too_short_to_fit_alone() -> None:
+    """A day of data is fewer hours than a fit needs: nothing to judge, and no error."""
+    short = device("MN-SHORT", 27, lambda s: s.values["a21026"].__setitem__(slice(3000, 3300), 1.0))
+    data = long_frame([short], {}).filter(pl.col("time") >= START + timedelta(days=2))
+    limits = pl.DataFrame([("MN-SHORT", "a21026", LIMIT, "measured", None)], schema=LIMITS, orient="row")
+    result = screen(Inputs(data, limits=limits), load())
+    assert result.hits.filter(pl.col("rule") == "R10").is_empty()
+    assert not result.hits.filter(pl.col("rule") == "R02").is_empty()  # the rest of the catalogue ran

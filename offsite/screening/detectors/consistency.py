@@ -47,12 +47,10 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
 
 
 def detect_residual(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    hours = _with_covariates(p)
-    if hours.is_empty():
+    hours = _with_covariates(p).filter(pl.len().over("_g") >= params["min_hours"])
+    if hours.is_empty():  # no series long enough to fit
         return pl.DataFrame(schema=HITS)
-    scored = _fit(hours.filter(pl.len().over("_g") >= params["min_hours"]), params["z"])
-    if scored.is_empty():
-        return pl.DataFrame(schema=HITS)
+    scored = _fit(hours, params["z"])
     # a shortfall matters only on a scale: a share of the limit, or well above the detection limit
     material = (
         pl.when(pl.col("limit").is_not_null())
