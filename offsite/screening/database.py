@@ -32,6 +32,7 @@ from offsite.screening.inputs import (
     LIMITS,
     MARKS,
     PROFILES,
+    SCOPES,
     VIDEO,
     Inputs,
 )
@@ -123,7 +124,7 @@ def stored_profiles(session: Session) -> pl.DataFrame:
 
 def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[str, Any]]:
     query = (
-        select(Device.id, Device.mn, Device.outlet_id, Outlet.unit_id, Unit.industry_code)
+        select(Device.id, Device.mn, Device.outlet_id, Outlet.unit_id, Unit.industry_code, Unit.credit_code)
         .select_from(Device)
         .join(Outlet, Outlet.id == Device.outlet_id)
         .join(Unit, Unit.id == Outlet.unit_id)
@@ -132,9 +133,9 @@ def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[st
     if device_ids is not None:
         query = query.where(Device.id.in_(list(device_ids)))
     return [
-        {"id": d, "mn": mn, "outlet": o, "unit": u, "industry": i}
+        {"id": d, "mn": mn, "outlet": o, "unit": u, "industry": i, "credit_code": c}
         # batches hold one industry's devices together, so that peers are compared with peers
-        for d, mn, o, u, i in session.execute(query.order_by(Unit.industry_code, Device.id))
+        for d, mn, o, u, i, c in session.execute(query.order_by(Unit.industry_code, Device.id))
     ]
 
 
@@ -157,6 +158,12 @@ def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], sta
         changes=_changes(session, devices, start, end),
         comparisons=_comparisons(session, devices, start, end),
         industries=pl.DataFrame([(d["mn"], d["industry"]) for d in devices], schema=INDUSTRIES, orient="row"),
+        scopes=pl.DataFrame(
+            [(d["mn"], f"unit:{d['credit_code']}") for d in devices]
+            + [(d["mn"], f"outlet:{d['outlet']}") for d in devices],
+            schema=SCOPES,
+            orient="row",
+        ),
     )
 
 

@@ -12,8 +12,9 @@ batches are known — so a province's readings are read and prepared once."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import polars as pl
@@ -40,7 +41,7 @@ from offsite.screening.detectors import (
 )
 from offsite.screening.hits import HITS
 from offsite.screening.inputs import Inputs
-from offsite.screening.parameters import Catalogue
+from offsite.screening.parameters import SCOPE_KINDS, Catalogue
 from offsite.screening.prepared import Prepared, prepare
 
 Detector = Callable[[Prepared, dict[str, Any]], pl.DataFrame]
@@ -85,6 +86,7 @@ class Partial:
     hits: pl.DataFrame
     observations: profiles.Observations
     industries: pl.DataFrame
+    scopes: pl.DataFrame
     video: pl.DataFrame
     exceedances: pl.DataFrame
     """Readings above the limit on devices with a video outage (for R11)."""
@@ -109,6 +111,7 @@ def screen_own(inputs: Inputs, catalogue: Catalogue) -> Partial:
         pl.concat([pl.DataFrame(schema=HITS), *found]),
         profiles.observe(prepared, catalogue),
         inputs.industries,
+        inputs.scopes,
         inputs.video,
         video.exceedances(prepared),
         notices,
@@ -124,29 +127,52 @@ def complete(partial: Partial, peer_profiles: pl.DataFrame, catalogue: Catalogue
     ]
     hits = pl.concat([partial.hits, *compared])
     if "R11" in parameters:
-        hits = pl.concat([hits, video.detect(partial.video, partial.exceedances, parameters["R11"], hits)])
+        hits = pl.concat([hits, *_video(partial, hits, catalogue)])
     return Result(hits, clues.join(hits), parameters, partial.notices)
 
 
 def _run_peers(
     rule: str, detector: peers.PeerDetector, partial: Partial, peer_profiles: pl.DataFrame, catalogue: Catalogue
 ) -> pl.DataFrame:
-    overridden = _overridden(rule, catalogue)
-    observed = partial.observations
-    parts = [
-        detector(
-            observed.only(~pl.col("mn").is_in(overridden)), partial.industries, peer_profiles, catalogue.params(rule)
-        )
+    parts = []
+    for params, keep in _parameter_groups(rule, catalogue, partial.industries, partial.scopes):
+        if params.get("enabled", True):
+            parts.append(detector(partial.observations.only(keep), partial.industries, peer_profiles, params))
+    return pl.concat([pl.DataFrame(schema=HITS), *parts])
+
+
+def _video(partial: Partial, hits: pl.DataFrame, catalogue: Catalogue) -> list[pl.DataFrame]:
+    return [
+        video.detect(partial.video.filter(keep), partial.exceedances.filter(keep), params, hits.filter(keep))
+        for params, keep in _parameter_groups("R11", catalogue, partial.industries, partial.scopes)
+        if params.get("enabled", True)
     ]
-    for mn in overridden:
-        params = catalogue.params(rule, [f"mn:{mn}"])
-        parts.append(detector(observed.only(pl.col("mn") == mn), partial.industries, peer_profiles, params))
-    return pl.concat(parts)
 
 
-def _overridden(rule: str, catalogue: Catalogue) -> list[str]:
-    """The devices with parameters of their own for ``rule``."""
-    return [scope[3:] for scope, rules in catalogue.overrides.items() if scope.startswith("mn:") and rule in rules]
+def _parameter_groups(
+    rule: str, catalogue: Catalogue, industries: pl.DataFrame, scopes: pl.DataFrame
+) -> list[tuple[dict[str, Any], pl.Expr]]:
+    """The rule's parameters and the devices (an expression on ``mn``) they apply to: the
+    defaults for the devices no override reaches, then one set per combination of overriding
+    scopes (industry, unit, outlet, device: applied broadest first)."""
+    scoped = catalogue.scoped(rule)
+    if not scoped:
+        return [(catalogue.params(rule), pl.lit(value=True))]
+    reached: dict[str, set[str]] = defaultdict(set)
+    for mn, industry in industries.select("mn", "industry").iter_rows():
+        if f"industry:{industry}" in scoped:
+            reached[mn].add(f"industry:{industry}")
+    for mn, scope in scopes.select("mn", "scope").iter_rows():
+        if scope in scoped:
+            reached[mn].add(scope)
+    for scope in scoped:
+        if scope.startswith("mn:"):
+            reached[scope[3:]].add(scope)
+    together: dict[tuple[str, ...], list[str]] = defaultdict(list)
+    for mn, found in reached.items():
+        together[tuple(sorted(found, key=lambda s: SCOPE_KINDS.index(s.partition(":")[0])))].append(mn)
+    groups = [(catalogue.params(rule), ~pl.col("mn").is_in(list(reached)))]
+    return groups + [(catalogue.params(rule, order), pl.col("mn").is_in(mns)) for order, mns in together.items()]
 
 
 def _run(
@@ -158,29 +184,26 @@ def _run(
 
 
 def _run_one(rule: str, detector: Detector, prepared: Prepared, catalogue: Catalogue) -> pl.DataFrame:
-    """The rule over all devices, those with overrides of their own run apart."""
-    overridden = _overridden(rule, catalogue)
-    if not overridden:
-        return detector(prepared, catalogue.params(rule))
-    parts = [detector(_only(prepared, exclude=overridden), catalogue.params(rule))]
-    for mn in overridden:
-        parts.append(detector(_only(prepared, include=[mn]), catalogue.params(rule, [f"mn:{mn}"])))
-    return pl.concat(parts)
+    """The rule over all devices; those with overrides of their own run apart, with them."""
+    inputs = prepared.inputs
+    groups = _parameter_groups(rule, catalogue, inputs.industries, inputs.scopes)
+    if len(groups) == 1:
+        return detector(prepared, groups[0][0])
+    parts = [detector(_only(prepared, keep), params) for params, keep in groups if params.get("enabled", True)]
+    return pl.concat([pl.DataFrame(schema=HITS), *parts])
 
 
-def _only(p: Prepared, *, include: list[str] | None = None, exclude: list[str] | None = None) -> Prepared:
-    keep = pl.col("mn").is_in(include) if include is not None else ~pl.col("mn").is_in(exclude or [])
+def _only(p: Prepared, keep: pl.Expr) -> Prepared:
     inputs = p.inputs
-    narrowed = Inputs(
-        inputs.data.filter(keep),
-        inputs.limits.filter(keep),
-        inputs.video.filter(keep),
-        inputs.marks.filter(keep),
-        inputs.devices.filter(keep),
-        inputs.changes.filter(keep),
-        inputs.comparisons.filter(keep),
-        inputs.industries,
-        inputs.profiles,
+    narrowed = replace(
+        inputs,
+        data=inputs.data.filter(keep),
+        limits=inputs.limits.filter(keep),
+        video=inputs.video.filter(keep),
+        marks=inputs.marks.filter(keep),
+        devices=inputs.devices.filter(keep),
+        changes=inputs.changes.filter(keep),
+        comparisons=inputs.comparisons.filter(keep),
     )
     return Prepared(p.pollutants.filter(keep), p.context.filter(keep), p.steps.filter(keep), narrowed)
 

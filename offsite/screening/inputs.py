@@ -39,6 +39,9 @@ MARKS = pl.Schema(
     }
 )
 INDUSTRIES = pl.Schema({"mn": pl.String(), "industry": pl.String()})
+SCOPES = pl.Schema({"mn": pl.String(), "scope": pl.String()})
+"""The unit (``unit:<credit code>``) and outlet (``outlet:<id>``) of each device, for parameter
+overrides; its industry's scope comes from ``INDUSTRIES``, its own (``mn:<MN>``) from its MN."""
 DEVICES = pl.Schema(
     {"mn": pl.String(), "factor": pl.String(), "range_max": pl.Float64(), "detection_limit": pl.Float64()}
 )
@@ -89,6 +92,8 @@ class Inputs:
     comparisons: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=COMPARISONS))
     industries: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=INDUSTRIES))
     """``mn, industry``: the peers a device is compared with (without it, all devices screened together)."""
+    scopes: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=SCOPES))
+    """``mn, scope``: where a device sits, for the overrides of the rules' parameters."""
     profiles: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROFILES))
     """The industries' profiles, computed beforehand over all the peers; without them the engine
     profiles the devices it is given."""

@@ -11,6 +11,9 @@ from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
+SCOPE_KINDS = ("industry", "unit", "outlet", "mn")
+"""Broadest first: a device's overrides apply in this order, the narrowest last."""
+
 
 class ParameterError(ValueError):
     """A rules file that cannot be read, or names a rule or parameter that does not exist."""
@@ -37,6 +40,10 @@ class Catalogue:
                     merged[key] = value
         return merged
 
+    def scoped(self, rule: str) -> set[str]:
+        """The scopes that override ``rule``."""
+        return {scope for scope, rules in self.overrides.items() if rule in rules}
+
 
 def load(path: Path | None = None) -> Catalogue:
     """The defaults, with ``path`` (if any) applied on top."""
@@ -60,6 +67,8 @@ def load(path: Path | None = None) -> Catalogue:
 
 def _check(path: Path, rule: str, values: Any, defaults: Mapping[str, Any], scope: str = "") -> None:
     where = f"{path}: " + (f"override {scope!r}, " if scope else "")
+    if scope and (scope.partition(":")[0] not in SCOPE_KINDS or not scope.partition(":")[2]):
+        raise ParameterError(f"{where}a scope is one of {', '.join(k + ':…' for k in SCOPE_KINDS)}")
     if rule not in defaults:
         raise ParameterError(f"{where}unknown rule {rule!r} (known: {', '.join(sorted(defaults))})")
     if not isinstance(values, Mapping):

@@ -262,3 +262,22 @@ def test_peers_are_judged_by_stored_profiles_computed_over_every_device(database
     assert result.exit_code == 0, result.output
     assert "peer profiles: 1 over 1 industries" in result.stdout
     assert [c["mn"] for c in peer_clues(database_url)] == ["MN-K7"]
+
+
+def test_overrides_reach_a_unit_and_an_outlet_in_the_database(
+    database_url: str, engine: Engine, tmp_path: Path
+) -> None:
+    plant(engine)
+    config = tmp_path / "rules.toml"
+    args = ["screen", "--from", "2026-11-02", "--to", "2026-11-04", "--config", str(config)]
+    switched_off = "\n".join(f'[override."{{scope}}".{rule}]\nenabled = false\n' for rule in ("R05", "R11"))
+    # the unit's drops and video outages switched off: nothing is left to find
+    config.write_text(switched_off.format(scope="unit:91340100000000000D"), encoding="utf-8")
+    result = runner.invoke(app, [*args, "--database-url", database_url])
+    assert result.exit_code == 0, result.output
+    assert ": 0 clues" in result.stdout
+    # so does its outlet's; another outlet's switch leaves this one alone
+    config.write_text(switched_off.format(scope="outlet:1"), encoding="utf-8")
+    assert ": 0 clues" in runner.invoke(app, [*args, "--database-url", database_url]).stdout
+    config.write_text(switched_off.format(scope="outlet:2"), encoding="utf-8")
+    assert ": 2 clues; 2 new" in runner.invoke(app, [*args, "--database-url", database_url]).stdout

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
 from offsite.screening.engine import screen
-from offsite.screening.inputs import DATA, LIMITS, MARKS, Inputs
-from offsite.screening.parameters import load
+from offsite.screening.inputs import DATA, INDUSTRIES, LIMITS, MARKS, Inputs
+from offsite.screening.parameters import ParameterError, load
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame
 from tests.screening.planted import AT, LIMIT, MINUTES, START, device, fired, run
@@ -238,3 +239,29 @@ def test_r10_leaves_series_too_short_to_fit_alone() -> None:
     result = screen(Inputs(data, limits=limits), load())
     assert result.hits.filter(pl.col("rule") == "R10").is_empty()
     assert not result.hits.filter(pl.col("rule") == "R02").is_empty()  # the rest of the catalogue ran
+
+
+def test_overrides_apply_per_industry_and_device_narrowest_last(tmp_path: Path) -> None:
+    def frozen(s: sc.Series) -> None:
+        sc.constant(s, "a21026", AT, 40)  # 40 minutes: short of the default hour
+
+    planted = [device(f"MN-{name}", 30 + n, frozen) for n, name in enumerate(("CEMENT", "GLASS", "OWN"))]
+    industries = pl.DataFrame(
+        {"mn": ["MN-CEMENT", "MN-GLASS", "MN-OWN"], "industry": ["C3011", "C3041", "C3011"]}, schema=INDUSTRIES
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text(
+        '[override."industry:C3011".R01]\nminutes = 30\n\n[override."mn:MN-OWN".R01]\nminutes = 90\n',
+        encoding="utf-8",
+    )
+    result = screen(Inputs(long_frame(planted, {}), industries=industries), load(config))
+    frozen_in = set(result.hits.filter(pl.col("rule") == "R01")["mn"])
+    assert frozen_in == {"MN-CEMENT"}  # the glass works keeps the hour, the device its own 90 minutes
+    off = tmp_path / "off.toml"
+    off.write_text('[override."industry:C3011".R01]\nenabled = false\n', encoding="utf-8")
+    quiet = screen(Inputs(long_frame(planted, {}), industries=industries), load(off))
+    assert quiet.hits.filter(pl.col("rule") == "R01").is_empty()
+    wrong = tmp_path / "wrong.toml"
+    wrong.write_text('[override."plant:7".R01]\nminutes = 30\n', encoding="utf-8")
+    with pytest.raises(ParameterError, match="a scope is one of industry:…, unit:…, outlet:…, mn:…"):
+        load(wrong)
