@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from offsite.registry.standards import default_standards
 from offsite.screening.inputs import DATA, DEVICES, INDUSTRIES, LIMITS, MARKS, VIDEO, Inputs
 
 KNOWN_FLAGS = ("N", "F", "M", "S", "D", "C", "T", "B", "P")
@@ -52,15 +53,26 @@ def read_data(path: Path) -> pl.DataFrame:
 
 
 def _limits(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    if "basis" not in frame.columns:
-        frame = frame.with_columns(pl.lit("measured").alias("basis"))
-    if "o2_ref" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("o2_ref"))
+    for optional in ("limit", "basis", "o2_ref", "standard"):
+        if optional not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(optional))
     frame = frame.with_columns(
-        _number(path, frame, "limit", optional=False),
+        _number(path, frame, "limit"),
         _number(path, frame, "o2_ref"),
-        pl.col("basis").fill_null("measured"),
+        pl.col("standard").str.strip_chars().replace("", None),
     )
+    _refuse(
+        path,
+        frame.filter(pl.col("limit").is_null() & pl.col("standard").is_null()),
+        lambda r: "limit is required (or a standard to take it from)",
+    )
+    known = default_standards()
+    _refuse(
+        path,
+        frame.filter(pl.col("standard").is_not_null() & ~pl.col("standard").is_in(list(known))),
+        lambda r: f"standard {r['standard']!r} is not in the default table (known: {', '.join(known)})",
+    )
+    frame = _from_standards(frame.with_columns(pl.col("basis").fill_null("measured")))
     _refuse(
         path,
         frame.filter(~pl.col("o2_ref").is_between(0, 21, closed="left")),
@@ -73,6 +85,33 @@ def _limits(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
         lambda r: f"basis {r['basis']!r} is not measured or corrected",
     )
     return frame
+
+
+def _from_standards(frame: pl.DataFrame) -> pl.DataFrame:
+    """Rows that name a standard instead of a limit take the standard's (``factor`` ``*``: every
+    factor it limits), on the corrected basis at its reference O2 where it has one. A factor the
+    standard does not limit is left without: the engine says so and skips it."""
+    given = frame.filter(pl.col("limit").is_not_null())
+    rows = []
+    for row in frame.filter(pl.col("limit").is_null()).iter_rows(named=True):
+        chosen = default_standards()[row["standard"]]
+        factors = list(chosen.limits) if row["factor"] == "*" else [row["factor"]]
+        for factor in factors:
+            if factor not in chosen.limits:
+                continue
+            corrected = chosen.o2_ref is not None
+            rows.append(
+                {
+                    **row,
+                    "factor": factor,
+                    "limit": chosen.limits[factor],
+                    "basis": "corrected" if corrected else row["basis"],
+                    "o2_ref": row["o2_ref"] if row["o2_ref"] is not None else chosen.o2_ref,
+                }
+            )
+    taken = pl.DataFrame(rows, schema=given.schema, orient="row") if rows else given.clear()
+    # a limit given for a factor stands before one a standard would give
+    return pl.concat([given, taken.join(given, on=["mn", "factor"], how="anti")])
 
 
 def _video(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
@@ -111,7 +150,7 @@ def _industries(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _read(path: Path, schema: pl.Schema, check: Callable[[Path, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
-    required = [c for c in schema.names() if c not in {"basis", "filed_at", "o2_ref"}]
+    required = [c for c in schema.names() if c not in {"basis", "filed_at", "o2_ref", "limit"}]
     return check(path, _frame(path, tuple(required))).select(schema.names()).cast(schema)
 
 

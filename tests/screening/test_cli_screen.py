@@ -182,3 +182,35 @@ def test_limits_on_the_corrected_basis_are_judged_on_the_corrected_value(tmp_pat
     bad = runner.invoke(app, ["screen", "--input", str(data), "--limits", str(limits)])
     assert bad.exit_code == 2
     assert "row 2: o2_ref 25.0 is not an O2 content" in bad.stderr
+
+
+def test_a_limit_taken_from_the_standard_the_limits_file_names(tmp_path: Path) -> None:
+    """No number, a standard instead: its limits, on the corrected basis at its reference O2."""
+    paths = files(tmp_path)
+    args = ["screen", "--input", str(paths["data"]), "--video", str(paths["video"])]
+    named = tmp_path / "named.csv"
+    # MN-ART under GB 13223 (coal): SO2 100 mg/m³ at 6 % O2, like the planted limit;
+    # MN-ZERO's standard names no COD limit for flue gas, so its own limit stands alone
+    named.write_text(
+        "mn,factor,limit,standard\nMN-ART,*,,GB13223-2011-coal\nMN-ZERO,a21026,100,\nMN-ZERO,w01018,,GB13223-2011-coal\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, [*args, "--limits", str(named)])
+    assert result.exit_code == 0, result.output
+    clues = [json.loads(line) for line in result.stdout.splitlines()]
+    article = [c for c in clues if c["mn"] == "MN-ART" and "R05" in c["rules"]]
+    assert article, clues
+    assert article[0]["evidence"]["parameters"]["R05"]["alpha"] == 0.8
+    assert "按折算浓度" in article[0]["summary"]
+    assert "MN-ART a21002: no limit" not in result.stderr  # NOx limited by the standard too
+    assert "MN-ART a34013: no limit" not in result.stderr
+    unknown = tmp_path / "unknown.csv"
+    unknown.write_text("mn,factor,limit,standard\nMN-ART,a21026,,GB9999-2099\n", encoding="utf-8")
+    refused = runner.invoke(app, [*args, "--limits", str(unknown)])
+    assert refused.exit_code == 2
+    assert "row 2: standard 'GB9999-2099' is not in the default table" in refused.stderr
+    neither = tmp_path / "neither.csv"
+    neither.write_text("mn,factor,limit\nMN-ART,a21026,\n", encoding="utf-8")
+    refused = runner.invoke(app, [*args, "--limits", str(neither)])
+    assert refused.exit_code == 2
+    assert "row 2: limit is required (or a standard to take it from)" in refused.stderr
