@@ -7,6 +7,8 @@ declared and approved shutdowns (zeros inside an approved stop mark), calibratio
 length (30–60 min), and camera outages on their own (R11 needs something wrong in the data too).
 
 A label is found when a clue on its device overlaps its window and names the expected rule.
+Prints recall per family, precision per rule (a clue counting for each rule joined in it) and
+overall.
 A clue is a true positive when it overlaps a label of its device, or touches it within 30
 minutes (the sudden return to normal at the end of a planted window is part of the event). Targets (issue 6): recall
 ≥ 0.95 on every family, precision ≥ 0.90 overall.
@@ -158,6 +160,14 @@ def main() -> None:
     for family in FAMILIES:
         hits = found[family]
         print(f"{family:24s} {EXPECTED[family]:5s} {len(hits):6d} {sum(hits):6d} {sum(hits) / max(len(hits), 1):7.3f}")
+    print(f"{'rule':5s} {'clues':>6s} {'true':>6s} {'precision':>9s}   (a clue counts for every rule joined in it)")
+    by_rule: dict[str, list[bool]] = defaultdict(list)
+    for rules, ok in zip(clues["rules"].to_list(), true, strict=True):
+        for rule in rules:
+            by_rule[rule].append(ok)
+    for rule in sorted(by_rule):
+        oks = by_rule[rule]
+        print(f"{rule:5s} {len(oks):6d} {sum(oks):6d} {sum(oks) / len(oks):9.3f}")
     precision = sum(true) / max(len(true), 1)
     false = clues.filter(~pl.Series(true)) if true else clues
     print(f"clues: {clues.height}, true {sum(true)}, false {clues.height - sum(true)}; precision {precision:.3f}")
