@@ -141,6 +141,14 @@ EXTRAS: tuple[Scenario, ...] = (
         host="exceedance_red",
         span_days=1,
     ),
+    # the wet scrubber bypassed for two and a half hours: the flue gas leaves hot, SO2 reads normal
+    Scenario(
+        "scrubber_bypass",
+        "R10",
+        lambda s, u, o, f: sc.scrubber_bypass(s, _at(f), 150),
+        host="exceedance_blue",
+        span_days=1,
+    ),
     # the data stay normal; the unit files a stop mark over three hours of them, and it is approved
     Scenario(
         FALSE_STOP_MARK, "R16", lambda s, u, o, f: s.label(FALSE_STOP_MARK, "*", _at(f), 180), host="exceedance_orange"

@@ -108,35 +108,23 @@ def profile(observed: Observations, industries: pl.DataFrame, catalogue: Catalog
     """The profiles of every industry (``industries``: ``mn, industry``; a device without one,
     and every device when none are given, counts in industry ``*``)."""
     r07, r08, r09 = catalogue.params("R07"), catalogue.params("R08"), catalogue.params("R09")
-    days = (
-        _industry(observed.days, industries)
-        .group_by("industry")
-        .agg(
-            pl.lit(OUT_OF_SERVICE).alias("metric"),
-            pl.lit(ANY_INDUSTRY).alias("factor"),
-            pl.col("hours").quantile(r07["peer_quantile"]).alias("value"),
-            pl.col("mn").n_unique().alias("peers"),
+
+    def quantile(frame: pl.DataFrame, keys: list[str], column: str, q: float, metric: str) -> pl.DataFrame:
+        return (
+            _industry(frame, industries)
+            .group_by(keys)
+            .agg(
+                pl.lit(metric).alias("metric"),
+                pl.col(column).quantile(q).alias("value"),
+                pl.col("mn").n_unique().alias("peers"),
+            )
         )
-    )
-    o2 = (
-        _industry(observed.o2, industries)
-        .group_by("industry")
-        .agg(
-            pl.lit(O2_HIGH).alias("metric"),
-            pl.lit(ANY_INDUSTRY).alias("factor"),
-            pl.col("o2").quantile(r09["peer_quantile"]).alias("value"),
-            pl.col("mn").n_unique().alias("peers"),
-        )
-    )
-    shares = (
-        _industry(observed.shares.filter(pl.col("hours") >= r08["peer_min_hours"]), industries)
-        .group_by("industry", "factor")
-        .agg(
-            pl.lit(NEAR_LIMIT).alias("metric"),
-            pl.col("share").quantile(r08["peer_quantile"]).alias("value"),
-            pl.col("mn").n_unique().alias("peers"),
-        )
-    )
+
+    whole = pl.lit(ANY_INDUSTRY).alias("factor")
+    days = quantile(observed.days, ["industry"], "hours", r07["peer_quantile"], OUT_OF_SERVICE).with_columns(whole)
+    o2 = quantile(observed.o2, ["industry"], "o2", r09["peer_quantile"], O2_HIGH).with_columns(whole)
+    judged = observed.shares.filter(pl.col("hours") >= r08["peer_min_hours"])
+    shares = quantile(judged, ["industry", "factor"], "share", r08["peer_quantile"], NEAR_LIMIT)
     frames = [f.select(PROFILES.names()).cast(PROFILES) for f in (days, o2, shares)]
     return pl.concat(frames).sort("industry", "metric", "factor")
 

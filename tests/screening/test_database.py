@@ -63,21 +63,7 @@ def plant(engine: Engine) -> None:
         )
         session.commit()
     s = device("MN-SZ-001", 7, lambda s: sc.article_case(s, "a21026", AT, LIMIT, platform="v", channel="c1", drops=2))
-    frame = long_frame([s]).with_row_index("raw_id", offset=1000)
-    rows = [
-        {
-            "device_id": 1,
-            "period": MINUTE,
-            "factor": r["factor"],
-            "ts": r["time"],
-            "avg": r["value"],
-            "flag": r["flag"],
-            "raw_id": r["raw_id"],
-        }
-        for r in frame.iter_rows(named=True)
-    ]
-    with engine.begin() as conn:
-        ValueWriter().interval(conn, rows)
+    write_minutes(engine, long_frame([s]).with_row_index("raw_id", offset=1000), {"MN-SZ-001": 1})
     with session_factory(engine)() as session:
         session.add_all(VideoOutage(camera_id=1, start=a, end=b, source="test") for _, _, a, b in s.video)
         session.commit()
@@ -216,15 +202,20 @@ def plant_peers(engine: Engine) -> None:
     planted = [device(f"MN-K{n}", 300 + n) for n in range(1, 7)]
     planted.append(device("MN-K7", 307, lambda s: sc.flagged(s, "a21026", AT, 360, "M")))
     frame = long_frame(planted).filter(pl.col("factor") == "a21026")
-    ids = {f"MN-K{n}": n for n in range(1, 8)}
+    write_minutes(engine, frame, {f"MN-K{n}": n for n in range(1, 8)})
+
+
+def write_minutes(engine: Engine, frame: pl.DataFrame, device_of: dict[str, int]) -> None:
+    """The frame's readings stored as minute values (with their packets' ids, if it has them)."""
     rows = [
         {
-            "device_id": ids[r["mn"]],
+            "device_id": device_of[r["mn"]],
             "period": MINUTE,
             "factor": r["factor"],
             "ts": r["time"],
             "avg": r["value"],
             "flag": r["flag"],
+            "raw_id": r.get("raw_id"),
         }
         for r in frame.iter_rows(named=True)
     ]
