@@ -13,7 +13,7 @@ from offsite.screening.engine import screen
 from offsite.screening.inputs import DATA, INDUSTRIES, LIMITS, MARKS, Inputs
 from offsite.screening.parameters import ParameterError, load
 from offsite.sim import scenarios as sc
-from offsite.sim.frames import long_frame
+from offsite.sim.frames import long_frame, video_frame
 from tests.screening.planted import AT, LIMIT, MINUTES, START, device, fired, run
 
 SCENARIOS = {
@@ -265,3 +265,21 @@ def test_overrides_apply_per_industry_and_device_narrowest_last(tmp_path: Path) 
     wrong.write_text('[override."plant:7".R01]\nminutes = 30\n', encoding="utf-8")
     with pytest.raises(ParameterError, match="a scope is one of industry:…, unit:…, outlet:…, mn:…"):
         load(wrong)
+
+
+def test_rows_in_any_order_give_the_same_clues(planted_result) -> None:  # type: ignore[no-untyped-def]
+    """The detectors read each series' rows together and in time order; an export sorted by time
+    (every device and factor interleaved), or shuffled outright, is put in that order first."""
+    result, planted = planted_result
+    data = long_frame(planted, {"P": "production", "T": "treatment"})
+    limits = pl.DataFrame(
+        {"mn": [s.mn for s in planted], "factor": "a21026", "limit": LIMIT, "basis": "measured", "o2_ref": None}
+    )
+
+    def clues_of(frame: pl.DataFrame) -> list[tuple[object, ...]]:
+        found = screen(Inputs(frame, limits=limits.cast(LIMITS), video=video_frame(planted)), load()).clues
+        return sorted(found.select("mn", "rule", "start", "end").rows())
+
+    expected = sorted(result.clues.select("mn", "rule", "start", "end").rows())
+    assert clues_of(data.sort("time")) == expected
+    assert clues_of(data.sample(fraction=1.0, shuffle=True, seed=5)) == expected
