@@ -32,13 +32,12 @@ from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
-from offsite.screening.database import refresh_profiles, screen_window
+from offsite.screening.database import PROFILE_WINDOW, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
 
 log = logging.getLogger("offsite.worker")
 SCREEN_WINDOW = timedelta(hours=24)
-PROFILE_WINDOW = timedelta(days=30)
 
 
 def deliver_job(engine: Engine, settings: Settings) -> str:

@@ -43,6 +43,8 @@ from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerRe
 from offsite.store.series import read_interval
 
 BATCH_DEVICES = 200
+PROFILE_WINDOW = timedelta(days=30)
+"""The days peers are profiled over: a month, as alarms are graded."""
 PACKETS_IN_EVIDENCE = 500
 
 
@@ -72,13 +74,13 @@ def screen_window(
     device_ids: Sequence[int] | None = None,
 ) -> tuple[Stored, list[str]]:
     """Screen every device (or those given) over ``start``–``end`` and store what it finds.
-    Peers are judged by the stored profiles; where none are stored yet, they are computed over
-    this window first (and stored)."""
+    Peers are judged by the stored profiles; where none are stored yet, they are computed first
+    (and stored), over the last ``PROFILE_WINDOW`` up to ``end`` or this window if it is longer."""
     with Session(engine) as session:
         devices = _devices(session, device_ids)
         peer_profiles = stored_profiles(session)
     if peer_profiles.is_empty():
-        peer_profiles = refresh_profiles(engine, start, end, catalogue=catalogue, now=now)
+        peer_profiles = refresh_profiles(engine, min(start, end - PROFILE_WINDOW), end, catalogue=catalogue, now=now)
     done, notices = Stored(), []
     for offset in range(0, len(devices), BATCH_DEVICES):
         batch = devices[offset : offset + BATCH_DEVICES]

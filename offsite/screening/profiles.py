@@ -13,6 +13,7 @@ device with a month of its peers rather than with the other devices of its batch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 
@@ -106,27 +107,39 @@ def observe(p: Prepared, catalogue: Catalogue) -> Observations:
 
 def profile(observed: Observations, industries: pl.DataFrame, catalogue: Catalogue) -> pl.DataFrame:
     """The profiles of every industry (``industries``: ``mn, industry``; a device without one,
-    and every device when none are given, counts in industry ``*``)."""
-    r07, r08, r09 = catalogue.params("R07"), catalogue.params("R08"), catalogue.params("R09")
-
-    def quantile(frame: pl.DataFrame, keys: list[str], column: str, q: float, metric: str) -> pl.DataFrame:
-        return (
-            _industry(frame, industries)
-            .group_by(keys)
-            .agg(
-                pl.lit(metric).alias("metric"),
-                pl.col(column).quantile(q).alias("value"),
-                pl.col("mn").n_unique().alias("peers"),
-            )
-        )
-
+    and every device when none are given, counts in industry ``*``). An industry with overrides
+    of its own (``[override."industry:…".R07]``) is profiled with them."""
     whole = pl.lit(ANY_INDUSTRY).alias("factor")
-    days = quantile(observed.days, ["industry"], "hours", r07["peer_quantile"], OUT_OF_SERVICE).with_columns(whole)
-    o2 = quantile(observed.o2, ["industry"], "o2", r09["peer_quantile"], O2_HIGH).with_columns(whole)
-    judged = observed.shares.filter(pl.col("hours") >= r08["peer_min_hours"])
-    shares = quantile(judged, ["industry", "factor"], "share", r08["peer_quantile"], NEAR_LIMIT)
-    frames = [f.select(PROFILES.names()).cast(PROFILES) for f in (days, o2, shares)]
-    return pl.concat(frames).sort("industry", "metric", "factor")
+    frames = []
+    for params, keep in _by_industry("R07", catalogue):
+        days = _industry(observed.days, industries).filter(keep)
+        frames.append(_quantile(days, ["industry"], "hours", params["peer_quantile"], OUT_OF_SERVICE, whole))
+    for params, keep in _by_industry("R09", catalogue):
+        o2 = _industry(observed.o2, industries).filter(keep)
+        frames.append(_quantile(o2, ["industry"], "o2", params["peer_quantile"], O2_HIGH, whole))
+    for params, keep in _by_industry("R08", catalogue):
+        shares = _industry(observed.shares, industries).filter(keep & (pl.col("hours") >= params["peer_min_hours"]))
+        frames.append(_quantile(shares, ["industry", "factor"], "share", params["peer_quantile"], NEAR_LIMIT))
+    return pl.concat([f.select(PROFILES.names()).cast(PROFILES) for f in frames]).sort("industry", "metric", "factor")
+
+
+def _by_industry(rule: str, catalogue: Catalogue) -> list[tuple[dict[str, Any], pl.Expr]]:
+    """The rule's parameters for the industries without overrides of their own, then for each
+    industry with them (an expression on ``industry`` each)."""
+    own = [scope.partition(":")[2] for scope in catalogue.scoped(rule) if scope.startswith("industry:")]
+    groups = [(catalogue.params(rule), ~pl.col("industry").is_in(own))]
+    return groups + [(catalogue.params(rule, [f"industry:{code}"]), pl.col("industry") == code) for code in own]
+
+
+def _quantile(
+    frame: pl.DataFrame, keys: list[str], column: str, q: float, metric: str, *extra: pl.Expr
+) -> pl.DataFrame:
+    return frame.group_by(keys).agg(
+        pl.lit(metric).alias("metric"),
+        pl.col(column).quantile(q).alias("value"),
+        pl.col("mn").n_unique().alias("peers"),
+        *extra,
+    )
 
 
 def of_device(industries: pl.DataFrame, profiles: pl.DataFrame, metric: str, frame: pl.DataFrame) -> pl.DataFrame:

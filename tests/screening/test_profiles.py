@@ -110,3 +110,28 @@ def test_the_pool_profiles_peers_across_batches_before_screening(tmp_path: Path,
     peer = clues.filter(pl.col("summary").str.contains("同行业"))
     assert peer.select("mn", "rule").rows() == [("MN-M", "R07")]
     assert peer["start"][0] == START + timedelta(minutes=AT)  # the first hour out of service
+
+
+def test_an_industry_with_overrides_of_its_own_is_profiled_with_them(tmp_path: Path) -> None:
+    def days(prefix: str) -> pl.DataFrame:
+        # twenty devices, half of them four hours out of service on the day
+        return pl.DataFrame(
+            {
+                "mn": [f"{prefix}{n}" for n in range(20)],
+                "day": [START.date()] * 20,
+                "hours": [0.0] * 10 + [4.0] * 10,
+                "start": None,
+                "end": None,
+            },
+            schema=profiles.DAYS,
+        )
+
+    observed = replace(profiles.Observations.empty(), days=pl.concat([days("CEM"), days("GLS")]))
+    industries = pl.DataFrame(
+        {"mn": [f"{p}{n}" for p in ("CEM", "GLS") for n in range(20)], "industry": ["C"] * 20 + ["G"] * 20}
+    )
+    config = tmp_path / "rules.toml"
+    config.write_text('[override."industry:C".R07]\npeer_quantile = 0.25\n', encoding="utf-8")
+    found = profiles.profile(observed, industries, load(config)).filter(pl.col("metric") == profiles.OUT_OF_SERVICE)
+    assert dict(found.select("industry", "value").rows()) == {"C": 0.0, "G": 4.0}
+    assert found["peers"].to_list() == [20, 20]
