@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from datetime import UTC, datetime, time, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Annotated
 
@@ -15,14 +16,23 @@ from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.screening.database import refresh_profiles, screen_window
 from offsite.screening.engine import screen as run_catalogue
-from offsite.screening.files import InputError, read_inputs
+from offsite.screening.files import InputError, read_data, read_inputs
 from offsite.screening.parameters import ParameterError, load
+from offsite.screening.pool import screen_each
 from offsite.settings import with_database_url
 
 
 def screen(
-    input_file: Annotated[
-        Path | None, typer.Option("--input", help="CSV or Parquet: mn,factor,time,value,flag (file mode).")
+    input_files: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--input",
+            help="CSV or Parquet: mn,factor,time,value,flag (file mode). Repeat it, or give a folder of such "
+            "files, to screen them as batches of devices in a pool of --workers processes.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="File mode, several inputs: processes in the pool (default: cores).")
     ] = None,
     limits: Annotated[Path | None, typer.Option(help="CSV mn,factor,limit[,basis].")] = None,
     video: Annotated[Path | None, typer.Option(help="CSV mn,start,end: camera offline windows.")] = None,
@@ -51,27 +61,54 @@ def screen(
     File mode (--input): clues as JSON lines, nothing stored. Database mode (--from/--to, no
     --input): the stored minutes of every device, with the registry's limits, cameras, marks and
     meters; clues are stored, joined to earlier ones, and listed by `offsite clues list`."""
-    if input_file is None:
+    if not input_files:
         _on_database(config, since, until, database_url, refresh=refresh_profiles)
         return
+    reader = partial(read_inputs, limits=limits, video=video, marks=marks, devices=devices, industries=industries)
     try:
         catalogue = load(config)
-        inputs = read_inputs(
-            input_file, limits=limits, video=video, marks=marks, devices=devices, industries=industries
-        )
+        batches = _batches(input_files)
+        if len(batches) == 1:
+            inputs = reader(batches[0])
+            results = [(batches[0], run_catalogue(inputs, catalogue))]
+            readings = {batches[0]: inputs.data}
+        else:
+            results = screen_each(batches, reader, catalogue, workers=workers)
+            # the evidence needs the readings: only the batches with clues are read again
+            readings = {path: read_data(path) for path, result in results if result.clues.height}
     except (InputError, ParameterError) as exc:
         typer.echo(f"offsite screen: {exc}", err=True)
         raise typer.Exit(2) from exc
-    result = run_catalogue(inputs, catalogue)
-    for notice in result.notices:
-        typer.echo(f"notice: {notice}", err=True)
-    records = result.records(inputs.data)
+    records = []
+    for path, result in results:
+        for notice in result.notices:
+            typer.echo(f"notice: {notice}", err=True)
+        if result.clues.height:
+            records += result.records(readings[path])
+    records.sort(key=lambda r: -r["score"])  # stable: within a batch, the engine's order stands
     lines = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     if out is None:
         sys.stdout.write(lines)
     else:
         out.write_text(lines, encoding="utf-8")
-    typer.echo(f"{len(records)} clues from {inputs.data.height} readings", err=True)
+    if len(batches) == 1:
+        typer.echo(f"{len(records)} clues from {readings[batches[0]].height} readings", err=True)
+    else:
+        typer.echo(f"{len(records)} clues from {len(batches)} input files", err=True)
+
+
+def _batches(given: list[Path]) -> list[Path]:
+    """The input files: those given, and the CSV and Parquet files of any folder given."""
+    files = []
+    for path in given:
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
+            if not found:
+                raise InputError(f"{path}: no .csv or .parquet files in this folder")
+            files += found
+        else:
+            files.append(path)
+    return files
 
 
 def _on_database(

@@ -20,7 +20,7 @@ from pathlib import Path
 import polars as pl
 
 from offsite.screening import profiles
-from offsite.screening.engine import Partial, complete, screen_own
+from offsite.screening.engine import Partial, Result, complete, screen_own
 from offsite.screening.inputs import Inputs
 from offsite.screening.parameters import Catalogue
 
@@ -37,16 +37,31 @@ def screen_batches(
 ) -> pl.DataFrame:
     """The clues of every batch (``load_batch`` reads one into ``Inputs``), highest score first.
     Peers are profiled over all the batches together, unless ``peer_profiles`` are given."""
-    jobs = [(path, load_batch, catalogue) for path in batches]
-    workers = workers or os.cpu_count() or 1
-    partials = [_first_step(job) for job in jobs] if workers == 1 else _in_pool(jobs, workers)
-    if peer_profiles is None:
-        peer_profiles = profile_partials(partials, catalogue)
-    found = [complete(partial, peer_profiles, catalogue).clues for partial in partials]
+    found = [
+        r.clues for _, r in screen_each(batches, load_batch, catalogue, workers=workers, peer_profiles=peer_profiles)
+    ]
     clues = [c for c in found if c.height]
     if not clues:
         return found[0] if found else pl.DataFrame()
     return pl.concat(clues).sort("score", "mn", "start", descending=[True, False, False])
+
+
+def screen_each(
+    batches: Iterable[Path],
+    load_batch: Loader,
+    catalogue: Catalogue,
+    *,
+    workers: int | None = None,
+    peer_profiles: pl.DataFrame | None = None,
+) -> list[tuple[Path, Result]]:
+    """Each batch with its result (clues, hits, parameters, notices)."""
+    paths = list(batches)
+    jobs = [(path, load_batch, catalogue) for path in paths]
+    workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
+    partials = [_first_step(job) for job in jobs] if workers == 1 else _in_pool(jobs, workers)
+    if peer_profiles is None:
+        peer_profiles = profile_partials(partials, catalogue)
+    return [(path, complete(partial, peer_profiles, catalogue)) for path, partial in zip(paths, partials, strict=True)]
 
 
 def profile_partials(partials: list[Partial], catalogue: Catalogue) -> pl.DataFrame:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 from typer.testing import CliRunner
 
 from offsite.cli import app
@@ -214,3 +215,33 @@ def test_a_limit_taken_from_the_standard_the_limits_file_names(tmp_path: Path) -
     refused = runner.invoke(app, [*args, "--limits", str(neither)])
     assert refused.exit_code == 2
     assert "row 2: limit is required (or a standard to take it from)" in refused.stderr
+
+
+def test_several_inputs_are_screened_as_batches_in_a_pool(tmp_path: Path) -> None:
+    """Split by device into two files (or a folder of them), the data give the same clues,
+    evidence included, as in one file; two worker processes do the work."""
+    paths = files(tmp_path)
+    side = ["--limits", str(paths["limits"]), "--video", str(paths["video"])]
+    whole = runner.invoke(app, ["screen", "--input", str(paths["data"]), *side])
+    assert whole.exit_code == 0, whole.output
+    folder = tmp_path / "batches"
+    folder.mkdir()
+    data = pl.read_csv(paths["data"])
+    data.filter(pl.col("mn") == "MN-ART").write_csv(folder / "a.csv")
+    data.filter(pl.col("mn") != "MN-ART").write_parquet(folder / "b.parquet")
+    split = runner.invoke(
+        app,
+        ["screen", "--input", str(folder / "a.csv"), "--input", str(folder / "b.parquet"), "--workers", "2", *side],
+    )
+    assert split.exit_code == 0, split.output
+    assert "from 2 input files" in split.stderr
+    as_json = [json.loads(line) for line in split.stdout.splitlines()]
+    assert as_json == [json.loads(line) for line in whole.stdout.splitlines()]
+    assert len(as_json) == 3  # the two drops and the zeros
+    in_folder = runner.invoke(app, ["screen", "--input", str(folder), *side])
+    assert in_folder.stdout == split.stdout
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused = runner.invoke(app, ["screen", "--input", str(empty)])
+    assert refused.exit_code == 2
+    assert "no .csv or .parquet files in this folder" in refused.stderr
