@@ -27,12 +27,10 @@ import numpy as np
 import polars as pl
 
 from offsite.screening.detectors.common import hourly as common_hourly
-from offsite.screening.detectors.common import valid
+from offsite.screening.detectors.common import new_series, valid
 from offsite.screening.hits import HITS, clock, finish, name, number, runs
-from offsite.screening.prepared import Prepared
+from offsite.screening.prepared import TEMPERATURE, Prepared
 
-KEYS = ("mn", "factor")
-TEMPERATURE = "a01012"
 COVARIATES = ("flow", "o2", "temperature", "production")
 """Columns of the prepared readings: the process at the moment of each reading."""
 NAMES_ZH = {"flow": "流量", "o2": "O2", "temperature": "烟温", "production": "生产用电"}
@@ -100,7 +98,7 @@ def _with_covariates(p: Prepared) -> pl.DataFrame:
         common_hourly(frame, columns)
         .rename({"value": "y"})
         .filter(pl.col("flow").is_not_null() | pl.col("production").is_not_null())
-        .with_columns(_group_number().alias("_g"))
+        .with_columns(new_series().cast(pl.Int64).cum_sum().alias("_g"))
     )
 
 
@@ -183,12 +181,6 @@ def _residuals(frame: pl.DataFrame, names: list[str]) -> pl.DataFrame:
         pl.Series("sigma", spread_of_each),
         pl.Series("z", residual / spread_of_each),
     )
-
-
-def _group_number() -> pl.Expr:
-    """0, 1, 2 … per (device, factor), on a frame sorted by them."""
-    new = (pl.col("mn") != pl.col("mn").shift()) | (pl.col("factor") != pl.col("factor").shift())
-    return new.fill_null(value=True).cast(pl.Int64).cum_sum()
 
 
 def detect_bypass(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
