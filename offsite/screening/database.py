@@ -103,7 +103,8 @@ def refresh_profiles(
     observed, industries = profiles.Observations.empty(), [pl.DataFrame(schema=INDUSTRIES)]
     for offset in range(0, len(devices), BATCH_DEVICES):
         with Session(engine) as session:
-            inputs = _inputs(engine, session, devices[offset : offset + BATCH_DEVICES], start, end)
+            batch = devices[offset : offset + BATCH_DEVICES]
+            inputs = _inputs(engine, session, batch, start, end, for_profiles=True)
         observed = observed + profiles.observe(prepare(inputs), catalogue)
         industries.append(inputs.industries)
     found = profiles.profile(observed, pl.concat(industries), catalogue)
@@ -141,7 +142,18 @@ def _devices(session: Session, device_ids: Sequence[int] | None) -> list[dict[st
     ]
 
 
-def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> Inputs:
+def _inputs(
+    engine: Engine,
+    session: Session,
+    devices: list[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    *,
+    for_profiles: bool = False,
+) -> Inputs:
+    """The devices' readings and what comes with them. ``for_profiles``: only what the peer
+    observations read (readings, power, limits, marks, industries); no cameras, instrument
+    facts, parameter changes or comparison tests."""
     ids = [d["id"] for d in devices]
     mn_of = pl.DataFrame(
         {"device_id": ids, "mn": [d["mn"] for d in devices]}, schema={"device_id": pl.Int64, "mn": pl.String}
@@ -151,15 +163,19 @@ def _inputs(engine: Engine, session: Session, devices: list[dict[str, Any]], sta
         "mn", "factor", pl.col("ts").alias("time"), pl.col("avg").alias("value"), pl.col("flag").fill_null("N")
     )
     data = pl.concat([data.cast(DATA), _power(session, devices, start, end)])
+    industries = pl.DataFrame([(d["mn"], d["industry"]) for d in devices], schema=INDUSTRIES, orient="row")
+    limits, marks = _limits(session, devices, end.date()), _marks(session, devices, start, end)
+    if for_profiles:
+        return Inputs(data, limits=limits, marks=marks, industries=industries)
     return Inputs(
         data,
-        limits=_limits(session, devices, end.date()),
+        limits=limits,
         video=_video(session, devices, start, end),
-        marks=_marks(session, devices, start, end),
+        marks=marks,
         devices=_instruments(session, devices, end),
         changes=_changes(session, devices, start, end),
         comparisons=_comparisons(session, devices, start, end),
-        industries=pl.DataFrame([(d["mn"], d["industry"]) for d in devices], schema=INDUSTRIES, orient="row"),
+        industries=industries,
         scopes=pl.DataFrame(
             [(d["mn"], f"unit:{d['credit_code']}") for d in devices]
             + [(d["mn"], f"outlet:{d['outlet']}") for d in devices],

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from offsite.hj212.codes.factors import FACTORS
+from offsite.screening.detectors.common import new_series
 
 HITS = pl.Schema(
     {
@@ -81,8 +82,7 @@ def runs(
     # series and no grouping is needed.
     kept = frame.lazy().filter(condition.fill_null(value=False))
     apart = (pl.col("time").diff().dt.total_seconds() > 1.5 * pl.col("step")).fill_null(value=True)
-    changed = pl.any_horizontal([pl.col(k) != pl.col(k).shift(1) for k in keys]).fill_null(value=True)
-    numbered = kept.with_columns((apart | changed).cast(pl.Int64).cum_sum().alias("_run"))
+    numbered = kept.with_columns((apart | new_series(tuple(keys))).cast(pl.Int64).cum_sum().alias("_run"))
     return (
         numbered.group_by([*keys, "_run"], maintain_order=True)
         .agg(

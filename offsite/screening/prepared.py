@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from offsite.screening.detectors.common import new_series
 from offsite.screening.inputs import Inputs
 
 GAS_FLOW, WATER_FLOW, O2, TEMPERATURE = "a00000", "w00000", "a19001", "a01012"
@@ -83,7 +84,7 @@ def _in_series_order(data: pl.DataFrame) -> bool:
     """Each (mn, factor) series' rows together, and in time order. Power readings do not count:
     meters are often exported by time, and their readers sort what they take."""
     data = data.filter(~pl.col("factor").str.starts_with("power:"))
-    new = _new_series()
+    new = new_series()
     ordered = data.select(((pl.col("time").diff() >= pl.duration(seconds=0)) | new).fill_null(value=True).all()).item()
     firsts = data.filter(new).select("mn", "factor")
     return bool(ordered) and firsts.height == firsts.unique().height
@@ -120,7 +121,7 @@ def _steps(data: pl.DataFrame) -> pl.DataFrame:
     """A device's step: the commonest spacing between the first readings of its series (data in
     series order)."""
     index = pl.int_range(pl.len())
-    new = _new_series()
+    new = new_series()
     first = data.filter(~pl.col("factor").str.starts_with("power:")).with_columns(
         (index - pl.when(new).then(index).forward_fill()).alias("_i"), new.alias("_new")
     )
@@ -132,12 +133,6 @@ def _steps(data: pl.DataFrame) -> pl.DataFrame:
         .agg(pl.col("gap").mode().min().alias("step"))
     )
     return spacing.with_columns(pl.col("step").cast(pl.Int64))
-
-
-def _new_series() -> pl.Expr:
-    return ((pl.col("mn") != pl.col("mn").shift(1)) | (pl.col("factor") != pl.col("factor").shift(1))).fill_null(
-        value=True
-    )
 
 
 def _context(data: pl.DataFrame, inputs: Inputs) -> pl.DataFrame:

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import china_day, hourly, valid
+from offsite.screening.detectors.common import china_day, hourly, hours_against_limit, valid
 from offsite.screening.inputs import PROFILES
 from offsite.screening.parameters import Catalogue
 from offsite.screening.prepared import Prepared
@@ -212,10 +212,7 @@ def _o2_days(frame: pl.DataFrame, day_hours: int) -> pl.DataFrame:
 def near_limit_shares(p: Prepared, band_low: float) -> pl.DataFrame:
     """``mn, factor, share, hours, start, end``: each series' valid hourly means, the share of
     them in [``band_low`` × limit, limit), and the span of those."""
-    hours = hourly(
-        valid(p.pollutants).filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked")),
-        ["value", "limit"],
-    )
+    hours = hours_against_limit(p.pollutants, ["value", "limit"])
     band = (pl.col("value") >= band_low * pl.col("limit")) & (pl.col("value") < pl.col("limit"))
     return hours.group_by("mn", "factor").agg(
         band.mean().alias("share"),

@@ -47,6 +47,13 @@ def hourly(frame: pl.DataFrame, columns: list[str], keys: tuple[str, ...] = ("mn
     return pl.concat([native, averaged.select(native.columns)], how="vertical_relaxed")
 
 
+def hours_against_limit(pollutants: pl.DataFrame, columns: list[str]) -> pl.DataFrame:
+    """Hourly means of ``columns`` over the valid readings of series with a limit, taken while
+    operating and outside approved marks: what R08 and its peer profile judge."""
+    judged = valid(pollutants).filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked"))
+    return hourly(judged, columns)
+
+
 SERIES = ("mn", "factor")
 
 

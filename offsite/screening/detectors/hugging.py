@@ -9,17 +9,14 @@ from typing import Any
 import polars as pl
 from scipy.stats import poisson
 
-from offsite.screening.detectors.common import china_day, valid
-from offsite.screening.detectors.common import hourly as common_hourly
+from offsite.screening.detectors.common import china_day, hours_against_limit
 from offsite.screening.hits import finish, name, number
 from offsite.screening.prepared import Prepared
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
-    hourly = common_hourly(
-        valid(p.pollutants)
-        .filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked"))
-        .with_columns(pl.col("limit_corrected").cast(pl.Float64).alias("corrected")),
+    hourly = hours_against_limit(
+        p.pollutants.with_columns(pl.col("limit_corrected").cast(pl.Float64).alias("corrected")),
         ["value", "limit", "limit_nominal", "corrected"],
     )
     band = (pl.col("value") >= params["band_low"] * pl.col("limit")) & (pl.col("value") < pl.col("limit"))
@@ -57,10 +54,7 @@ def detect_jump(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     """A density discontinuity at the limit (a McCrary-style test, on counts): hourly means pile
     up in [0.9L, L) far beyond what the neighbouring bins, [0.8L, 0.9L) and [L, 1.1L), imply for
     a smooth distribution. The counts are Poisson; ``jump_p`` is the chance of as many by luck."""
-    hourly = common_hourly(
-        valid(p.pollutants).filter(pl.col("limit").is_not_null() & pl.col("operating") & ~pl.col("marked")),
-        ["value", "limit"],
-    )
+    hourly = hours_against_limit(p.pollutants, ["value", "limit"])
     ratio = pl.col("value") / pl.col("limit")
     below = (ratio >= 0.9) & (ratio < 1.0)
     counts = hourly.group_by("mn", "factor").agg(
