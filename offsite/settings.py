@@ -128,6 +128,10 @@ class Settings(BaseSettings):
     """Seconds a networked device may go unheard before its unit gets an offline alarm (a working
     default: the bureaus' own thresholds are not published)."""
 
+    screen_workers: int | None = Field(default=None, ge=1)
+    """Processes that screen batches of devices in the database mode (the worker's hourly and
+    nightly passes, ``offsite screen --from``, the demo); unset: one per core."""
+
     mark_late_after: float = 86400.0
     """Seconds after a mark's window began beyond which its filing counts as late (rule R16, [D])."""
 

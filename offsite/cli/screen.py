@@ -19,7 +19,7 @@ from offsite.screening.engine import screen as run_catalogue
 from offsite.screening.files import InputError, read_data, read_inputs
 from offsite.screening.parameters import ParameterError, load
 from offsite.screening.pool import screen_each
-from offsite.settings import with_database_url
+from offsite.settings import get_settings, with_database_url
 
 
 def screen(
@@ -32,7 +32,12 @@ def screen(
         ),
     ] = None,
     workers: Annotated[
-        int | None, typer.Option(min=1, help="File mode, several inputs: processes in the pool (default: cores).")
+        int | None,
+        typer.Option(
+            min=1,
+            help="Processes screening batches of devices: several input files, or the database's devices "
+            "200 at a time (default: OFFSITE_SCREEN_WORKERS, else one per core).",
+        ),
     ] = None,
     limits: Annotated[Path | None, typer.Option(help="CSV mn,factor,limit[,basis].")] = None,
     video: Annotated[Path | None, typer.Option(help="CSV mn,start,end: camera offline windows.")] = None,
@@ -62,7 +67,7 @@ def screen(
     --input): the stored minutes of every device, with the registry's limits, cameras, marks and
     meters; clues are stored, joined to earlier ones, and listed by `offsite clues list`."""
     if not input_files:
-        _on_database(config, since, until, database_url, refresh=refresh_profiles)
+        _on_database(config, since, until, database_url, refresh=refresh_profiles, workers=workers)
         return
     reader = partial(read_inputs, limits=limits, video=video, marks=marks, devices=devices, industries=industries)
     try:
@@ -73,7 +78,7 @@ def screen(
             results = [(batches[0], run_catalogue(inputs, catalogue))]
             readings = {batches[0]: inputs.data}
         else:
-            results = screen_each(batches, reader, catalogue, workers=workers)
+            results = screen_each(batches, reader, catalogue, workers=workers or get_settings().screen_workers)
             # the evidence needs the readings: only the batches with clues are read again
             readings = {path: read_data(path) for path, result in results if result.clues.height}
     except (InputError, ParameterError) as exc:
@@ -112,7 +117,13 @@ def _batches(given: list[Path]) -> list[Path]:
 
 
 def _on_database(
-    config: Path | None, since: str | None, until: str | None, database_url: str | None, *, refresh: bool
+    config: Path | None,
+    since: str | None,
+    until: str | None,
+    database_url: str | None,
+    *,
+    refresh: bool,
+    workers: int | None,
 ) -> None:
     if since is None:
         raise typer.BadParameter("give --input FILE, or --from DAY [--to DAY] to screen the database")
@@ -127,12 +138,13 @@ def _on_database(
         raise typer.BadParameter(f"{first} is after {last}", param_hint="--from")
     settings = with_database_url(database_url)
     engine = upgraded_engine(settings.database_url)
+    workers = workers or settings.screen_workers
     start = datetime.combine(first, time(), CST)
     end = datetime.combine(last + timedelta(days=1), time(), CST)
     if refresh:
-        found = refresh_profiles(engine, start, end, catalogue=catalogue, now=datetime.now(UTC))
+        found = refresh_profiles(engine, start, end, catalogue=catalogue, now=datetime.now(UTC), workers=workers)
         typer.echo(f"peer profiles: {found.height} over {found['industry'].n_unique()} industries")
-    stored, notices = screen_window(engine, start, end, catalogue=catalogue, now=datetime.now(UTC))
+    stored, notices = screen_window(engine, start, end, catalogue=catalogue, now=datetime.now(UTC), workers=workers)
     for notice in notices:
         typer.echo(f"notice: {notice}", err=True)
     typer.echo(

@@ -226,7 +226,7 @@ class Demo:
             aggregated=aggregated,
         )
         log.info("graded: %s", outcome.summary())
-        stored = _screen(engine, placements, start, now, self.options.minute_hours)
+        stored = _screen(engine, placements, start, now, self.options.minute_hours, workers=settings.screen_workers)
         log.info("screened: %s clues, %s new", stored.clues, stored.created)
         plan.write_truth(self.options.directory / "scenarios.jsonl", placements, series, start)
         _deliver_all(engine, settings)
@@ -464,14 +464,21 @@ def _file_stop_marks(engine: Engine, placements: list[plan.Placement], start: da
 
 
 def _screen(
-    engine: Engine, placements: list[plan.Placement], start: datetime, now: datetime, minute_hours: int
+    engine: Engine,
+    placements: list[plan.Placement],
+    start: datetime,
+    now: datetime,
+    minute_hours: int,
+    *,
+    workers: int | None,
 ) -> Stored:
     """Screen where minutes were sent: the planted windows, and every device's last hours, with
     peers profiled over those last hours first (the worker does so daily over 30 days)."""
     catalogue = load()
     with engine.connect() as conn:
         ids = dict(conn.execute(select(Device.mn, Device.id)).all())
-    refresh_profiles(engine, now - timedelta(hours=minute_hours), now, catalogue=catalogue, now=now)
+    window = now - timedelta(hours=minute_hours)
+    refresh_profiles(engine, window, now, catalogue=catalogue, now=now, workers=workers)
     done = Stored()
     for p in placements:
         if p.scenario.minute_days:
@@ -486,7 +493,7 @@ def _screen(
                 device_ids=[ids[p.outlet.mn]],
             )
             done += stored
-    stored, _ = screen_window(engine, now - timedelta(hours=minute_hours), now, catalogue=catalogue, now=now)
+    stored, _ = screen_window(engine, window, now, catalogue=catalogue, now=now, workers=workers)
     return done + stored
 
 

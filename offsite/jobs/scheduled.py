@@ -70,14 +70,18 @@ def daily_job(engine: Engine, settings: Settings) -> str:
 def screen_job(engine: Engine, settings: Settings) -> str:
     now = datetime.now(UTC)
     hour = now.replace(minute=0, second=0, microsecond=0)
-    stored, _ = screen_window(engine, hour - SCREEN_WINDOW, hour, catalogue=load(), now=now)
+    stored, _ = screen_window(
+        engine, hour - SCREEN_WINDOW, hour, catalogue=load(), now=now, workers=settings.screen_workers
+    )
     return f"screen: {stored.clues} clues, {stored.created} new, {stored.updated} seen before"
 
 
 def profiles_job(engine: Engine, settings: Settings) -> str:
     now = datetime.now(UTC)
     day = now.astimezone(CST).replace(hour=0, minute=0, second=0, microsecond=0)
-    found = refresh_profiles(engine, day - PROFILE_WINDOW, day, catalogue=load(), now=now)
+    found = refresh_profiles(
+        engine, day - PROFILE_WINDOW, day, catalogue=load(), now=now, workers=settings.screen_workers
+    )
     return f"profiles: {found.height} over {found['industry'].n_unique()} industries"
 
 

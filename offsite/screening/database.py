@@ -9,16 +9,19 @@ for that window; a confirmed one keeps its state.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
+from functools import cache, reduce
+from operator import add
 from typing import Any
 
 import polars as pl
 from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
-from offsite.db import session_factory
+from offsite.db import make_engine, session_factory
 from offsite.quality.marks import DataMark
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
 from offsite.screening import profiles
@@ -38,6 +41,7 @@ from offsite.screening.inputs import (
 )
 from offsite.screening.models import Clue, PeerProfile
 from offsite.screening.parameters import Catalogue
+from offsite.screening.pool import in_pool
 from offsite.screening.prepared import prepare
 from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerReading, VideoOutage
 from offsite.store.series import read_interval
@@ -72,42 +76,49 @@ def screen_window(
     catalogue: Catalogue,
     now: datetime,
     device_ids: Sequence[int] | None = None,
+    workers: int | None = 1,
 ) -> tuple[Stored, list[str]]:
     """Screen every device (or those given) over ``start``–``end`` and store what it finds.
     Peers are judged by the stored profiles; where none are stored yet, they are computed first
-    (and stored), over the last ``PROFILE_WINDOW`` up to ``end`` or this window if it is longer."""
+    (and stored), over the last ``PROFILE_WINDOW`` up to ``end`` or this window if it is longer.
+    Batches of devices are screened in a pool of ``workers`` processes (None: one per core);
+    what they find is stored here, batch by batch."""
     with Session(engine) as session:
         devices = _devices(session, device_ids)
         peer_profiles = stored_profiles(session)
     if peer_profiles.is_empty():
-        peer_profiles = refresh_profiles(engine, min(start, end - PROFILE_WINDOW), end, catalogue=catalogue, now=now)
+        window = min(start, end - PROFILE_WINDOW)
+        peer_profiles = refresh_profiles(engine, window, end, catalogue=catalogue, now=now, workers=workers)
+    workers = workers or os.cpu_count() or 1
+    batches = _batches(devices, workers)
+    database, workers = _for_workers(engine, workers, len(batches))
+    jobs = [_Batch(database, batch, start, end, catalogue, peer_profiles) for batch in batches]
     done, notices = Stored(), []
-    for offset in range(0, len(devices), BATCH_DEVICES):
-        batch = devices[offset : offset + BATCH_DEVICES]
+    for batch, (records, found) in zip(batches, in_pool(_screen_batch, jobs, workers), strict=True):
+        notices += found
         with session_factory(engine)() as session:
-            inputs = replace(_inputs(engine, session, batch, start, end), profiles=peer_profiles)
-            result = screen(inputs, catalogue)
-            notices += result.notices
-            done += _store(engine, session, result.records(inputs.data), batch, now)
+            done += _store(engine, session, records, batch, now)
             session.commit()
     return done, notices
 
 
 def refresh_profiles(
-    engine: Engine, start: datetime, end: datetime, *, catalogue: Catalogue, now: datetime
+    engine: Engine, start: datetime, end: datetime, *, catalogue: Catalogue, now: datetime, workers: int | None = 1
 ) -> pl.DataFrame:
-    """Profile the peers of every active device over ``start``–``end`` (batch by batch, then the
-    quantiles over all), and store the profiles in place of the last ones."""
+    """Profile the peers of every active device over ``start``–``end`` (batch by batch, in a
+    pool of ``workers`` processes, then the quantiles over all), and store the profiles in place
+    of the last ones."""
+    workers = workers or os.cpu_count() or 1
     with Session(engine) as session:
-        devices = _devices(session, None)
-    observed, industries = profiles.Observations.empty(), [pl.DataFrame(schema=INDUSTRIES)]
-    for offset in range(0, len(devices), BATCH_DEVICES):
-        with Session(engine) as session:
-            batch = devices[offset : offset + BATCH_DEVICES]
-            inputs = _inputs(engine, session, batch, start, end, for_profiles=True)
-        observed = observed + profiles.observe(prepare(inputs), catalogue)
-        industries.append(inputs.industries)
-    found = profiles.profile(observed, pl.concat(industries), catalogue)
+        batches = _batches(_devices(session, None), workers)
+    database, workers = _for_workers(engine, workers, len(batches))
+    jobs = [_Batch(database, batch, start, end, catalogue) for batch in batches]
+    observed = in_pool(_observe_batch, jobs, workers)
+    found = profiles.profile(
+        reduce(add, (o for o, _ in observed), profiles.Observations.empty()),
+        pl.concat([pl.DataFrame(schema=INDUSTRIES), *(i for _, i in observed)]),
+        catalogue,
+    )
     with session_factory(engine)() as session:
         session.execute(delete(PeerProfile))
         session.add_all(
@@ -116,6 +127,67 @@ def refresh_profiles(
         )
         session.commit()
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    """One batch's work, sent to a worker process: the database as a URL there (an engine
+    does not cross processes), the engine itself when the work is done here."""
+
+    database: Engine | str
+    devices: list[dict[str, Any]]
+    start: datetime
+    end: datetime
+    catalogue: Catalogue
+    peer_profiles: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PROFILES))
+
+    def engine(self) -> Engine:
+        return self.database if isinstance(self.database, Engine) else _engine(self.database)
+
+
+def _screen_batch(job: _Batch) -> tuple[list[dict[str, Any]], list[str]]:
+    """The batch's clues as records (with their evidence windows), and the notices."""
+    engine = job.engine()
+    with Session(engine) as session:
+        inputs = replace(_inputs(engine, session, job.devices, job.start, job.end), profiles=job.peer_profiles)
+    result = screen(inputs, job.catalogue)
+    return result.records(inputs.data), result.notices
+
+
+def _observe_batch(job: _Batch) -> tuple[profiles.Observations, pl.DataFrame]:
+    engine = job.engine()
+    with Session(engine) as session:
+        inputs = _inputs(engine, session, job.devices, job.start, job.end, for_profiles=True)
+    return profiles.observe(prepare(inputs), job.catalogue), inputs.industries
+
+
+def _batches(devices: list[dict[str, Any]], workers: int) -> list[list[dict[str, Any]]]:
+    """Batches of at most ``BATCH_DEVICES``, as many as a multiple of the workers when there are
+    several (600 devices, 2 workers: four of 150, not three of 200, of which one worker would
+    screen two while the other waits)."""
+    count = -(-len(devices) // BATCH_DEVICES)
+    if count > 1:
+        count = -(-count // workers) * workers
+    size = -(-len(devices) // count) if count else 1
+    return [devices[offset : offset + size] for offset in range(0, len(devices), size)]
+
+
+def _for_workers(engine: Engine, workers: int, batches: int) -> tuple[Engine | str, int]:
+    """How many processes do the batches' work, and how they reach the database: the engine
+    itself when it is done in this process (one worker, one batch, or an in-memory SQLite
+    database no other process can open), otherwise its URL."""
+    url = engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    workers = min(workers, batches)
+    if in_memory or workers <= 1:
+        return engine, 1
+    return url.render_as_string(hide_password=False), workers
+
+
+@cache
+def _engine(url: str) -> Engine:
+    """One engine per database in a worker process, kept for the batches that follow."""
+    return make_engine(url)
 
 
 def stored_profiles(session: Session) -> pl.DataFrame:

@@ -1,11 +1,12 @@
-"""Screening in parallel by device: a process pool over batches of devices (one Parquet file or
-one slice of devices each), on one machine. Devices are independent, so nothing is lost at the
-seams (R14 compares windows within a batch) — except peers, which are compared across batches.
-So each worker runs the first step of the catalogue on its batch (``engine.screen_own``: every
-rule that reads the device's own readings, and the device's observations for the peers); once
-all batches are back, the industries are profiled over all of them, and the second step
-(``engine.complete``: the peer rules, R11, the joining) runs here on the workers' small outcomes.
-Every batch is read and prepared once."""
+"""Screening in parallel by device: a process pool over batches of devices (one Parquet file, or
+one slice of the registry's devices in the database mode), on one machine. Devices are
+independent, so nothing is lost at the seams (R14 compares windows within a batch) — except
+peers, which are compared across batches. So each worker runs the first step of the catalogue on
+its batch (``engine.screen_own``: every rule that reads the device's own readings, and the
+device's observations for the peers); once all batches are back, the industries are profiled over
+all of them, and the second step (``engine.complete``: the peer rules, R11, the joining) runs here
+on the workers' small outcomes. Every batch is read and prepared once. (The database mode knows
+its profiles beforehand, stored by the nightly pass: there each worker does both steps.)"""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from functools import reduce
 from operator import add
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 
@@ -25,6 +27,8 @@ from offsite.screening.inputs import Inputs
 from offsite.screening.parameters import Catalogue
 
 Loader = Callable[[Path], Inputs]
+Job = TypeVar("Job")
+Outcome = TypeVar("Outcome")
 
 
 def screen_batches(
@@ -57,8 +61,7 @@ def screen_each(
     """Each batch with its result (clues, hits, parameters, notices)."""
     paths = list(batches)
     jobs = [(path, load_batch, catalogue) for path in paths]
-    workers = min(workers or os.cpu_count() or 1, max(len(jobs), 1))
-    partials = [_first_step(job) for job in jobs] if workers == 1 else _in_pool(jobs, workers)
+    partials = in_pool(_first_step, jobs, workers)
     if peer_profiles is None:
         peer_profiles = profile_partials(partials, catalogue)
     return [(path, complete(partial, peer_profiles, catalogue)) for path, partial in zip(paths, partials, strict=True)]
@@ -71,7 +74,12 @@ def profile_partials(partials: list[Partial], catalogue: Catalogue) -> pl.DataFr
     return profiles.profile(observed, pl.concat(industries) if industries else pl.DataFrame(), catalogue)
 
 
-def _in_pool(jobs: list[tuple[Path, Loader, Catalogue]], workers: int) -> list[Partial]:
+def in_pool(work: Callable[[Job], Outcome], jobs: list[Job], workers: int | None) -> list[Outcome]:
+    """``work`` done on each job, in a pool of ``workers`` processes (default: one per core), or
+    here when one process is all it takes. ``work`` and the jobs must pickle."""
+    workers = min(workers or os.cpu_count() or 1, len(jobs))
+    if workers <= 1:
+        return [work(job) for job in jobs]
     # Spawned, not forked: forking a process whose Polars thread pool is running can deadlock.
     # Each worker's Polars keeps to one thread (read from the environment when it starts): the
     # pool is the parallelism.
@@ -79,7 +87,7 @@ def _in_pool(jobs: list[tuple[Path, Loader, Catalogue]], workers: int) -> list[P
     os.environ["POLARS_MAX_THREADS"] = "1"
     try:
         with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            return list(pool.map(_first_step, jobs))
+            return list(pool.map(work, jobs))
     finally:
         if before is None:
             del os.environ["POLARS_MAX_THREADS"]

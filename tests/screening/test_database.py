@@ -6,19 +6,23 @@ from __future__ import annotations
 import json
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
+import pytest
 from sqlalchemy import Engine, delete, select
 from typer.testing import CliRunner
 
 from offsite.cli import app
-from offsite.db import session_factory
+from offsite.db import make_engine, session_factory
 from offsite.hj212.times import CST
 from offsite.registry.models import Camera, Device, Limit, Outlet, Unit
 from offsite.registry.regions import load_anhui
+from offsite.screening import database
 from offsite.screening.database import screen_window
 from offsite.screening.models import Clue, PeerProfile
 from offsite.screening.parameters import load
+from offsite.screening.pool import in_pool
 from offsite.screening.profiles import OUT_OF_SERVICE
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame
@@ -272,3 +276,61 @@ def test_overrides_reach_a_unit_and_an_outlet_in_the_database(
     assert ": 0 clues" in runner.invoke(app, [*args, "--database-url", database_url]).stdout
     config.write_text(switched_off.format(scope="outlet:2"), encoding="utf-8")
     assert ": 2 clues; 2 new" in runner.invoke(app, [*args, "--database-url", database_url]).stdout
+
+
+def test_batches_screened_in_a_pool_find_what_one_process_finds(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plant_peers(engine)
+    monkeypatch.setattr(database, "BATCH_DEVICES", 3)  # four batches for two workers: 2, 2, 2 and MN-K7
+    pools: list[int] = []
+
+    def counted(work: Any, jobs: list[Any], workers: int | None) -> list[Any]:
+        pools.append(workers or 0)
+        return in_pool(work, jobs, workers)
+
+    monkeypatch.setattr(database, "in_pool", counted)
+    end = START + timedelta(days=3)
+    pooled, _ = screen_window(engine, START, end, catalogue=load(), now=NOW, workers=2)
+    assert pools == [2, 2]  # the profiles, then the screening, each in two processes
+    in_pool_found, in_pool_profiles = stored_clues(engine), stored_profile_rows(engine)
+    [clue] = peer_clues(database_url)  # MN-K7's batch saw the profile of all seven devices
+    assert "同行业 7 台设备" in clue["summary"]
+    with session_factory(engine)() as session:
+        session.execute(delete(Clue))
+        session.execute(delete(PeerProfile))
+        session.commit()
+    alone, _ = screen_window(engine, START, end, catalogue=load(), now=NOW, workers=1)
+    assert pools[2:] == [1, 1]
+    assert (pooled.clues, pooled.created) == (alone.clues, alone.created)
+    assert stored_clues(engine) == in_pool_found
+    assert stored_profile_rows(engine) == in_pool_profiles
+
+
+def test_an_in_memory_database_is_screened_in_this_process() -> None:
+    memory = make_engine("sqlite://")
+    assert database._for_workers(memory, 2, batches=5) == (memory, 1)  # another process could not open it
+    on_disk = make_engine("sqlite:////tmp/offsite-screening.db")
+    assert database._for_workers(on_disk, 2, batches=1) == (on_disk, 1)
+    assert database._for_workers(on_disk, 2, batches=5) == ("sqlite:////tmp/offsite-screening.db", 2)
+
+
+def test_batches_are_a_multiple_of_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = [{"mn": f"MN{n}"} for n in range(600)]
+    assert [len(b) for b in database._batches(devices, 2)] == [150, 150, 150, 150]
+    assert [len(b) for b in database._batches(devices, 1)] == [200, 200, 200]
+    assert [len(b) for b in database._batches(devices[:150], 2)] == [150]  # one batch: no pool to feed
+    assert database._batches([], 2) == []
+    assert [d["mn"] for b in database._batches(devices[:7], 4) for d in b] == [f"MN{n}" for n in range(7)]
+
+
+def stored_clues(engine: Engine) -> list[tuple[Any, ...]]:
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(Clue).order_by(Clue.mn, Clue.start_at, Clue.rule)).all()
+        return [(c.rule, c.rules, c.mn, c.factor, c.start_at, c.end_at, c.score, c.summary, c.evidence) for c in rows]
+
+
+def stored_profile_rows(engine: Engine) -> list[tuple[Any, ...]]:
+    with session_factory(engine)() as session:
+        rows = session.scalars(select(PeerProfile).order_by(PeerProfile.metric, PeerProfile.factor)).all()
+        return [(p.industry, p.metric, p.factor, p.value, p.peers) for p in rows]
