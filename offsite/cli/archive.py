@@ -11,8 +11,9 @@ import typer
 
 from offsite.cli.options import DatabaseUrl
 from offsite.db.schema import upgraded_engine
+from offsite.hj212.times import CST
 from offsite.settings import with_database_url
-from offsite.store.archive import Head, heads, verify
+from offsite.store.archive import Head, Shown, UnknownRecords, heads, records, verify
 
 app = typer.Typer(help="The raw-packet archive (evidence).", no_args_is_help=True)
 
@@ -46,6 +47,61 @@ def verify_command(
     for problem in result.problems:
         typer.echo(f"BAD: {problem}")
     raise typer.Exit(1)
+
+
+@app.command("show")
+def show_command(
+    ids: Annotated[list[int], typer.Argument(help="Archive record ids (a clue's evidence lists them).")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print archived packets verbatim, with when and from where each came, and whether it is
+    intact (its hash matches its content) and linked (the record before it in its chain holds
+    the hash it follows). `offsite archive verify` checks whole chains."""
+    engine = upgraded_engine(with_database_url(database_url).database_url)
+    try:
+        found = records(engine, ids)
+    except UnknownRecords as exc:
+        typer.echo(f"offsite archive show: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    for record in found:
+        typer.echo(json.dumps(_as_json(record), ensure_ascii=False) if as_json else _as_text(record))
+    if any(not (r.intact and r.linked) for r in found):
+        raise typer.Exit(1)
+
+
+def _as_json(r: Shown) -> dict[str, object]:
+    return {
+        "id": r.id,
+        "writer": r.writer,
+        "seq": r.seq,
+        "received_at": r.received_at.astimezone(CST).isoformat(),
+        "peer": r.peer,
+        "mn": r.mn,
+        "cn": r.cn,
+        "qn": r.qn,
+        "outcome": r.outcome,
+        "error": r.error,
+        "packet": r.data.decode("utf-8", errors="replace"),
+        "hash": r.hash,
+        "intact": r.intact,
+        "linked": r.linked,
+    }
+
+
+def _as_text(r: Shown) -> str:
+    state = "intact" if r.intact else "CHANGED: its hash does not match its content"
+    if not r.linked:
+        link = "DOES NOT FOLLOW the record before it"
+    else:
+        link = "the first of its chain" if r.seq == 1 else f"follows seq {r.seq - 1}"
+    outcome = r.outcome if r.error is None else f"{r.outcome} ({r.error})"
+    return (
+        f"packet {r.id}: chain {r.writer} seq {r.seq}, received {r.received_at.astimezone(CST).isoformat()} "
+        f"from {r.peer}; MN {r.mn or '-'} CN {r.cn or '-'} QN {r.qn or '-'}; {outcome}\n"
+        f"  sha256 {r.hash}: {state}; {link}\n"
+        f"  {r.data.decode('utf-8', errors='replace').rstrip()}"
+    )
 
 
 def _read_heads(path: Path) -> list[Head]:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -14,11 +15,14 @@ from sqlalchemy import select
 from offsite.cli.options import DatabaseUrl
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
+from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
-from offsite.registry.models import Unit
+from offsite.registry.models import Outlet, Unit
+from offsite.screening.hits import SHORT
 from offsite.screening.models import STATES, Clue
 from offsite.settings import with_database_url
 
+PACKETS_SHOWN = 20
 app = typer.Typer(help="Stored clues from the screening engine, and their review.", no_args_is_help=True)
 
 
@@ -37,24 +41,7 @@ def list_clues(
         if state is not None:
             query = query.where(Clue.state == state)
         found = session.execute(query.order_by(Clue.score.desc(), Clue.start_at, Clue.id)).all()
-    records = [
-        {
-            "id": clue.id,
-            "rule": clue.rule,
-            "rules": clue.rules.split(","),
-            "mn": clue.mn,
-            "factor": clue.factor,
-            "start": clue.start_at.astimezone(CST).isoformat(),
-            "end": clue.end_at.astimezone(CST).isoformat(),
-            "score": clue.score,
-            "summary": clue.summary,
-            "evidence": clue.evidence,
-            "unit": unit.credit_code,
-            "unit_name": unit.name,
-            "state": clue.state,
-        }
-        for clue, unit in found
-    ]
+    records = [_record(clue, unit) for clue, unit in found]
     if as_json:
         for record in records:
             typer.echo(json.dumps(record, ensure_ascii=False))
@@ -64,6 +51,38 @@ def list_clues(
         window = f"{clue.start_at.astimezone(CST):%m-%d %H:%M}–{clue.end_at.astimezone(CST):%m-%d %H:%M}"
         table.add_row(str(clue.id), f"{clue.score:.2f}", clue.rules, unit.name, window, clue.state, clue.summary)
     Console().print(table)
+
+
+@app.command("show")
+def show(
+    clue_id: int,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="The clue as one JSON object, with all its evidence.")
+    ] = False,
+    data: Annotated[bool, typer.Option("--data", help="Every reading of the evidence window, not a digest.")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """One clue with its evidence: the rules that fired and why, their parameters, the readings
+    around the window, the archived packets behind them, and its review."""
+    settings = with_database_url(database_url)
+    with session_factory(upgraded_engine(settings.database_url))() as session:
+        found = session.execute(
+            select(Clue, Unit, Outlet)
+            .join(Unit, Unit.id == Clue.unit_id)
+            .join(Outlet, Outlet.id == Clue.outlet_id)
+            .where(Clue.id == clue_id)
+        ).first()
+    if found is None:
+        typer.echo(f"no clue {clue_id}", err=True)
+        raise typer.Exit(2)
+    clue, unit, outlet = found
+    if as_json:
+        record = {**_record(clue, unit), "outlet": outlet.code, "outlet_name": outlet.name}
+        record |= {"reviewed_by": clue.reviewed_by, "reason": clue.reason}
+        record["reviewed_at"] = clue.reviewed_at.astimezone(CST).isoformat() if clue.reviewed_at else None
+        typer.echo(json.dumps(record, ensure_ascii=False))
+        return
+    _print_clue(Console(), clue, unit, outlet, every_reading=data)
 
 
 @app.command("review")
@@ -88,3 +107,92 @@ def review(
         clue.state, clue.reason, clue.reviewed_by, clue.reviewed_at = state, reason, by, datetime.now(UTC)
         session.commit()
     typer.echo(f"clue {clue_id}: {state}")
+
+
+def _record(clue: Clue, unit: Unit) -> dict[str, Any]:
+    return {
+        "id": clue.id,
+        "rule": clue.rule,
+        "rules": clue.rules.split(","),
+        "mn": clue.mn,
+        "factor": clue.factor,
+        "start": clue.start_at.astimezone(CST).isoformat(),
+        "end": clue.end_at.astimezone(CST).isoformat(),
+        "score": clue.score,
+        "summary": clue.summary,
+        "evidence": clue.evidence,
+        "unit": unit.credit_code,
+        "unit_name": unit.name,
+        "state": clue.state,
+    }
+
+
+def _print_clue(console: Console, clue: Clue, unit: Unit, outlet: Outlet, *, every_reading: bool) -> None:
+    evidence = clue.evidence
+    parameters: dict[str, dict[str, Any]] = evidence.get("parameters", {})
+    console.print(f"[bold]线索 #{clue.id}[/bold]  {clue.rules}  score {clue.score:.2f}  {clue.state}")
+    console.print(
+        f"{unit.name} ({unit.credit_code}) · 排口 {outlet.name} ({outlet.code}) · 设备 {clue.mn} · "
+        f"{_factor(clue.factor)} · {_window(clue.start_at, clue.end_at)} (China time)"
+    )
+    console.print(clue.summary)
+    console.print("[bold]Rules that fired[/bold]")
+    for hit in evidence.get("hits", []):
+        start, end = datetime.fromisoformat(hit["start"]), datetime.fromisoformat(hit["end"])
+        name = parameters.get(hit["rule"], {}).get("name", "")
+        console.print(f"  {hit['rule']} {name} · {_window(start, end)} · score {hit['score']:.2f}: {hit['summary']}")
+    console.print("[bold]Parameters in force[/bold]")
+    for rule, values in parameters.items():
+        console.print(f"  {rule}: " + ", ".join(f"{k}={v}" for k, v in values.items() if k != "name"))
+    window = evidence.get("data", {})
+    series: dict[str, list[list[Any]]] = window.get("series", {})
+    if window:
+        start, end = datetime.fromisoformat(window["from"]), datetime.fromisoformat(window["to"])
+        title = f"Readings {_window(start, end)}"
+        console.print(_readings(series, title) if every_reading else _digest(series, title))
+    packets: list[int] = evidence.get("packets", [])
+    if packets:
+        shown = " ".join(map(str, packets[:PACKETS_SHOWN])) + (" …" if len(packets) > PACKETS_SHOWN else "")
+        console.print(f"{len(packets)} archived packets behind these readings: offsite archive show {shown}")
+    found = clue.found_at.astimezone(CST)
+    console.print(f"found {found:%Y-%m-%d %H:%M}, last seen {clue.updated_at.astimezone(CST):%Y-%m-%d %H:%M}")
+    if clue.reviewed_at is not None:
+        reviewed = clue.reviewed_at.astimezone(CST)
+        console.print(f"{clue.state} by {clue.reviewed_by} at {reviewed:%Y-%m-%d %H:%M}: {clue.reason or '-'}")
+
+
+def _digest(series: dict[str, list[list[Any]]], title: str) -> Table:
+    """Per series: how many readings, their range and mean, and the flags other than N."""
+    table = Table("series", "readings", "min", "mean", "max", "flags", title=title, title_justify="left")
+    for factor, rows in series.items():
+        values = [v for _, v, _ in rows if v is not None]
+        flags = Counter(f for _, _, f in rows if f not in (None, "N"))
+        spread = (f"{min(values):g}", f"{sum(values) / len(values):.4g}", f"{max(values):g}") if values else ("-",) * 3
+        table.add_row(_factor(factor), str(len(rows)), *spread, " ".join(f"{f}×{n}" for f, n in flags.items()) or "-")
+    return table
+
+
+def _readings(series: dict[str, list[list[Any]]], title: str) -> Table:
+    """Every reading, a row per moment and a column per series (value, and its flag if not N)."""
+    names = list(series)
+    at: dict[str, dict[str, str]] = defaultdict(dict)
+    for factor, rows in series.items():
+        for moment, value, flag in rows:
+            at[moment][factor] = (
+                f"{value:g}" + ("" if flag in (None, "N") else f" {flag}") if value is not None else "-"
+            )
+    table = Table("time", *map(_factor, names), title=title, title_justify="left")
+    for moment in sorted(at):
+        table.add_row(
+            f"{datetime.fromisoformat(moment).astimezone(CST):%m-%d %H:%M}", *(at[moment].get(n, "") for n in names)
+        )
+    return table
+
+
+def _factor(code: str) -> str:
+    known = SHORT.get(code) or (FACTORS[code].name_zh if code in FACTORS else None)
+    return f"{known} {code}" if known else code
+
+
+def _window(start: datetime, end: datetime) -> str:
+    return f"{start.astimezone(CST):%Y-%m-%d %H:%M}–{end.astimezone(CST):%m-%d %H:%M}"

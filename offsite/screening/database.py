@@ -454,7 +454,7 @@ def _store(
 
 
 def _packets(engine: Engine, device_id: int, factor: str, start: datetime, end: datetime) -> list[int]:
-    """The archived packets the clue's readings came from (``offsite archive`` can show each)."""
+    """The archived packets the clue's readings came from (``offsite archive show`` prints them)."""
     factors = [factor] if factor not in {"*", "power:treatment"} else None
     frame = read_interval(
         engine,

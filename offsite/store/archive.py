@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Row, func, insert, select
+from sqlalchemy import Connection, Engine, Row, func, insert, select, tuple_
 
 from offsite.store.models import ArchiveCheckpoint, RawPacket
 
@@ -293,6 +293,77 @@ def verify(engine: Engine, published: Sequence[Head] = (), *, batch: int = 5000)
                     Problem(head.writer, head.seq, None, "the chain was rewritten: it differs from a published head")
                 )
     return Verification(total, len(writers), problems)
+
+
+@dataclass(frozen=True, slots=True)
+class Shown:
+    """One archived record, checked on its own (``verify`` walks whole chains)."""
+
+    id: int
+    writer: str
+    seq: int
+    received_at: datetime
+    peer: str
+    mn: str | None
+    cn: str | None
+    qn: str | None
+    outcome: str
+    error: str | None
+    data: bytes
+    hash: str
+    intact: bool
+    """Its hash, computed again over its content and the hash it follows, is the stored one."""
+    linked: bool
+    """The record before it in its chain holds the hash it follows (or it is the first, after
+    the genesis hash)."""
+
+
+class UnknownRecords(LookupError):
+    def __init__(self, ids: Sequence[int]) -> None:
+        super().__init__(f"no archived packet with id {', '.join(map(str, ids))}")
+        self.ids = list(ids)
+
+
+def records(engine: Engine, ids: Sequence[int]) -> list[Shown]:
+    """The records with these ids, in the order given, each checked for its content and its
+    link to the record before it. Raises ``UnknownRecords`` naming any id not in the archive."""
+    table = RawPacket.__table__
+    with engine.connect() as conn:
+        rows = {row.id: row for row in conn.execute(select(*table.c).where(table.c.id.in_(list(ids)))).all()}
+        missing = [i for i in ids if i not in rows]
+        if missing:
+            raise UnknownRecords(missing)
+        before = {
+            (row.writer, row.seq): row.hash
+            for row in conn.execute(
+                select(table.c.writer, table.c.seq, table.c.hash).where(
+                    tuple_(table.c.writer, table.c.seq).in_([(r.writer, r.seq - 1) for r in rows.values()])
+                )
+            ).all()
+        }
+    return [_shown(rows[i], before) for i in ids]
+
+
+def _shown(row: Row[Any], before: dict[tuple[str, int], bytes]) -> Shown:
+    data = _as_bytes(row.data)
+    packet = Incoming(data, str(row.peer), row.received_at, str(row.outcome), row.error, row.mn, row.cn, row.qn)
+    previous = GENESIS if row.seq == 1 else before.get((row.writer, row.seq - 1))
+    return Shown(
+        id=row.id,
+        writer=row.writer,
+        seq=row.seq,
+        received_at=row.received_at,
+        peer=str(row.peer),
+        mn=row.mn,
+        cn=row.cn,
+        qn=row.qn,
+        outcome=str(row.outcome),
+        error=row.error,
+        data=data,
+        hash=bytes(row.hash).hex(),
+        intact=record_hash(bytes(row.prev_hash), row.writer, row.seq, packet) == bytes(row.hash),
+        linked=previous is not None and bytes(previous) == bytes(row.prev_hash),
+    )
 
 
 def _as_bytes(value: object) -> bytes:

@@ -4,7 +4,8 @@ joined to earlier ones, and a dismissal respected."""
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -334,3 +335,39 @@ def stored_profile_rows(engine: Engine) -> list[tuple[Any, ...]]:
     with session_factory(engine)() as session:
         rows = session.scalars(select(PeerProfile).order_by(PeerProfile.metric, PeerProfile.factor)).all()
         return [(p.industry, p.metric, p.factor, p.value, p.peers) for p in rows]
+
+
+def test_a_clue_is_shown_with_its_evidence(database_url: str, engine: Engine) -> None:
+    plant(engine)
+    screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
+    listed = runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url])
+    [first, _] = [json.loads(line) for line in listed.stdout.splitlines()]
+    args = ["clues", "show", str(first["id"]), "--database-url", database_url]
+    shown = runner.invoke(app, args, env={"COLUMNS": "200"})
+    assert shown.exit_code == 0, shown.output
+    text = shown.stdout
+    assert f"线索 #{first['id']}  R05,R11" in text
+    assert "宿州某建材公司 (91340100000000000D) · 排口 窑尾烟囱 (DA001) · 设备 MN-SZ-001 · SO2 a21026" in text
+    assert first["summary"] in text
+    assert "R05 突降 · " in text  # each rule that fired, by name
+    assert "R11 视频缺失 · " in text
+    assert "R05: alpha=0.8, drop=0.5" in text  # the parameters in force
+    readings = first["evidence"]["data"]["series"]["a21026"]
+    assert re.search(rf"SO2 a21026 +│ {len(readings)} ", text)  # the digest of each series of the window
+    packets = first["evidence"]["packets"]
+    assert f"{len(packets)} archived packets behind these readings: offsite archive show {packets[0]} " in text
+
+    every = runner.invoke(app, [*args, "--data"], env={"COLUMNS": "200"}).stdout
+    moment, value, _ = readings[0]
+    assert f"{datetime.fromisoformat(moment).astimezone(CST):%m-%d %H:%M}" in every
+    assert f"{value:g}" in every
+
+    review = ["clues", "review", str(first["id"]), "--state", "dismissed", "--by", "张三", "--reason", "校准记录可查"]
+    runner.invoke(app, [*review, "--database-url", database_url])
+    assert "dismissed by 张三" in runner.invoke(app, args, env={"COLUMNS": "200"}).stdout
+    record = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert (record["outlet_name"], record["state"], record["reason"]) == ("窑尾烟囱", "dismissed", "校准记录可查")
+    assert record["evidence"] == first["evidence"]
+    missing = runner.invoke(app, ["clues", "show", "9999", "--database-url", database_url])
+    assert missing.exit_code == 2
+    assert "no clue 9999" in missing.stderr

@@ -67,6 +67,8 @@ def test_the_article_case_joins_drop_and_missing_video_into_one_stronger_clue() 
     # 1.05 × 100 at the end of the climb, then 0.12 × 100: a fall of 89 %
     assert "由 105.0 降至 12.0 mg/m³（降幅 89%" in clue["summary"]
     assert "视频离线" in clue["summary"]
+    # the climb above the limit before the drop is named as an officer names it
+    assert "同期 SO2 数据异常（R05、超标）" in video["summary"]
 
 
 def test_a_legitimate_load_drop_moves_flow_with_the_pollutant_and_is_not_a_drop() -> None:

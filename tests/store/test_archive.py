@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
+from typer.testing import CliRunner
 
-from offsite.store.archive import ArchiveWriter, Incoming, heads, verify
+from offsite.cli import app
+from offsite.store.archive import ArchiveWriter, Incoming, UnknownRecords, heads, records, verify
 from tests.hj212.packets import minute_bytes
 
 T0 = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
+runner = CliRunner()
 
 
 def incoming(i: int, mn: str = "MN-A") -> Incoming:
@@ -137,3 +141,35 @@ def test_checkpoints_are_taken_and_checked(engine: Engine) -> None:
     assert len(seqs) == 2
     assert seqs[0] >= 10
     assert seqs[1] >= 20
+
+
+def test_packets_are_shown_verbatim_and_each_checked(database_url: str, engine: Engine) -> None:
+    fill(engine, "gw-1", 6)
+    with engine.connect() as conn:
+        ids = conn.execute(text("SELECT id FROM raw_packet ORDER BY seq")).scalars().all()
+    shown = runner.invoke(app, ["archive", "show", str(ids[0]), str(ids[3]), "--database-url", database_url])
+    assert shown.exit_code == 0, shown.output
+    assert "chain gw-1 seq 1" in shown.stdout
+    assert "the first of its chain" in shown.stdout
+    assert "intact; follows seq 3" in shown.stdout
+    assert minute_bytes(3).decode().strip() in shown.stdout  # the packet as received
+    as_json = runner.invoke(app, ["archive", "show", str(ids[3]), "--json", "--database-url", database_url])
+    [record] = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert (record["seq"], record["intact"], record["linked"], record["cn"]) == (4, True, True, "2051")
+    assert record["packet"] == minute_bytes(3).decode()
+
+    without_guard(engine, "UPDATE raw_packet SET data = data || 'x' WHERE seq = 4")
+    [changed] = records(engine, [ids[3]])
+    assert (changed.intact, changed.linked) == (False, True)
+    without_guard(engine, "DELETE FROM raw_packet WHERE seq = 2")
+    [orphan] = records(engine, [ids[2]])  # seq 3: the record before it is gone
+    assert (orphan.intact, orphan.linked) == (True, False)
+    flagged = runner.invoke(app, ["archive", "show", str(ids[3]), "--database-url", database_url])
+    assert flagged.exit_code == 1
+    assert "CHANGED" in flagged.stdout
+
+    unknown = runner.invoke(app, ["archive", "show", str(ids[0]), "999999", "--database-url", database_url])
+    assert unknown.exit_code == 2
+    assert "no archived packet with id 999999" in unknown.stderr
+    with pytest.raises(UnknownRecords):
+        records(engine, [ids[1]])  # deleted above

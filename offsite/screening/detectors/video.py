@@ -45,7 +45,8 @@ def detect(video: pl.DataFrame, exceeded: pl.DataFrame, params: dict[str, Any], 
         return pl.DataFrame(schema=HITS)
     per_outage = joined.group_by("mn", "start", "end").agg(
         pl.col("factor").filter(pl.col("factor") != "*").first().fill_null("*").alias("factor"),
-        pl.col("rule").unique().sort().str.join("、").alias("with"),
+        # the readings above the limit are named as an officer names them
+        pl.col("rule").replace({"exceedance": "超标"}).unique().sort().str.join("、").alias("with"),
     )
     return finish(
         per_outage.with_columns(
