@@ -9,7 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from offsite.screening.engine import screen
+from offsite.screening.engine import Result, screen
 from offsite.screening.inputs import DATA, INDUSTRIES, LIMITS, MARKS, Inputs
 from offsite.screening.parameters import ParameterError, load
 from offsite.sim import scenarios as sc
@@ -87,6 +87,24 @@ def test_an_approved_shutdown_mark_keeps_a_stopped_plants_zeros_out_of_r02() -> 
     marks = pl.DataFrame([("MN-STOP", start, end, "stopped", True, start)], schema=MARKS, orient="row")
     assert "R02" in fired(run([s]), "MN-STOP")
     assert "R02" not in fired(run([s], marks=marks), "MN-STOP")
+
+
+def test_zeros_and_constants_of_a_plant_whose_running_is_unknown_are_questions_not_findings() -> None:
+    def stuck(s: sc.Series) -> None:
+        sc.zero(s, "a21026", AT, 240)
+        sc.constant(s, "a21002", AT, 240)
+
+    def hits_of(result: Result) -> dict[str, dict[str, object]]:
+        return {h["rule"]: h for h in result.hits.filter(pl.col("rule").is_in(["R01", "R02"])).to_dicts()}
+
+    with_flow = hits_of(run([device("MN-Z", 5, stuck)]))
+    readings = long_frame([device("MN-Z", 5, stuck)]).filter(pl.col("factor") != "a00000")  # no flow, no meter
+    without = hits_of(screen(Inputs(readings), load()))
+    assert set(with_flow) == set(without) == {"R01", "R02"}
+    for rule in ("R01", "R02"):
+        assert "未能确认生产状态" not in str(with_flow[rule]["summary"])
+        assert str(without[rule]["summary"]).endswith("；无流量或用电数据，未能确认生产状态")
+        assert without[rule]["score"] == pytest.approx(float(with_flow[rule]["score"]) / 2)  # type: ignore[arg-type]
 
 
 def test_a_calibration_of_normal_length_is_not_r07() -> None:

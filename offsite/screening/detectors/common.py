@@ -71,3 +71,24 @@ def lag(column: str | pl.Expr, k: int = 1, keys: tuple[str, ...] = SERIES) -> pl
     expr = pl.col(column) if isinstance(column, str) else column
     same = pl.all_horizontal([pl.col(key) == pl.col(key).shift(k) for key in keys])
     return pl.when(same).then(expr.shift(k))
+
+
+UNKNOWN_OPERATION = "无流量或用电数据，未能确认生产状态"
+"""Said where no flow or production power shows whether the plant was running."""
+
+
+def operation_known() -> pl.Expr:
+    """In a run's aggregation: whether flow or production power confirmed that the plant ran
+    for most of its readings (rather than its running being assumed for want of either)."""
+    return (pl.col("known").mean() >= 0.5).alias("known")
+
+
+def unless_confirmed(score: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """For a rule that holds only while the plant runs (R01, R02): its score, halved where the
+    run's operation was not confirmed, and the note its summary ends with then. A constant or
+    zero reading from a plant that may have been stopped is a question, not a finding."""
+    known = pl.col("known")
+    return (
+        pl.when(known).then(score).otherwise(score * 0.5),
+        pl.when(known).then(pl.lit("")).otherwise(pl.lit("；" + UNKNOWN_OPERATION)),
+    )

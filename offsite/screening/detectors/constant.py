@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import lag, points, valid
+from offsite.screening.detectors.common import lag, operation_known, points, unless_confirmed, valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs, unit
 from offsite.screening.prepared import Prepared
 
@@ -17,7 +17,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     if frame.is_empty():
         return empty()
     same = (pl.col("value") - lag("value")).abs() <= params["resolution"]
-    found = runs(frame, same & pl.col("operating"), aggs=[pl.col("value").first().alias("level")])
+    found = runs(frame, same & pl.col("operating"), aggs=[pl.col("value").first().alias("level"), operation_known()])
     # the run's first reading is the one before the first repeat
     found = found.with_columns(
         (pl.col("n") + 1).alias("n"), (pl.col("start") - pl.duration(seconds=pl.col("step"))).alias("start")
@@ -27,17 +27,21 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     found = found.with_columns(needed.alias("needed")).filter(pl.col("n") >= pl.col("needed"))
     length = (pl.col("end") - pl.col("start")).dt.total_hours()
     strong = pl.max_horizontal(pl.lit(params["strong_hours"]), pl.col("needed") * pl.col("step") / 3600 + 1)
+    score, note = unless_confirmed(
+        0.5 + 0.5 * ((length - pl.col("needed") * pl.col("step") / 3600) / strong).clip(0, 1)
+    )
     return finish(
         found.with_columns(
-            (0.5 + 0.5 * ((length - pl.col("needed") * pl.col("step") / 3600) / strong).clip(0, 1)).alias("score"),
+            score.alias("score"),
             pl.format(
-                "{} 在 {}–{} 恒定为 {} {}（连续 {} 个读数）",
+                "{} 在 {}–{} 恒定为 {} {}（连续 {} 个读数）{}",
                 name(pl.col("factor")),
                 clock(pl.col("start")),
                 clock(pl.col("end")),
                 number(pl.col("level")),
                 unit(pl.col("factor")),
                 pl.col("n"),
+                note,
             ).alias("summary"),
         ),
         "R01",

@@ -8,6 +8,7 @@ from typing import Any
 
 import polars as pl
 
+from offsite.screening.detectors.common import UNKNOWN_OPERATION
 from offsite.screening.hits import clock, empty, finish, name, number
 from offsite.screening.prepared import Prepared, moment
 
@@ -72,9 +73,7 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 clock(pl.col("time") + pl.duration(seconds=pl.col("step"))),
                 clock(pl.col("next")),
                 number(missing),
-                pl.when(pl.col("known"))
-                .then(pl.lit("前后均在生产"))
-                .otherwise(pl.lit("无流量或用电数据，未能确认生产状态")),
+                pl.when(pl.col("known")).then(pl.lit("前后均在生产")).otherwise(pl.lit(UNKNOWN_OPERATION)),
                 pl.when(strategic)
                 .then(
                     pl.format(

@@ -8,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from offsite.screening.detectors.common import points, ramp, valid
+from offsite.screening.detectors.common import operation_known, points, ramp, unless_confirmed, valid
 from offsite.screening.hits import clock, empty, finish, name, number, runs, unit
 from offsite.screening.prepared import Prepared
 
@@ -33,15 +33,19 @@ def detect_zero(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
             pl.col("dl").first().alias("dl"),
             ambient.fill_null(value=False).mean().alias("ambient"),
             pl.col("o2").mean().alias("o2"),
+            operation_known(),
         ],
     ).with_columns(points(params["minutes"], params["hours"]).alias("needed"))
     found = found.filter(pl.col("n") >= pl.col("needed"))
     probe = pl.col("ambient") > 0.5
+    score, note = unless_confirmed(
+        (ramp(pl.col("n"), pl.col("needed")) + pl.when(probe).then(0.15).otherwise(0.0)).clip(0, 1)
+    )
     return finish(
         found.with_columns(
-            (ramp(pl.col("n"), pl.col("needed")) + pl.when(probe).then(0.15).otherwise(0.0)).clip(0, 1).alias("score"),
+            score.alias("score"),
             pl.format(
-                "{} 在 {}–{} 持续处于检出限（{}）以下，最高 {} {}（{} 个读数）{}",
+                "{} 在 {}–{} 持续处于检出限（{}）以下，最高 {} {}（{} 个读数）{}{}",
                 name(pl.col("factor")),
                 clock(pl.col("start")),
                 clock(pl.col("end")),
@@ -52,6 +56,7 @@ def detect_zero(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
                 pl.when(probe)
                 .then(pl.format("，同期 O2 {}% 且有流量，疑似采样管脱落", number(pl.col("o2"))))
                 .otherwise(pl.lit("")),
+                note,
             ).alias("summary"),
         ),
         "R02",
