@@ -12,6 +12,7 @@ Run: python benchmarks/screening_database.py [--devices 600] [--hours 24] [--wor
 from __future__ import annotations
 
 import argparse
+import resource
 import sys
 import tempfile
 import time
@@ -125,6 +126,9 @@ def main() -> None:
                 f"workers {workers}: profiles {profiled:5.1f} s ({profiles.height} rows), screening {screened:5.1f} s "
                 f"({values / screened:,.0f} values/s, {stored.clues} clues)"
             )
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
+        largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
+        print(f"peak memory: {own:.2f} GB in this process, {largest:.2f} GB in the largest worker")
         same = found[1] == found[args.workers]
         print("the same clues in one process and in the pool" if same else "THE CLUES DIFFER between the runs")
 

@@ -47,6 +47,12 @@ from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerRe
 from offsite.store.series import read_interval
 
 BATCH_DEVICES = 200
+BATCH_READINGS = 10_000_000
+"""Most readings a batch is expected to hold, taking each device to send ``READINGS_PER_MINUTE``:
+screening 10 million took 2.75 GB at most (30 devices × 30 days, one process), so two workers
+keep within the 8 GB the province screening is allowed. A day's window fits ``BATCH_DEVICES``; the
+nightly profiles' 30 days, 28 devices a batch."""
+READINGS_PER_MINUTE = 8
 PROFILE_WINDOW = timedelta(days=30)
 """The days peers are profiled over: a month, as alarms are graded."""
 PACKETS_IN_EVIDENCE = 500
@@ -90,7 +96,7 @@ def screen_window(
         window = min(start, end - PROFILE_WINDOW)
         peer_profiles = refresh_profiles(engine, window, end, catalogue=catalogue, now=now, workers=workers)
     workers = workers or os.cpu_count() or 1
-    batches = _batches(devices, workers)
+    batches = _batches(devices, workers, end - start)
     database, workers = _for_workers(engine, workers, len(batches))
     jobs = [_Batch(database, batch, start, end, catalogue, peer_profiles) for batch in batches]
     done, notices = Stored(), []
@@ -110,7 +116,7 @@ def refresh_profiles(
     of the last ones."""
     workers = workers or os.cpu_count() or 1
     with Session(engine) as session:
-        batches = _batches(_devices(session, None), workers)
+        batches = _batches(_devices(session, None), workers, end - start)
     database, workers = _for_workers(engine, workers, len(batches))
     jobs = [_Batch(database, batch, start, end, catalogue) for batch in batches]
     observed = in_pool(_observe_batch, jobs, workers)
@@ -161,11 +167,14 @@ def _observe_batch(job: _Batch) -> tuple[profiles.Observations, pl.DataFrame]:
     return profiles.observe(prepare(inputs), job.catalogue), inputs.industries
 
 
-def _batches(devices: list[dict[str, Any]], workers: int) -> list[list[dict[str, Any]]]:
-    """Batches of at most ``BATCH_DEVICES``, as many as a multiple of the workers when there are
-    several (600 devices, 2 workers: four of 150, not three of 200, of which one worker would
-    screen two while the other waits)."""
-    count = -(-len(devices) // BATCH_DEVICES)
+def _batches(devices: list[dict[str, Any]], workers: int, window: timedelta) -> list[list[dict[str, Any]]]:
+    """Batches of at most ``BATCH_DEVICES`` and, over long windows, fewer: about ``BATCH_READINGS``.
+    As many batches as a multiple of the workers when there are several (600 devices, 2
+    workers, a day: four of 150, not three of 200, of which one worker would screen two while
+    the other waits)."""
+    minutes = max(window.total_seconds() / 60, 1)
+    largest = max(1, min(BATCH_DEVICES, int(BATCH_READINGS / (READINGS_PER_MINUTE * minutes))))
+    count = -(-len(devices) // largest)
     if count > 1:
         count = -(-count // workers) * workers
     size = -(-len(devices) // count) if count else 1

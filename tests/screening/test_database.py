@@ -316,13 +316,18 @@ def test_an_in_memory_database_is_screened_in_this_process() -> None:
     assert database._for_workers(on_disk, 2, batches=5) == ("sqlite:////tmp/offsite-screening.db", 2)
 
 
-def test_batches_are_a_multiple_of_the_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_batches_are_a_multiple_of_the_workers_and_shorter_over_long_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     devices = [{"mn": f"MN{n}"} for n in range(600)]
-    assert [len(b) for b in database._batches(devices, 2)] == [150, 150, 150, 150]
-    assert [len(b) for b in database._batches(devices, 1)] == [200, 200, 200]
-    assert [len(b) for b in database._batches(devices[:150], 2)] == [150]  # one batch: no pool to feed
-    assert database._batches([], 2) == []
-    assert [d["mn"] for b in database._batches(devices[:7], 4) for d in b] == [f"MN{n}" for n in range(7)]
+    day, month = timedelta(days=1), timedelta(days=30)
+    assert [len(b) for b in database._batches(devices, 2, day)] == [150, 150, 150, 150]
+    assert [len(b) for b in database._batches(devices, 1, day)] == [200, 200, 200]
+    assert [len(b) for b in database._batches(devices[:150], 2, day)] == [150]  # one batch: no pool to feed
+    assert database._batches([], 2, day) == []
+    assert [d["mn"] for b in database._batches(devices[:7], 4, day) for d in b] == [f"MN{n}" for n in range(7)]
+    # a month of minutes: batches of about 10 million readings (28 devices × 8 factors × 43,200 minutes)
+    monthly = database._batches(devices, 2, month)
+    assert (len(monthly), max(map(len, monthly))) == (22, 28)
+    assert sum(map(len, monthly)) == 600
 
 
 def stored_clues(engine: Engine) -> list[tuple[Any, ...]]:
