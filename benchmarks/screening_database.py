@@ -1,7 +1,9 @@
 """The database mode of the screening in one process and in a pool: the stored minutes of
 --devices simulated flue-gas devices (the simulator's clean signals) × --hours hours, profiled
 (``refresh_profiles``) and screened (``screen_window``) with --workers 1 and then with the pool,
-the clues deleted between the runs. Prints each pass's time and the clues found (the same in both, or it says so).
+the clues deleted between the runs. Each run is a process of its own; prints the passes' times,
+the peak memory (of that process, or of the pool's largest worker) and the clues found (the same
+in both runs, or it says so).
 
 The registry and the minutes are written first, through the store's own writer, to an empty
 SQLite file in a temporary folder, or to the (empty, migrated) database given.
@@ -12,19 +14,22 @@ Run: python benchmarks/screening_database.py [--devices 600] [--hours 24] [--wor
 from __future__ import annotations
 
 import argparse
-import resource
+import multiprocessing
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from resource import RUSAGE_CHILDREN, RUSAGE_SELF, getrusage
 
 import polars as pl
 from sqlalchemy import Engine, delete, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from offsite.db import session_factory
+from offsite.db import make_engine, session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.registry.models import Device, Limit, Outlet, Unit
 from offsite.registry.regions import load_anhui
@@ -95,6 +100,32 @@ def clues(engine: Engine) -> list[tuple[str, str, datetime]]:
     return [tuple(row) for row in found]
 
 
+@dataclass(frozen=True, slots=True)
+class Passes:
+    profiled: float
+    screened: float
+    profiles: int
+    clues: list[tuple[str, str, datetime]]
+    peak: float
+    """GB: the most the process of the passes held."""
+    workers_peak: float
+    """GB: the most the largest of its workers held (none when it had no pool)."""
+
+
+def passes(url: str, hours: int, workers: int) -> Passes:
+    """Both passes, in a process of their own (so that its peak memory is theirs alone)."""
+    engine = make_engine(url)
+    end, now = START + timedelta(hours=hours), datetime.now(UTC)
+    started = time.perf_counter()
+    profiles = refresh_profiles(engine, START, end, catalogue=load(), now=now, workers=workers)
+    profiled = time.perf_counter() - started
+    started = time.perf_counter()
+    screen_window(engine, START, end, catalogue=load(), now=now, workers=workers)
+    screened = time.perf_counter() - started
+    own, largest = (getrusage(who).ru_maxrss / 1024 / 1024 for who in (RUSAGE_SELF, RUSAGE_CHILDREN))
+    return Passes(profiled, screened, profiles.height, clues(engine), own, largest)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--devices", type=int, default=600)
@@ -103,7 +134,8 @@ def main() -> None:
     parser.add_argument("--database-url", default=None, help="an empty database (default: SQLite in a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="offsite-screen-bench-") as tmp:
-        engine = upgraded_engine(args.database_url or f"sqlite:///{Path(tmp) / 'offsite.db'}")
+        url = args.database_url or f"sqlite:///{Path(tmp) / 'offsite.db'}"
+        engine = upgraded_engine(url)
         started = time.perf_counter()
         registry(engine, args.devices)
         values = store(engine, args.devices, args.hours)
@@ -111,24 +143,18 @@ def main() -> None:
             f"{args.devices} devices × {args.hours} h = {values:,} minute values stored "
             f"in {time.perf_counter() - started:.1f} s ({engine.url.get_backend_name()})"
         )
-        end = START + timedelta(hours=args.hours)
         found = {}
         for workers in (1, args.workers):
-            now = datetime.now(UTC)
-            started = time.perf_counter()
-            profiles = refresh_profiles(engine, START, end, catalogue=load(), now=now, workers=workers)
-            profiled = time.perf_counter() - started
-            started = time.perf_counter()
-            stored, _ = screen_window(engine, START, end, catalogue=load(), now=now, workers=workers)
-            screened = time.perf_counter() - started
-            found[workers] = clues(engine)
+            with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                done = pool.submit(
+                    passes, engine.url.render_as_string(hide_password=False), args.hours, workers
+                ).result()
+            found[workers] = done.clues
             print(
-                f"workers {workers}: profiles {profiled:5.1f} s ({profiles.height} rows), screening {screened:5.1f} s "
-                f"({values / screened:,.0f} values/s, {stored.clues} clues)"
+                f"workers {workers}: profiles {done.profiled:5.1f} s ({done.profiles} rows), screening "
+                f"{done.screened:5.1f} s ({values / done.screened:,.0f} values/s, {len(done.clues)} clues); "
+                f"peak memory {done.peak:.2f} GB, {done.workers_peak:.2f} GB in the largest worker"
             )
-        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024
-        largest = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024 / 1024
-        print(f"peak memory: {own:.2f} GB in this process, {largest:.2f} GB in the largest worker")
         same = found[1] == found[args.workers]
         print("the same clues in one process and in the pool" if same else "THE CLUES DIFFER between the runs")
 
