@@ -20,8 +20,10 @@ LIMIT = 100.0
 AT = 1500  # 2026-11-03 01:00 China time
 
 
-def device(mn: str, seed: int, plant: Callable[[sc.Series], None] | None = None) -> sc.Series:
-    s = sc.Series(mn, START, series(GAS, START, MINUTES, seed=seed))
+def device(
+    mn: str, seed: int, plant: Callable[[sc.Series], None] | None = None, *, start: datetime = START
+) -> sc.Series:
+    s = sc.Series(mn, start, series(GAS, start, MINUTES, seed=seed))
     if plant is not None:
         plant(s)
     return s

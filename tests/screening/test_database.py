@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,8 @@ from typer.testing import CliRunner
 from offsite.cli import app
 from offsite.db import make_engine, session_factory
 from offsite.hj212.times import CST
+from offsite.jobs import scheduled
+from offsite.jobs.scheduled import profiles_job, screen_job
 from offsite.registry.models import Camera, Device, Limit, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.screening import database
@@ -25,6 +27,7 @@ from offsite.screening.models import Clue, PeerProfile
 from offsite.screening.parameters import load
 from offsite.screening.pool import in_pool
 from offsite.screening.profiles import OUT_OF_SERVICE
+from offsite.settings import Settings
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame
 from offsite.store.models import MINUTE, InstrumentInfo, VideoOutage
@@ -185,8 +188,9 @@ def test_comparison_tests_imported_and_screened(database_url: str, engine: Engin
     assert "参比值 180.0，在线值 95.0，偏差 -47%" in compared[0]["summary"]
 
 
-def plant_peers(engine: Engine) -> None:
-    """Seven kilns of one industry (SO2 minutes only); the last one out of service six hours."""
+def plant_peers(engine: Engine, start: datetime = START, stop_at: int = AT) -> None:
+    """Seven kilns of one industry, three days of SO2 minutes from ``start``; the last one out
+    of service six hours from minute ``stop_at``."""
     with session_factory(engine)() as session:
         load_anhui(session)
         for n in range(1, 8):
@@ -204,8 +208,8 @@ def plant_peers(engine: Engine) -> None:
             session.flush()
             session.add(Device(id=n, outlet_id=n, mn=f"MN-K{n}", password_enc=b"-"))
         session.commit()
-    planted = [device(f"MN-K{n}", 300 + n) for n in range(1, 7)]
-    planted.append(device("MN-K7", 307, lambda s: sc.flagged(s, "a21026", AT, 360, "M")))
+    planted = [device(f"MN-K{n}", 300 + n, start=start) for n in range(1, 7)]
+    planted.append(device("MN-K7", 307, lambda s: sc.flagged(s, "a21026", stop_at, 360, "M"), start=start))
     frame = long_frame(planted).filter(pl.col("factor") == "a21026")
     write_minutes(engine, frame, {f"MN-K{n}": n for n in range(1, 8)})
 
@@ -376,3 +380,26 @@ def test_a_clue_is_shown_with_its_evidence(database_url: str, engine: Engine) ->
     missing = runner.invoke(app, ["clues", "show", "9999", "--database-url", database_url])
     assert missing.exit_code == 2
     assert "no clue 9999" in missing.stderr
+
+
+def test_the_workers_jobs_profile_and_screen_in_a_pool(
+    database_url: str, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    now = datetime(2026, 11, 20, 3, 20, tzinfo=CST)  # the jobs' clock
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: tzinfo | None = None) -> datetime:  # a plain one: it goes to the workers
+            return datetime.fromtimestamp(now.timestamp(), tz)
+
+    monkeypatch.setattr(scheduled, "datetime", Clock)
+    # seven kilns' last three days up to this hour, the last one out of service for six hours
+    # of one China day (11-19 18:00–24:00) in the last 24
+    first = datetime(2026, 11, 17, 3, tzinfo=CST)
+    plant_peers(engine, first, stop_at=(2 * 24 + 15) * 60)
+    monkeypatch.setattr(database, "BATCH_DEVICES", 3)
+    settings = Settings(database_url=database_url, screen_workers=2)
+    assert profiles_job(engine, settings) == "profiles: 1 over 1 industries"
+    assert screen_job(engine, settings) == "screen: 1 clues, 1 new, 0 seen before"
+    [clue] = peer_clues(database_url)
+    assert (clue["mn"], clue["rule"]) == ("MN-K7", "R07")
