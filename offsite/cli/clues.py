@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -11,36 +12,54 @@ import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from offsite.cli.options import DatabaseUrl
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
 from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
-from offsite.registry.models import Outlet, Unit
+from offsite.registry.models import Outlet, Region, Unit
+from offsite.registry.regions import ancestor_code
 from offsite.screening.hits import SHORT
 from offsite.screening.models import STATES, Clue
 from offsite.settings import with_database_url
 
 PACKETS_SHOWN = 20
+RULE = re.compile(r"R(0[1-9]|1[0-8])")
 app = typer.Typer(help="Stored clues from the screening engine, and their review.", no_args_is_help=True)
 
 
 @app.command("list")
 def list_clues(
     state: Annotated[str | None, typer.Option(help=f"Only clues in this state: {', '.join(STATES)}.")] = None,
+    region: Annotated[
+        str | None, typer.Option(help="Only the units of this province, city or county (GB/T 2260 code).")
+    ] = None,
+    rule: Annotated[str | None, typer.Option(help="Only clues this rule is among (R01–R18).")] = None,
+    min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Only clues scoring this or more.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many, the highest scores.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Stored clues, highest score first."""
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r} is not one of {', '.join(STATES)}", param_hint="--state")
+    if rule is not None and not RULE.fullmatch(rule):
+        raise typer.BadParameter(f"{rule!r} is not a rule of the catalogue (R01–R18)", param_hint="--rule")
     settings = with_database_url(database_url)
     with session_factory(upgraded_engine(settings.database_url))() as session:
         query = select(Clue, Unit).join(Unit, Unit.id == Clue.unit_id)
         if state is not None:
             query = query.where(Clue.state == state)
-        found = session.execute(query.order_by(Clue.score.desc(), Clue.start_at, Clue.id)).all()
+        if region is not None:
+            query = query.where(Unit.region_code.in_(_within(session, region)))
+        if rule is not None:
+            # rules are joined as "R05,R11": a rule's three characters cannot match another's
+            query = query.where(Clue.rules.contains(rule))
+        if min_score is not None:
+            query = query.where(Clue.score >= min_score)
+        found = session.execute(query.order_by(Clue.score.desc(), Clue.start_at, Clue.id).limit(limit)).all()
     records = [_record(clue, unit) for clue, unit in found]
     if as_json:
         for record in records:
@@ -107,6 +126,15 @@ def review(
         clue.state, clue.reason, clue.reviewed_by, clue.reviewed_at = state, reason, by, datetime.now(UTC)
         session.commit()
     typer.echo(f"clue {clue_id}: {state}")
+
+
+def _within(session: Session, code: str) -> set[str]:
+    """The region's code and those of every region inside it."""
+    regions = {r.code: r for r in session.scalars(select(Region))}
+    if code not in regions:
+        raise typer.BadParameter(f"no region {code!r} (load them with `offsite regions load`)", param_hint="--region")
+    level = regions[code].level
+    return {c for c in regions if ancestor_code(regions, c, level) == code}
 
 
 def _record(clue: Clue, unit: Unit) -> dict[str, Any]:

@@ -403,3 +403,30 @@ def test_the_workers_jobs_profile_and_screen_in_a_pool(
     assert screen_job(engine, settings) == "screen: 1 clues, 1 new, 0 seen before"
     [clue] = peer_clues(database_url)
     assert (clue["mn"], clue["rule"]) == ("MN-K7", "R07")
+
+
+def test_clues_are_listed_by_region_rule_and_score(database_url: str, engine: Engine) -> None:
+    plant(engine)  # a unit in 341302 (埇桥区, 宿州市): two clues, R05 + R11, scored about 0.97
+    screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
+
+    def listed(*args: str) -> list[dict[str, Any]]:
+        result = runner.invoke(app, ["clues", "list", "--json", *args, "--database-url", database_url])
+        assert result.exit_code == 0, result.output
+        return [json.loads(line) for line in result.stdout.splitlines()]
+
+    assert len(listed()) == 2
+    assert len(listed("--region", "340000")) == 2  # the province
+    assert len(listed("--region", "341300")) == 2  # the city
+    assert len(listed("--region", "341302")) == 2  # the county
+    assert listed("--region", "340100") == []  # another city
+    assert len(listed("--rule", "R11")) == 2
+    assert listed("--rule", "R01") == []
+    assert listed("--rule", "R10") == []  # not found inside "R05,R11"
+    scores = [c["score"] for c in listed()]
+    assert len(listed("--min-score", str(max(scores)))) == scores.count(max(scores))
+    assert listed("--min-score", "1") == []
+    [top] = listed("--limit", "1")
+    assert top["score"] == max(scores)
+    for bad in (["--region", "999999"], ["--rule", "R19"], ["--rule", "r05"]):
+        refused = runner.invoke(app, ["clues", "list", *bad, "--database-url", database_url])
+        assert refused.exit_code == 2, bad
