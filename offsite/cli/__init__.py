@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from pydantic import ValidationError
 
 from offsite.cli import (
     aggregate,
@@ -24,6 +25,7 @@ from offsite.cli import (
     store,
     worker,
 )
+from offsite.settings import get_settings
 
 app = typer.Typer(
     name="offsite",
@@ -54,4 +56,13 @@ app.command("demo")(demo.demo)
 
 
 def main() -> None:
+    # the environment is read before any command runs, so that a bad OFFSITE_ setting is named in
+    # one line rather than surfacing as a traceback from wherever it is first needed
+    try:
+        get_settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "OFFSITE_" + "_".join(str(part) for part in error["loc"]).upper()
+            typer.echo(f"offsite: {name}={error.get('input')!r}: {error['msg']}", err=True)
+        raise SystemExit(2) from None
     app()
