@@ -17,11 +17,10 @@ from sqlalchemy.orm import Session
 from offsite.cli.options import DatabaseUrl
 from offsite.db import session_factory
 from offsite.db.schema import upgraded_engine
-from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
 from offsite.registry.models import Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
-from offsite.screening.hits import SHORT
+from offsite.screening.hits import NAMES
 from offsite.screening.models import STATES, Clue
 from offsite.settings import with_database_url
 
@@ -218,7 +217,7 @@ def _readings(series: dict[str, list[list[Any]]], title: str) -> Table:
 
 
 def _factor(code: str) -> str:
-    known = SHORT.get(code) or (FACTORS[code].name_zh if code in FACTORS else None)
+    known = NAMES.get(code)
     return f"{known} {code}" if known else code
 
 

@@ -95,9 +95,7 @@ def screen_window(
     if peer_profiles.is_empty():
         window = min(start, end - PROFILE_WINDOW)
         peer_profiles = refresh_profiles(engine, window, end, catalogue=catalogue, now=now, workers=workers)
-    workers = workers or os.cpu_count() or 1
-    batches = _batches(devices, workers, end - start)
-    database, workers = _for_workers(engine, workers, len(batches))
+    batches, database, workers = _plan(engine, devices, workers, end - start)
     jobs = [_Batch(database, batch, start, end, catalogue, peer_profiles) for batch in batches]
     done, notices = Stored(), []
     for batch, (records, found) in zip(batches, in_pool(_screen_batch, jobs, workers), strict=True):
@@ -114,10 +112,9 @@ def refresh_profiles(
     """Profile the peers of every active device over ``start``–``end`` (batch by batch, in a
     pool of ``workers`` processes, then the quantiles over all), and store the profiles in place
     of the last ones."""
-    workers = workers or os.cpu_count() or 1
     with Session(engine) as session:
-        batches = _batches(_devices(session, None), workers, end - start)
-    database, workers = _for_workers(engine, workers, len(batches))
+        devices = _devices(session, None)
+    batches, database, workers = _plan(engine, devices, workers, end - start)
     jobs = [_Batch(database, batch, start, end, catalogue) for batch in batches]
     observed = in_pool(_observe_batch, jobs, workers)
     found = profiles.profile(
@@ -165,6 +162,16 @@ def _observe_batch(job: _Batch) -> tuple[profiles.Observations, pl.DataFrame]:
     with Session(engine) as session:
         inputs = _inputs(engine, session, job.devices, job.start, job.end, for_profiles=True)
     return profiles.observe(prepare(inputs), job.catalogue), inputs.industries
+
+
+def _plan(
+    engine: Engine, devices: list[dict[str, Any]], workers: int | None, window: timedelta
+) -> tuple[list[list[dict[str, Any]]], Engine | str, int]:
+    """The batches, how their work reaches the database, and how many processes do it
+    (``workers``; None: one per core)."""
+    batches = _batches(devices, workers or os.cpu_count() or 1, window)
+    database, workers = _for_workers(engine, workers or os.cpu_count() or 1, len(batches))
+    return batches, database, workers
 
 
 def _batches(devices: list[dict[str, Any]], workers: int, window: timedelta) -> list[list[dict[str, Any]]]:

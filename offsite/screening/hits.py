@@ -41,10 +41,13 @@ SHORT = {
 }
 
 
+NAMES = SHORT | {code: info.name_zh for code, info in FACTORS.items() if code not in SHORT}
+"""Each factor as an officer reads it: SO2, COD, 氨氮 …"""
+
+
 def name(factor: pl.Expr) -> pl.Expr:
-    """The factor as an officer reads it: SO2, COD, 氨氮 … (the code where none is known)."""
-    names = SHORT | {code: info.name_zh for code, info in FACTORS.items() if code not in SHORT}
-    return factor.replace_strict(names, default=factor, return_dtype=pl.String)
+    """The factor as an officer reads it (the code where none is known)."""
+    return factor.replace_strict(NAMES, default=factor, return_dtype=pl.String)
 
 
 def unit(factor: pl.Expr) -> pl.Expr:

@@ -251,16 +251,7 @@ def verify(engine: Engine, published: Sequence[Head] = (), *, batch: int = 5000)
             expected_seq, prev = 1, GENESIS
             for row in _chain(conn, writer, batch):
                 total += 1
-                packet = Incoming(
-                    data=_as_bytes(row.data),
-                    peer=str(row.peer),
-                    received_at=row.received_at,
-                    outcome=str(row.outcome),
-                    error=row.error,
-                    mn=row.mn,
-                    cn=row.cn,
-                    qn=row.qn,
-                )
+                packet = _incoming(row)
                 if row.seq != expected_seq:
                     problems.append(Problem(writer, expected_seq, None, f"missing: the next record is seq {row.seq}"))
                     break
@@ -345,8 +336,7 @@ def records(engine: Engine, ids: Sequence[int]) -> list[Shown]:
 
 
 def _shown(row: Row[Any], before: dict[tuple[str, int], bytes]) -> Shown:
-    data = _as_bytes(row.data)
-    packet = Incoming(data, str(row.peer), row.received_at, str(row.outcome), row.error, row.mn, row.cn, row.qn)
+    packet = _incoming(row)
     previous = GENESIS if row.seq == 1 else before.get((row.writer, row.seq - 1))
     return Shown(
         id=row.id,
@@ -359,10 +349,24 @@ def _shown(row: Row[Any], before: dict[tuple[str, int], bytes]) -> Shown:
         qn=row.qn,
         outcome=str(row.outcome),
         error=row.error,
-        data=data,
+        data=packet.data,
         hash=bytes(row.hash).hex(),
         intact=record_hash(bytes(row.prev_hash), row.writer, row.seq, packet) == bytes(row.hash),
         linked=previous is not None and bytes(previous) == bytes(row.prev_hash),
+    )
+
+
+def _incoming(row: Row[Any]) -> Incoming:
+    """A stored record as the packet its hash was computed over."""
+    return Incoming(
+        data=_as_bytes(row.data),
+        peer=str(row.peer),
+        received_at=row.received_at,
+        outcome=str(row.outcome),
+        error=row.error,
+        mn=row.mn,
+        cn=row.cn,
+        qn=row.qn,
     )
 
 

@@ -24,9 +24,9 @@ from offsite.store.models import MINUTE
 
 ALL_COLUMNS = ("device_id", "factor", "ts", "min", "avg", "max", "cou", "zs_min", "zs_avg", "zs_max", "flag", "raw_id")
 DEFAULT_COLUMNS = ("device_id", "factor", "ts", "avg", "flag")
+"""What screening reads by default; ask for min/max/cou/zs_* by name (each costs transfer time)."""
 FETCH_ROWS = 100_000
 """Rows taken from SQLite at a time."""
-"""What screening reads by default; ask for min/max/cou/zs_* by name (each costs transfer time)."""
 
 _TEXT = {"factor", "flag", "eflag"}
 _local = threading.local()
