@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
+import re
 import socket
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -17,14 +17,22 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///offsite.db"
     """SQLAlchemy URL. ``postgresql://…`` is read with psycopg 3; SQLite runs in WAL mode."""
 
+    data_dir: Path = Path("offsite-data")
+    """The one directory the platform writes files to: keys, the gateway's spool, quarantined
+    packets, exports. Resolved to an absolute path when the settings are read; long-running
+    commands print it."""
+
     secret_key: str | None = None
     """Fernet key that encrypts device access passwords at rest. Unset: ``secret_key_file``."""
 
-    secret_key_file: Path = Path("offsite.key")
-    """Where a generated key is kept (created once with mode 0600) when ``secret_key`` is unset."""
+    secret_key_file: Path | None = None
+    """Where the device-password key is kept; unset: ``device-passwords.key`` in ``data_dir``,
+    made at first use with mode 0600. A key file that others may read is refused."""
 
-    archive_writer: str = Field(default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}")
-    """Name of this process's raw-packet archive chain; each writer appends to its own chain."""
+    archive_writer: str = Field(default_factory=lambda: _host_name(), pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    """Name of this process's raw-packet archive chain; each writer appends to its own chain, and
+    the name stays the same across restarts (the host name by default: give each of several
+    gateways on one host a name of its own)."""
 
     archive_checkpoint_every: int = 1000
     """Records between checkpoints of a chain's head hash."""
@@ -42,6 +50,10 @@ class Settings(BaseSettings):
     """Where the gateway listens; 0.0.0.0 to accept loggers from outside the machine."""
 
     gateway_port: int = 9212
+    gateway_statement_timeout: float = Field(default=10.0, gt=0)
+    """Seconds one database statement of the gateway, or its wait for a lock, may take before it
+    counts as an outage and packets go to the spool."""
+
     gateway_idle_timeout: float = 600.0
     """Seconds without a byte before a connection is closed (a few real-time intervals)."""
 
@@ -63,8 +75,9 @@ class Settings(BaseSettings):
     gateway_batch_wait: float = 0.01
     """Seconds the writer waits for more packets before committing a batch."""
 
-    gateway_spool_dir: Path = Path("offsite-spool")
-    """Where packets are fsynced while the database is unreachable, to be replayed in order."""
+    gateway_spool_dir: Path | None = None
+    """Where packets are fsynced while the database is unreachable, to be replayed in order;
+    unset: ``spool/<archive_writer>`` in ``data_dir``."""
 
     gateway_split_timeout: float = 60.0
     """Seconds to wait for the rest of a split message (PNUM/PNO) before counting it incomplete."""
@@ -105,7 +118,17 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_password: str | None = None
     smtp_starttls: bool = False
-    """Upgrade the SMTP connection with STARTTLS before logging in."""
+    """Upgrade the SMTP connection with STARTTLS (port 587) before logging in; the server's
+    certificate and host name are verified."""
+
+    smtp_implicit_tls: bool = False
+    """Speak SMTP inside TLS from the first byte (SMTPS, port 465), certificate verified; takes
+    the place of ``smtp_starttls``. With ``smtp_user`` set, one of the two is required: a password
+    is never sent over a connection without TLS."""
+
+    smtp_ca_file: Path | None = None
+    """PEM file of the CA certificates the SMTP server's certificate is verified against (a
+    bureau's own mail relay); unset: the system's."""
 
     sms_endpoint: str = "https://dysmsapi.aliyuncs.com/"
     """SMS gateway speaking the Aliyun ``SendSms`` API (RPC style, HMAC-SHA1 signed)."""
@@ -159,6 +182,30 @@ class Settings(BaseSettings):
 
     notify_group: bool = True
     """Messages due together for the same e-mail address or webhook go out as one."""
+
+    notify_allow_loopback_http: bool = False
+    """Allow plain ``http`` webhooks to this machine (localhost, 127.0.0.0/8, ::1) — for tests and
+    local sinks. Off: every webhook must be ``https``, wherever it points."""
+
+    @field_validator("data_dir", "secret_key_file", "gateway_spool_dir")
+    @classmethod
+    def _absolute(cls, path: Path | None) -> Path | None:
+        # resolved once, at start: a command started from another directory names the same files
+        return None if path is None else path.expanduser().resolve()
+
+    @property
+    def key_file(self) -> Path:
+        """The device-password key file in use."""
+        return self.secret_key_file or self.data_dir / "device-passwords.key"
+
+    @property
+    def spool_dir(self) -> Path:
+        """The gateway's spool directory in use."""
+        return self.gateway_spool_dir or self.data_dir / "spool" / self.archive_writer
+
+
+def _host_name() -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "gateway"
 
 
 @lru_cache(maxsize=1)

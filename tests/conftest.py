@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,9 @@ from offsite.store.series import close_connections
 from tests.databases import SERVER_URL, PostgresDatabases, postgres_reachable
 
 DATA = Path(__file__).parent / "data"
+
+# the platform's files (keys, spools, snapshots) go to a directory of this run, never the checkout
+os.environ.setdefault("OFFSITE_DATA_DIR", tempfile.mkdtemp(prefix="offsite-test-data-"))
 BACKENDS = ("sqlite", "postgresql")
 
 

@@ -45,7 +45,15 @@ class PostgresDatabases:
             conn.execute(sql)  # type: ignore[arg-type]
 
     @contextmanager
-    def fresh(self) -> Iterator[str]:
+    def fresh(self, *, migrated: bool = True) -> Iterator[str]:
+        if not migrated:
+            name = f"offsite_e_{uuid.uuid4().hex[:12]}"
+            self._execute(f'CREATE DATABASE "{name}"')
+            try:
+                yield _database_url(name)
+            finally:
+                self._execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
         if not self._made:
             self._execute(f'CREATE DATABASE "{self.template}"')
             upgrade(_database_url(self.template))

@@ -17,6 +17,7 @@ def test_import_export_and_coverage_commands(tmp_path: Path, monkeypatch: object
     offsite.settings.get_settings.cache_clear()
     url = f"sqlite:///{tmp_path / 'r.db'}"
     try:
+        assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
         assert runner.invoke(app, ["regions", "load", "--database-url", url]).exit_code == 0
         good = workbook(tmp_path / "good.xlsx", base_rows())
         result = runner.invoke(app, ["registry", "import", str(good), "--database-url", url])

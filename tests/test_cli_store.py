@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from offsite.cli import app
 from offsite.db import make_engine
-from offsite.db.schema import alembic_config
+from offsite.db.schema import alembic_config, upgrade
 from offsite.store.archive import ArchiveWriter, Incoming
+from tests.databases import PostgresDatabases
 
 runner = CliRunner()
 
@@ -50,6 +53,7 @@ def test_a_bad_regions_file_exits_1_with_the_report(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.db'}"
     sheet = tmp_path / "r.csv"
     sheet.write_text("code,name,level,parent_code\n12,坏,county,340100\n", encoding="utf-8")
+    assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
     result = runner.invoke(app, ["regions", "load", str(sheet), "--database-url", url])
     assert result.exit_code == 1
     assert "1 bad rows, nothing changed" in result.stdout
@@ -67,3 +71,38 @@ def test_the_environment_variable_picks_the_database(tmp_path: Path, monkeypatch
     finally:
         offsite.settings.get_settings.cache_clear()
     assert (tmp_path / "env.db").exists()
+
+
+def test_only_db_upgrade_migrates(tmp_path: Path) -> None:
+    """Other commands refuse a database without the schema, naming the command to run, and a
+    mistyped SQLite path creates nothing."""
+    missing = tmp_path / "typo.db"
+    result = runner.invoke(app, ["alarms", "list", "--database-url", f"sqlite:///{missing}"])
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+    assert not missing.exists()
+
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    result = runner.invoke(app, ["alarms", "list", "--database-url", f"sqlite:///{empty}"])
+    assert result.exit_code == 2
+    assert "has no Offsite schema: run `offsite db upgrade`" in result.stderr
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0004")
+    result = runner.invoke(app, ["archive", "heads", "--database-url", url])
+    assert result.exit_code == 2
+    assert "is at schema revision 0004, not" in result.stderr
+    assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
+    assert runner.invoke(app, ["archive", "heads", "--database-url", url]).exit_code == 0
+
+
+def test_a_refused_database_url_hides_its_password(postgres_databases: PostgresDatabases) -> None:
+    with postgres_databases.fresh(migrated=False) as url:
+        # the test server trusts loopback, so a password in the URL is sent and ignored
+        with_password = make_url(url).set(password="s3cret-Pw").render_as_string(hide_password=False)
+        result = runner.invoke(app, ["alarms", "list", "--database-url", with_password])
+    assert result.exit_code == 2
+    assert "has no Offsite schema" in result.stderr
+    assert "s3cret-Pw" not in result.stderr
+    assert "***" in result.stderr

@@ -16,12 +16,12 @@ import offsite.registry.models
 import offsite.screening.models
 import offsite.store.models  # noqa: F401 (registers the tables)
 from offsite.db import Base
-from offsite.db.schema import alembic_config, current_revision, upgrade
+from offsite.db.schema import alembic_config, compare_type, current_revision, upgrade
 
 
 def test_no_drift_between_models_and_migrations(engine: Engine) -> None:
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": compare_type}), Base.metadata)
     assert diff == [], diff
 
 

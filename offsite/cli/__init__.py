@@ -16,6 +16,7 @@ from offsite.cli import (
     feeds,
     gateway,
     hj212,
+    keys,
     marks,
     notify,
     regions,
@@ -35,6 +36,7 @@ app = typer.Typer(
 )
 app.add_typer(hj212.app, name="hj212")
 app.add_typer(db.app, name="db")
+app.add_typer(keys.app, name="keys")
 app.add_typer(regions.app, name="regions")
 app.add_typer(registry.app, name="registry")
 app.add_typer(archive.app, name="archive")

@@ -12,8 +12,7 @@ import polars as pl
 import typer
 
 from offsite.alarms.recompute import recompute, recompute_pending
-from offsite.cli.options import DatabaseUrl, day_or_today
-from offsite.db.schema import upgraded_engine
+from offsite.cli.options import DatabaseUrl, database_engine, day_or_today
 from offsite.hj212.times import CST
 from offsite.quality.aggregate import BadInput, Outlet, aggregate, read_minutes, write_output
 from offsite.quality.incremental import aggregate_window
@@ -67,7 +66,7 @@ def _on_database(*, pending: bool, since: str | None, until: str | None, databas
     if pending == (since is not None):
         raise typer.BadParameter("give --input FILE --out FILE, or --pending, or --from DAY [--to DAY]")
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     now = datetime.now(UTC)
     if pending:
         outcome = recompute_pending(engine, settings=settings, now=now)

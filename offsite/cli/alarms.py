@@ -18,9 +18,8 @@ from offsite.alarms import lifecycle
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
 from offsite.alarms.recompute import recompute
 from offsite.alarms.statistics import alarm_statistics
-from offsite.cli.options import DatabaseUrl, day_or_today, refused_as_usage_error
+from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.registry.models import Region, Unit
 from offsite.settings import with_database_url
@@ -49,7 +48,7 @@ def grade_command(
     first = day_or_today(since, last, "--from")
     if first > last:
         raise typer.BadParameter(f"{first} is after {last}", param_hint="--from")
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     outcome = recompute(
         engine,
         first,
@@ -71,7 +70,7 @@ def list_alarms(
 ) -> None:
     """Open alarms (with --all, every alarm), most severe first."""
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         query = select(Alarm, Unit, Region).join(Unit, Unit.id == Alarm.unit_id).join(Region)
         if not show_all:
             query = query.where(Alarm.state.in_(LIVE))
@@ -112,7 +111,7 @@ def list_alarms(
 
 def _step(database_url: str | None, action: Callable[[Session, datetime], Alarm]) -> None:
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         with refused_as_usage_error(lifecycle.AlarmStateError):
             alarm = action(session, datetime.now(UTC))
         session.commit()
@@ -155,7 +154,7 @@ def stats(
     """Alarms per city and for the province: by highest level reached, and units alarmed."""
     settings = with_database_url(database_url)
     chosen = year or datetime.now(CST).year
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         table = alarm_statistics(session, chosen, by_month=by_month)
     if as_json:
         for record in table.iter_rows(named=True):

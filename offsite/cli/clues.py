@@ -14,9 +14,8 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.registry.models import Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
@@ -47,7 +46,7 @@ def list_clues(
     if rule is not None and not RULE.fullmatch(rule):
         raise typer.BadParameter(f"{rule!r} is not a rule of the catalogue (R01–R18)", param_hint="--rule")
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         query = select(Clue, Unit).join(Unit, Unit.id == Clue.unit_id)
         if state is not None:
             query = query.where(Clue.state == state)
@@ -83,7 +82,7 @@ def show(
     """One clue with its evidence: the rules that fired and why, their parameters, the readings
     around the window, the archived packets behind them, and its review."""
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         found = session.execute(
             select(Clue, Unit, Outlet)
             .join(Unit, Unit.id == Clue.unit_id)
@@ -117,7 +116,7 @@ def review(
     if state == "dismissed" and not reason.strip():
         raise typer.BadParameter("a dismissal needs its reason", param_hint="--reason")
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         clue = session.get(Clue, clue_id)
         if clue is None:
             typer.echo(f"no clue {clue_id}", err=True)

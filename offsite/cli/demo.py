@@ -30,7 +30,8 @@ def demo(
 ) -> None:
     """Run a province: gateway, worker and simulated devices over TCP; a month of data, alarms of
     every colour, the fraud cases screened, notifications delivered to local sinks; then live."""
-    settings = with_database_url(database_url)
+    # the demo's directory is its data directory: its key, its gateway's spool, its sinks
+    settings = with_database_url(database_url).model_copy(update={"data_dir": directory.resolve()})
     options = Options(
         units=units,
         port=port,

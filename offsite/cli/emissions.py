@@ -9,9 +9,8 @@ from typing import Annotated
 import polars as pl
 import typer
 
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.quality.totals import emission_totals
 from offsite.settings import with_database_url
@@ -27,7 +26,7 @@ def emissions(
     day, beside the day, month and year caps of the discharge permit."""
     chosen = _month(month)
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     with session_factory(engine)() as session:
         table = emission_totals(engine, session, chosen)
     if over:

@@ -9,9 +9,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import Connection
 
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.cli.reporting import print_report
-from offsite.db.schema import upgraded_engine
 from offsite.registry.errors import ImportReport
 from offsite.settings import with_database_url
 from offsite.store.feeds import FeedError, import_comparisons, import_power, import_video
@@ -40,7 +39,7 @@ def comparisons(file: FileArg, database_url: DatabaseUrl = None) -> None:
 
 
 def _run(action: Callable[[Connection, Path], ImportReport], file: Path, database_url: str | None) -> None:
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     try:
         with engine.begin() as conn:
             report = action(conn, file)

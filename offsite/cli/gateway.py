@@ -9,16 +9,19 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
-from sqlalchemy import select
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from offsite.cli.logs import configure
-from offsite.cli.options import DatabaseUrl, day_or_today, region_level
-from offsite.db.schema import upgraded_engine
+from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error, region_level
+from offsite.db import make_engine
 from offsite.gateway.models import UnknownDevice
 from offsite.gateway.rates import daily_rates, monthly_rates
 from offsite.gateway.server import Gateway
+from offsite.gateway.writers import SpoolElsewhere
 from offsite.hj212.times import CST
-from offsite.settings import with_database_url
+from offsite.registry.passwords import PasswordKeyError, key_source
+from offsite.settings import Settings, with_database_url
 
 gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
 devices_app = typer.Typer(help="Devices as the gateway sees them.", no_args_is_help=True)
@@ -35,11 +38,15 @@ def run(
     updates = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
     configure(settings.log_format)
-    engine = upgraded_engine(settings.database_url)
+    engine = _gateway_engine(settings)
+    typer.echo(f"data directory: {settings.data_dir}")
+    typer.echo(f"spool: {settings.spool_dir} (archive chain {settings.archive_writer})")
 
     async def main() -> None:
-        gateway = Gateway(settings, engine)
-        host_, port_ = await gateway.start()
+        with refused_as_usage_error(PasswordKeyError, SpoolElsewhere):
+            typer.echo(f"device-password key: {key_source(settings)}")
+            gateway = Gateway(settings, engine)
+            host_, port_ = await gateway.start()
         typer.echo(f"listening on {host_}:{port_}")
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -57,13 +64,23 @@ def run(
         asyncio.run(main())
 
 
+def _gateway_engine(settings: Settings) -> Engine:
+    """The database's engine; a database that does not answer is no reason not to start, since
+    the gateway spools until it does (a wrong schema or a missing SQLite file still is)."""
+    try:
+        return database_engine(settings.database_url, statement_timeout=settings.gateway_statement_timeout)
+    except (OperationalError, InterfaceError) as exc:
+        typer.echo(f"warning: the database does not answer ({str(exc).splitlines()[0]}); spooling until it does")
+        return make_engine(settings.database_url, statement_timeout=settings.gateway_statement_timeout)
+
+
 @devices_app.command("unknown")
 def unknown(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """MNs that call but are not registered (or send a wrong password), most recent first."""
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     with engine.connect() as conn:
         rows = conn.execute(select(*UnknownDevice.__table__.c).order_by(UnknownDevice.last_seen.desc())).all()
     for row in rows:
@@ -99,7 +116,7 @@ def status(
     if level not in {"unit", "device"}:
         level = region_level(level)
     when = day_or_today(day, datetime.now(CST).date())
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     for row in monthly_rates(engine, when, level) if month else daily_rates(engine, when, level):
         if as_json:
             typer.echo(

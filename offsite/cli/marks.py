@@ -11,9 +11,8 @@ from sqlalchemy import select
 
 from offsite.alarms.contradictions import contradiction
 from offsite.alarms.recompute import reach_back, recompute
-from offsite.cli.options import DatabaseUrl, refused_as_usage_error
+from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.quality.marks import MARK_KINDS, DataMark, MarkError, decide, file_mark
 from offsite.settings import with_database_url
@@ -46,7 +45,7 @@ def file_command(
     """File a mark for an outlet's data window (pending until the county bureau decides)."""
     settings = with_database_url(database_url)
     window = _instant(start, "--start"), _instant(end, "--end")
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     with session_factory(engine)() as session:
         with refused_as_usage_error(MarkError):
             mark = file_mark(
@@ -69,7 +68,7 @@ def file_command(
 
 def _decide(mark_id: int, *, approve: bool, by: str, comment: str, database_url: str | None) -> None:
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     now = datetime.now(UTC)
     with session_factory(engine)() as session:
         with refused_as_usage_error(MarkError):
@@ -103,7 +102,7 @@ def list_marks(
 ) -> None:
     """Marks as JSON lines, newest first."""
     settings = with_database_url(database_url)
-    with session_factory(upgraded_engine(settings.database_url))() as session:
+    with session_factory(database_engine(settings.database_url))() as session:
         query = select(DataMark).order_by(DataMark.id.desc())
         if pending:
             query = query.where(DataMark.state == "pending")

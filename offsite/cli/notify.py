@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.models import CHANNELS, STATES, DeliveryAttempt, OutboxMessage
@@ -33,7 +32,7 @@ def deliver(
 ) -> None:
     """Send every due message (one pass, or repeatedly with --every)."""
     settings = with_database_url(database_url)
-    sessions = session_factory(upgraded_engine(settings.database_url))
+    sessions = session_factory(database_engine(settings.database_url))
     channels = channels_for(settings)
     try:
         while True:
@@ -62,7 +61,7 @@ def list_messages(
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r}; known: {', '.join(STATES)}", param_hint="--state")
     settings = with_database_url(database_url)
-    sessions = session_factory(upgraded_engine(settings.database_url))
+    sessions = session_factory(database_engine(settings.database_url))
     with sessions() as session:
         query = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit)
         if state is not None:
@@ -114,7 +113,7 @@ def send_test(
 ) -> None:
     """Queue a test message and deliver it now: checks a channel's settings end to end."""
     settings = with_database_url(database_url)
-    sessions = session_factory(upgraded_engine(settings.database_url))
+    sessions = session_factory(database_engine(settings.database_url))
     now = datetime.now(UTC)
     with sessions() as session:
         try:

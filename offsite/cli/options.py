@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from sqlalchemy import Engine
+
+from offsite.db.schema import SchemaError, ready_engine
 
 DatabaseUrl = Annotated[
     str | None,
@@ -47,3 +50,9 @@ def refused_as_usage_error(*errors: type[Exception]) -> Iterator[None]:
     except errors as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def database_engine(url: str, **kwargs: Any) -> Engine:
+    """The engine of a database at the newest schema; else one line naming what to do, exit 2."""
+    with refused_as_usage_error(SchemaError):
+        return ready_engine(url, **kwargs)

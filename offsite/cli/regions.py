@@ -7,10 +7,9 @@ from typing import Annotated
 
 import typer
 
-from offsite.cli.options import DatabaseUrl
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.cli.reporting import print_report
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.registry.regions import load_anhui, load_regions
 from offsite.settings import with_database_url
 
@@ -23,7 +22,7 @@ def load(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Load a province's divisions; all or nothing, a file with errors changes nothing."""
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     with session_factory(engine)() as session, session.begin():
         if file is None:
             report = load_anhui(session)

@@ -12,10 +12,9 @@ from rich.console import Console
 from rich.table import Table as RichTable
 
 from offsite.alarms.recompute import reach_back, recompute
-from offsite.cli.options import DatabaseUrl, day_or_today, region_level
+from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, region_level
 from offsite.cli.reporting import print_report
 from offsite.db import session_factory
-from offsite.db.schema import upgraded_engine
 from offsite.registry.coverage import coverage
 from offsite.registry.exporter import export_csv, export_workbook
 from offsite.registry.importer import import_tables
@@ -44,7 +43,7 @@ def import_command(
     except PasswordKeyError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(2) from exc
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     now = datetime.now(UTC)
     with session_factory(engine)() as session, session.begin():
         report = import_tables(session, tables, fernet=fernet, source=file.name, now=now)
@@ -65,7 +64,7 @@ def export_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Export the registry (or blank templates) in the import format."""
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     with session_factory(engine)() as session:
         if target.suffix.lower() == ".xlsx":
             counts = export_workbook(session, target, empty=template)
@@ -94,7 +93,7 @@ def coverage_command(
     """The three full coverages (三个全覆盖) per region: installed, networked, under O&M."""
     level = region_level(level)
     day = day_or_today(on, datetime.now(UTC).date())
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     with session_factory(engine)() as session:
         rows = coverage(session, day, level)
     if as_json:

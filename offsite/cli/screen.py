@@ -11,8 +11,7 @@ from typing import Annotated
 
 import typer
 
-from offsite.cli.options import DatabaseUrl, day_or_today
-from offsite.db.schema import upgraded_engine
+from offsite.cli.options import DatabaseUrl, database_engine, day_or_today
 from offsite.hj212.times import CST
 from offsite.screening.database import refresh_profiles, screen_window
 from offsite.screening.engine import screen as run_catalogue
@@ -137,7 +136,7 @@ def _on_database(
     if first > last:
         raise typer.BadParameter(f"{first} is after {last}", param_hint="--from")
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     workers = workers or settings.screen_workers
     start = datetime.combine(first, time(), CST)
     end = datetime.combine(last + timedelta(days=1), time(), CST)

@@ -7,8 +7,7 @@ from typing import Annotated
 
 import typer
 
-from offsite.cli.options import DatabaseUrl
-from offsite.db.schema import upgraded_engine
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.registry.passwords import cipher
 from offsite.settings import with_database_url
 from offsite.sim.fleet import Fleet, specs_from_registry
@@ -29,7 +28,7 @@ def simulate(
 ) -> None:
     """Run the devices: their history first, then live, answering the platform's requests."""
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     specs = specs_from_registry(engine, cipher(settings), devices)
     if not specs:
         typer.echo("no active devices in the registry: import some with `offsite registry import`", err=True)

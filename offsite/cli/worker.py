@@ -9,8 +9,7 @@ from typing import Annotated
 import typer
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from offsite.cli.options import DatabaseUrl
-from offsite.db.schema import upgraded_engine
+from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.jobs.scheduled import (
     JOBS,
     add_jobs,
@@ -34,7 +33,7 @@ def worker(
     """Run the scheduled jobs: aggregation, daily grading and missing-data check, peer profiles,
     screening, offline alarms, the outbox."""
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     if once:
         # aggregation first (its days are graded), alarms next, so their messages go out
         for job in (aggregate_job, daily_job, profiles_job, screen_job, offline_job, deliver_job):

@@ -21,14 +21,29 @@ def dialect_of(url: str) -> str:
     return make_url(normalise_url(url)).get_backend_name()
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+CONNECT_TIMEOUT = 10
+"""Seconds a PostgreSQL connection may take to open: an address that swallows packets must not
+hang a command (or the gateway) for the operating system's minutes."""
+
+
+def make_engine(url: str, *, statement_timeout: float | None = None, **kwargs: Any) -> Engine:
+    """An engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    ``statement_timeout`` (seconds) bounds each statement and each wait for a lock: on
+    PostgreSQL as the server's ``statement_timeout`` and ``lock_timeout``, on SQLite as the busy
+    timeout. The gateway sets it, so that a hung database turns into an error it can spool on.
+    """
     url = normalise_url(url)
     if dialect_of(url) == "sqlite":
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        busy = 30.0 if statement_timeout is None else statement_timeout
+        engine = create_engine(url, connect_args={"timeout": busy}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+    if statement_timeout is not None:
+        ms = max(1, round(statement_timeout * 1000))
+        connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"
+    return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

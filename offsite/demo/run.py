@@ -32,6 +32,7 @@ from rich.console import Console
 from rich.live import Live
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session
 
 from offsite.alarms.recompute import recompute
@@ -297,17 +298,25 @@ def _prepare(settings: Settings, reset: bool, directory: Path) -> Engine:
         return engine
     if any(not name.endswith(DEMO_MARK) for name in names):
         raise DemoError(
-            f"{settings.database_url} holds a registry that is not a demo ({len(names)} units); "
+            f"{shown_url(settings.database_url)} holds a registry that is not a demo ({len(names)} units); "
             "the demo will not touch it: give it another database with --database-url"
         )
     if not reset:
         raise DemoError(
-            f"{settings.database_url} already holds a demo ({len(names)} units): inspect it with "
+            f"{shown_url(settings.database_url)} already holds a demo ({len(names)} units): inspect it with "
             "`offsite alarms list` or `offsite clues list`, or start again with --reset"
         )
     engine = _wipe(engine, settings.database_url)
     shutil.rmtree(directory, ignore_errors=True)
     return upgraded_engine(settings.database_url)
+
+
+def shown_url(url: str) -> str:
+    """The database URL as it may be printed: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "the database URL"  # not a URL SQLAlchemy reads: it may hold anything
 
 
 def _wipe(engine: Engine, url: str) -> Engine:
@@ -375,7 +384,7 @@ def _start_gateway(settings: Settings, o: Options) -> tuple[subprocess.Popen[str
     env = {
         **os.environ,
         "OFFSITE_DATABASE_URL": settings.database_url,
-        "OFFSITE_GATEWAY_SPOOL_DIR": str(o.directory / "spool"),
+        "OFFSITE_DATA_DIR": str(settings.data_dir),
         "OFFSITE_LOG_FORMAT": "text",
     }
     stderr = open(o.directory / "gateway.log", "a", encoding="utf-8")  # noqa: SIM115 (the child keeps it)
@@ -388,8 +397,11 @@ def _start_gateway(settings: Settings, o: Options) -> tuple[subprocess.Popen[str
     )
     stderr.close()
     assert process.stdout is not None
-    line = process.stdout.readline()
-    found = re.search(r"listening on [^:]+:(\d+)", line)
+    found = None
+    for line in process.stdout:  # the gateway names its data directory, spool and key first
+        found = re.search(r"listening on [^:]+:(\d+)", line)
+        if found:
+            break
     if not found:
         process.wait(timeout=10)
         raise DemoError(

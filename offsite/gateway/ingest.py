@@ -27,12 +27,16 @@ from offsite.hj212.decoder import DecodeOptions, decode
 from offsite.hj212.errors import HJ212Error
 from offsite.hj212.frame import FramingOptions
 from offsite.hj212.packet import Decoded
-from offsite.store.archive import ArchiveWriter, Incoming
+from offsite.store.archive import ArchiveWriter, Incoming, bounded
 
 log = logging.getLogger(__name__)
 
 _ALL_VARIANTS = tuple(CrcVariant)
 """A spooled packet was accepted (its CRC checked) before it was spooled."""
+
+
+_Item = tuple[Incoming, int | None, Decoded | None]
+"""A packet to archive, with the device and decoding the session already found."""
 
 
 @dataclass(slots=True)
@@ -148,27 +152,63 @@ class Ingest:
 
     def _write_locked(self, batch: list[_Pending]) -> list[Accepted]:
         accepted: list[Accepted] = []
+        done = 0
         if self._spooled:
             self._replay()
         if not self._spooled:
-            try:
-                archive = self._writer()
-                archived = archive.append([p.incoming for p in batch])
-                accepted = [
-                    Accepted(a, p.incoming, p.device_id, p.decoded) for a, p in zip(archived, batch, strict=True)
-                ]
-            except Exception:
-                log.exception("archive unavailable; spooling %d packets", len(batch))
-                self._archive = None
-        if not accepted:
-            self.spool.append([Spooled(p.incoming, p.device_id) for p in batch])
-            self._spooled += len(batch)
+            accepted, done = self._archive_in_order([(p.incoming, p.device_id, p.decoded) for p in batch])
+        rest = batch[done:]
+        if rest:
+            self.spool.append([Spooled(p.incoming, p.device_id) for p in rest])
+            self._spooled += len(rest)
             self.metrics.spool_depth.set(self._spooled)
         now = time.monotonic()
         for pending in batch:
             self.metrics.ack_latency.observe(now - pending.queued_at)
             pending.future.get_loop().call_soon_threadsafe(_resolve, pending.future)
         return accepted
+
+    def _archive_in_order(self, items: list[_Item]) -> tuple[list[Accepted], int]:
+        """Archive ``items`` in order; returns what was archived and how many items were taken.
+
+        An outage stops it (the rest is for the spool). A batch that fails on its data is taken
+        one packet at a time, and a packet that fails alone is archived as ``unstorable`` with
+        its bytes and the reason, so one odd packet never blocks the archive or the spool behind it.
+        """
+        try:
+            return self._append(items), len(items)
+        except Exception as exc:
+            if is_outage(exc):
+                log.warning("archive unavailable (%s); spooling", _first_line(exc))
+                return [], 0
+            log.exception("a batch of %d packets failed on its data; archiving them one by one", len(items))
+        accepted: list[Accepted] = []
+        for taken, item in enumerate(items):
+            try:
+                accepted += self._append([item])
+            except Exception as exc:
+                if is_outage(exc):
+                    return accepted, taken
+                log.exception("packet from %s cannot be archived as received; keeping it as unstorable", item[0].peer)
+                self.metrics.unstorable.inc()
+                try:
+                    accepted += self._append([(unstorable(item[0], exc), None, None)])
+                except Exception as again:
+                    if is_outage(again):
+                        return accepted, taken
+                    raise
+        return accepted, len(items)
+
+    def _append(self, items: list[_Item]) -> list[Accepted]:
+        try:
+            archived = self._writer().append([incoming for incoming, _, _ in items])
+        except Exception:
+            self._archive = None  # the chain head is read again, from what was committed
+            raise
+        return [
+            Accepted(a, bounded(incoming), device_id, decoded)
+            for a, (incoming, device_id, decoded) in zip(archived, items, strict=True)
+        ]
 
     def _project(self, items: list[Accepted]) -> None:
         with self._project_lock:
@@ -193,26 +233,22 @@ class Ingest:
         return self._archive
 
     def _replay(self) -> None:
-        """Move the spool into the archive, in order, batch by batch; stop at the first failure."""
+        """Move the spool into the archive, in order, batch by batch; stop at an outage."""
         records = self.spool.read()
         done = self.spool.replayed()
-        try:
-            archive = self._writer()
-            for start in range(0, len(records), self.batch_size):
-                chunk = records[start : start + self.batch_size]
-                archived = archive.append([r.incoming for r in chunk])
-                done += len(chunk)
-                self.spool.mark_replayed(done)
-                items = [
-                    Accepted(a, r.incoming, r.device_id, self._decoded(r)) for a, r in zip(archived, chunk, strict=True)
-                ]
-                self._project(items)
-        except Exception:
-            self._archive = None
-            log.warning("database still unavailable; %d packets stay spooled", len(self.spool))
-            self._spooled = len(self.spool)
-            self.metrics.spool_depth.set(self._spooled)
-            return
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            items = [(r.incoming, r.device_id, self._decoded(r)) for r in chunk]
+            accepted, taken = self._archive_in_order(items)
+            done += taken
+            self.spool.mark_replayed(done)
+            if accepted:
+                self._project(accepted)
+            if taken < len(chunk):
+                log.warning("database still unavailable; %d packets stay spooled", len(records) - start - taken)
+                self._spooled = len(records) - start - taken
+                self.metrics.spool_depth.set(self._spooled)
+                return
         self.spool.clear()
         self._spooled = 0
         self.metrics.spool_depth.set(0)
@@ -237,6 +273,22 @@ class Ingest:
         with self._lock:
             if self._spooled:
                 self._replay()
+
+
+def unstorable(packet: Incoming, exc: BaseException) -> Incoming:
+    """A packet the archive refused as received: its bytes and time, no header fields, and why."""
+    return Incoming(
+        data=packet.data,
+        peer=packet.peer,
+        received_at=packet.received_at,
+        outcome="unstorable",
+        error=f"archived without its header fields: {_first_line(exc)}",
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}"
+    return text.splitlines()[0][:500] if text else type(exc).__name__
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

@@ -21,6 +21,11 @@ class Metrics:
         self.spool_depth = Gauge(
             "offsite_gateway_spool_depth", "Packets waiting in the spool for the database", registry=self.registry
         )
+        self.unstorable = Counter(
+            "offsite_gateway_unstorable_packets",
+            "Packets the archive refused as received, archived without their header fields",
+            registry=self.registry,
+        )
         self.incomplete = Counter(
             "offsite_gateway_incomplete_messages",
             "Split messages whose parts did not all arrive in time",

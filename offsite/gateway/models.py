@@ -87,3 +87,16 @@ class PlatformCommand(Base):
     qn_rtn: Mapped[int | None] = mapped_column(Integer)
     exe_rtn: Mapped[int | None] = mapped_column(Integer)
     finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class ArchiveWriter(Base):
+    """Where each archive chain's writer keeps its spool, so that a gateway started with another
+    data directory cannot silently miss packets it acknowledged from the spool."""
+
+    __tablename__ = "archive_writer"
+
+    writer: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    spool_dir: Mapped[str] = mapped_column(Text)
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -8,6 +8,7 @@ import logging
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import IO
 
 from prometheus_client import start_http_server
 from sqlalchemy import Engine
@@ -20,15 +21,16 @@ from offsite.gateway.gaps import GapTracker
 from offsite.gateway.ingest import Ingest
 from offsite.gateway.metrics import Metrics
 from offsite.gateway.presence import Presence
-from offsite.gateway.projection import project_pending
+from offsite.gateway.projection import is_outage, project_pending
 from offsite.gateway.session import DeviceSession
 from offsite.gateway.spool import Spool
+from offsite.gateway.writers import SpoolElsewhere, claim_spool, lock_spool
 from offsite.hj212.frame import FramingOptions
 from offsite.hj212.packet import Decoded
 from offsite.hj212.requests import Target, history, set_time
 from offsite.hj212.times import make_qn
 from offsite.hj212.version import Version
-from offsite.registry.passwords import cipher
+from offsite.registry.passwords import PasswordKeyError, cipher
 from offsite.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,9 +42,14 @@ class Gateway:
         self.engine = engine or make_engine(settings.database_url)
         self.framing = FramingOptions(max_length=settings.gateway_max_length)
         self.metrics = Metrics()
-        self.directory = DeviceDirectory(self.engine, cipher(settings))
+        self.directory = DeviceDirectory(
+            self.engine, cipher(settings), snapshot=settings.data_dir / "devices" / f"{settings.archive_writer}.json"
+        )
         self.presence = Presence(settings.gateway_offline_after)
-        self.spool = Spool(settings.gateway_spool_dir)
+        # held before the spool is opened: opening cuts a torn tail, which must never be another
+        # live gateway's append in progress
+        self._spool_lock: IO[str] | None = lock_spool(settings.spool_dir)
+        self.spool = Spool(settings.spool_dir)
         self.ingest = Ingest(
             self.engine,
             settings.archive_writer,
@@ -71,12 +78,20 @@ class Gateway:
         """Load what is known, project what a previous run left, then listen. Returns (host, port)."""
         try:
             await asyncio.to_thread(self.directory.load)
+            await asyncio.to_thread(claim_spool, self.engine, self.settings.archive_writer, self.spool.directory)
             await asyncio.to_thread(self.presence.load, self.engine)
             done = await asyncio.to_thread(project_pending, self.engine, self.directory, framing=self.framing)
             if done:
                 log.info("projected %d packets archived by an earlier run", done)
-        except Exception:
-            log.exception("database unavailable at start; packets will be spooled until it answers")
+        except Exception as exc:
+            if isinstance(exc, PasswordKeyError | SpoolElsewhere) or not is_outage(exc):
+                self.release()
+                raise
+            log.error("database unavailable at start (%s); packets will be spooled until it answers", exc)
+            if self.directory.load_snapshot():
+                log.info("%d devices known from the snapshot of the registry", len(self.directory))
+            else:
+                log.error("no snapshot of the registry: every device counts as unknown until the database answers")
         self.ingest.start()
         self._tasks = [
             asyncio.create_task(self._sweep(), name="offsite-presence"),
@@ -111,6 +126,13 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.presence.flush, self.engine)
+        self.release()
+
+    def release(self) -> None:
+        """Let go of the spool (a gateway that never started, or has stopped)."""
+        if self._spool_lock is not None:
+            self._spool_lock.close()
+            self._spool_lock = None
 
     async def lookup(self, mn: str | None) -> KnownDevice | None:
         device = self.directory.get(mn)

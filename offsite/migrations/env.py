@@ -13,6 +13,7 @@ import offsite.registry.models
 import offsite.screening.models
 import offsite.store.models  # noqa: F401  (registers the tables)
 from offsite.db import Base, make_engine
+from offsite.db.schema import compare_type
 
 config = context.config
 target_metadata = Base.metadata
@@ -31,6 +32,7 @@ def run_online() -> None:
             connection=connection,
             target_metadata=target_metadata,
             render_as_batch=connection.dialect.name == "sqlite",
+            compare_type=compare_type,
         )
         with context.begin_transaction():
             context.run_migrations()

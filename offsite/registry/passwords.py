@@ -1,12 +1,17 @@
-"""Device access passwords, encrypted at rest.
+"""Device access passwords, encrypted at rest, and the key that encrypts them.
 
 The HJ 212 PW is a shared secret the platform itself sends in its requests, so it must be
-recoverable: it is encrypted with a Fernet key from the settings, never hashed.
+recoverable: it is encrypted with a Fernet key, never hashed. The key is ``OFFSITE_SECRET_KEY``
+or a key file made at first use under the data directory with mode 0600; a key file that
+anyone but its owner may read is refused, since whoever reads it can answer for every device.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -15,16 +20,41 @@ from offsite.settings import Settings
 
 
 class PasswordKeyError(ValueError):
-    """The key is missing, malformed, or not the one the passwords were encrypted with."""
+    """The key is missing, unreadable, too widely readable, malformed, or not the one the
+    passwords were encrypted with."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeySource:
+    """Where the key in use came from, for people: the file (or the environment) and a fingerprint."""
+
+    where: str
+    fingerprint: str
+
+    def __str__(self) -> str:
+        return f"{self.where} (fingerprint {self.fingerprint})"
 
 
 def cipher(settings: Settings) -> Fernet:
-    """The cipher for device passwords: ``OFFSITE_SECRET_KEY``, else a key file made once (0600)."""
-    key = settings.secret_key or _key_from_file(settings.secret_key_file)
-    try:
-        return Fernet(key)
-    except ValueError as exc:
-        raise PasswordKeyError(f"the device-password key is not a Fernet key: {exc}") from exc
+    """The cipher for device passwords: ``OFFSITE_SECRET_KEY``, else the key file (made once, 0600)."""
+    return _fernet(_key(settings))
+
+
+def key_source(settings: Settings) -> KeySource:
+    """Which key is in use, without printing it."""
+    key = _key(settings)
+    where = "OFFSITE_SECRET_KEY" if settings.secret_key else str(settings.key_file)
+    return KeySource(where, fingerprint(key))
+
+
+def fingerprint(key: str) -> str:
+    """A short digest that tells two keys apart and reveals nothing of either."""
+    return hashlib.sha256(key.strip().encode("ascii", errors="replace")).hexdigest()[:16]
+
+
+def cipher_from_file(path: Path) -> Fernet:
+    """The cipher of an existing key file (``offsite keys rotate --old-key``); never creates one."""
+    return _fernet(read_key_file(path))
 
 
 def encrypt(fernet: Fernet, password: str) -> bytes:
@@ -38,11 +68,48 @@ def decrypt(fernet: Fernet, token: bytes) -> str:
         raise PasswordKeyError("a device password cannot be decrypted with this key") from exc
 
 
-def _key_from_file(path: Path) -> str:
+def _key(settings: Settings) -> str:
+    if settings.secret_key:
+        return settings.secret_key
+    path = settings.key_file
     if path.exists():
+        return read_key_file(path)
+    return _make_key_file(path)
+
+
+def _fernet(key: str) -> Fernet:
+    try:
+        return Fernet(key)
+    except ValueError as exc:
+        raise PasswordKeyError(f"the device-password key is not a Fernet key: {exc}") from exc
+
+
+def read_key_file(path: Path) -> str:
+    """A key file's key, once it is known to be readable by its owner alone."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_IMODE(mode) & 0o077:
+            raise PasswordKeyError(
+                f"the key file {path} may be read by others (mode {stat.S_IMODE(mode):04o}): "
+                f"make it the owner's alone (chmod 600 {path}) and, if others could read it, "
+                "rotate the key with `offsite keys rotate --old-key`"
+            )
         return path.read_text(encoding="ascii").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PasswordKeyError(f"the key file {path} cannot be read: {exc}") from exc
+
+
+def _make_key_file(path: Path) -> str:
     key = Fernet.generate_key().decode("ascii")
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return read_key_file(path)  # another process made it first
+    except OSError as exc:
+        raise PasswordKeyError(f"the key file {path} cannot be created: {exc}") from exc
     with os.fdopen(fd, "w", encoding="ascii") as fh:
         fh.write(key + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
     return key

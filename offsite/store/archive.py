@@ -9,8 +9,9 @@ change, deletion or reordering inside a chain breaks it at that record; publishi
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,6 +35,51 @@ class Incoming:
     mn: str | None = None
     cn: str | None = None
     qn: str | None = None
+
+
+HEADER_FIELD_MAX = 64
+"""Longest MN, CN or QN stored as a column; the packet's bytes keep the whole value."""
+
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\\]")
+
+
+def bounded(packet: Incoming) -> Incoming:
+    """The packet with header fields any database stores: control characters escaped, each cut to
+    ``HEADER_FIELD_MAX`` characters, a cut noted in ``error``. A device chooses these values, and
+    one it could make fail the write would stop the archive."""
+    notes = []
+    fields: dict[str, Any] = {}
+    for name in ("mn", "cn", "qn"):
+        value = getattr(packet, name)
+        if value is None:
+            continue
+        text = _escaped(value)
+        if len(text) > HEADER_FIELD_MAX:
+            notes.append(f"{name.upper()} of {len(text)} characters cut to {HEADER_FIELD_MAX}")
+            text = text[:HEADER_FIELD_MAX]
+        if text != value:
+            fields[name] = text
+    peer = _escaped(packet.peer)[:HEADER_FIELD_MAX]
+    error = None if packet.error is None else _escaped(packet.error)
+    if notes:
+        error = "; ".join([*([error] if error else []), *notes])
+    if not fields and peer == packet.peer and error == packet.error:
+        return packet
+    return replace(packet, peer=peer, error=error, **fields)
+
+
+def _escaped(text: str) -> str:
+    if _UNPRINTABLE.search(text) is None and text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char == "\\":
+            out.append("\\\\")
+        elif char.isprintable():
+            out.append(char)
+        else:
+            out.append(char.encode("unicode_escape").decode("ascii"))
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +153,7 @@ class ArchiveWriter:
         seq, prev = self._seq, self._hash
         rows = []
         chained: list[tuple[int, bytes]] = []
-        for packet in packets:
+        for packet in map(bounded, packets):
             if packet.received_at.tzinfo is None:
                 raise ValueError(f"naive datetime {packet.received_at!r}: every stored time must carry its zone")
             seq += 1

@@ -41,9 +41,11 @@ class RawPacket(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     peer: Mapped[str] = mapped_column(String(64))
-    mn: Mapped[str | None] = mapped_column(String(32))
-    cn: Mapped[str | None] = mapped_column(String(4))
-    qn: Mapped[str | None] = mapped_column(String(20))
+    # header fields as the sender wrote them, escaped and cut to HEADER_FIELD_MAX characters
+    # (offsite.store.archive.bounded), so that no value a device sends can fail the write
+    mn: Mapped[str | None] = mapped_column(String(64))
+    cn: Mapped[str | None] = mapped_column(String(64))
+    qn: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(24))
     """``ok``, or the codec error code (``crc_mismatch`` …), or the gateway's reason (``unknown_mn`` …)."""
     error: Mapped[str | None] = mapped_column(Text)

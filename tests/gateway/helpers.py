@@ -79,6 +79,7 @@ def settings_for(url: str, tmp_path: Path, **overrides: Any) -> Settings:
         "secret_key": KEY,
         "gateway_port": 0,
         "gateway_host": "127.0.0.1",
+        "data_dir": tmp_path / "data",
         "gateway_spool_dir": tmp_path / "spool",
         "archive_writer": "gw-test",
         "gateway_idle_timeout": 30.0,

@@ -1,0 +1,93 @@
+"""Which spool belongs to which archive chain, and one gateway per spool.
+
+A packet acknowledged while the database was away lives only in its writer's spool until it is
+replayed. The database records where each writer's spool is; a gateway that starts for the same
+chain with its spool somewhere else refuses while the old spool on this host still holds data,
+and warns when the old one is out of its reach. A lock file keeps two gateways out of one spool.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO
+
+from sqlalchemy import Engine, insert, select, update
+
+from offsite.gateway.models import ArchiveWriter
+from offsite.gateway.spool import Spool
+
+log = logging.getLogger(__name__)
+
+
+class SpoolElsewhere(RuntimeError):
+    """The chain's acknowledged packets wait in another spool, or another gateway holds this one."""
+
+
+def claim_spool(engine: Engine, writer: str, spool_dir: Path) -> None:
+    """Record ``spool_dir`` as the chain's spool, once no other spool of the chain holds data here."""
+    now = datetime.now(UTC)
+    mine = {"host": socket.gethostname()[:255], "spool_dir": str(spool_dir), "pid": os.getpid(), "started_at": now}
+    with engine.begin() as conn:
+        row = conn.execute(select(ArchiveWriter).where(ArchiveWriter.writer == writer)).first()
+        if row is None:
+            conn.execute(insert(ArchiveWriter).values(writer=writer, **mine))
+            return
+        if row.spool_dir != str(spool_dir):
+            other = Path(row.spool_dir)
+            waiting = _waiting_in(other) if row.host == mine["host"] else 0
+            if waiting is None:
+                raise SpoolElsewhere(
+                    f"a gateway for archive chain {writer!r} is running with its spool at {other}: "
+                    "two gateways cannot append to one chain (give each its own OFFSITE_ARCHIVE_WRITER)"
+                )
+            if waiting:
+                raise SpoolElsewhere(
+                    f"archive chain {writer!r} has {waiting} acknowledged packets waiting in its spool at {other}, "
+                    f"but this gateway would spool to {spool_dir}: start it with OFFSITE_GATEWAY_SPOOL_DIR={other} "
+                    "(or the data directory that holds it) so they are replayed"
+                )
+            if row.host != mine["host"]:
+                log.warning(
+                    "archive chain %r was last written on host %s with its spool at %s; if that spool still "
+                    "holds packets, replay them there — this gateway spools to %s",
+                    writer,
+                    row.host,
+                    other,
+                    spool_dir,
+                )
+        conn.execute(update(ArchiveWriter).where(ArchiveWriter.writer == writer).values(**mine))
+
+
+def lock_spool(spool_dir: Path) -> IO[str]:
+    """Hold the spool for this process (kept open for its life); a second gateway is refused."""
+    spool_dir.mkdir(parents=True, exist_ok=True)
+    handle = open(spool_dir / "gateway.lock", "a+", encoding="utf-8")  # noqa: SIM115 (held until exit)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        raise SpoolElsewhere(f"another gateway already uses the spool at {spool_dir}") from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def _waiting_in(directory: Path) -> int | None:
+    """Packets waiting in the spool at ``directory``; None while a live gateway holds it."""
+    if not (directory / "spool.bin").exists():
+        return 0
+    try:
+        handle = lock_spool(directory)
+    except SpoolElsewhere:
+        return None
+    try:
+        return Spool(directory).pending()
+    finally:
+        handle.close()
