@@ -82,6 +82,13 @@ class Settings(BaseSettings):
     gateway_split_timeout: float = 60.0
     """Seconds to wait for the rest of a split message (PNUM/PNO) before counting it incomplete."""
 
+    gateway_ack_deadline: float = Field(default=5.0, gt=0)
+    """Seconds the gateway waits for the database to commit a batch before it spools the batch
+    instead and acknowledges from the spool (a hung database returns no error to wait for)."""
+
+    gateway_queue_limit: int = Field(default=20000, ge=1)
+    """Packets waiting for the archive beyond which sessions stop reading from their sockets."""
+
     gateway_spool_retry: float = 2.0
     """Seconds between attempts to replay the spool while the database is away and traffic is quiet."""
 

@@ -46,6 +46,8 @@ class _Pending:
     decoded: Decoded | None
     future: asyncio.Future[None]
     queued_at: float
+    taken: bool = False
+    """Spooled already (by the overdue path or the writer), so never spooled a second time."""
 
 
 class Ingest:
@@ -61,6 +63,8 @@ class Ingest:
         checkpoint_every: int,
         framing: FramingOptions,
         directory: DeviceDirectory,
+        ack_deadline: float = 5.0,
+        queue_limit: int = 20000,
     ) -> None:
         self.engine = engine
         self.writer_name = writer
@@ -79,8 +83,14 @@ class Ingest:
         self._task: asyncio.Task[None] | None = None
         self._projector_task: asyncio.Task[None] | None = None
         self._project_lock = threading.Lock()
-        self._spooled = len(spool)
+        self._spooled = spool.pending()
         self._lock = threading.Lock()  # the writer task and the spool retry never write at once
+        self._spool_lock = threading.Lock()  # the spool is also written by the overdue path
+        self.ack_deadline = ack_deadline
+        self.queue_limit = queue_limit
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stuck: asyncio.Future[list[Accepted]] | None = None
         metrics.spool_depth.set(self._spooled)
 
     def start(self) -> None:
@@ -101,7 +111,14 @@ class Ingest:
         """Queue a packet; the future resolves once it is durable (archived, or spooled)."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(incoming, device_id, decoded, future, time.monotonic()))
+        if self._queue.qsize() >= self.queue_limit:
+            self._room.clear()
         return future
+
+    async def room(self) -> None:
+        """Wait while the queue is full: sessions call this before reading from their sockets, so a
+        slow database slows the devices (TCP back-pressure) instead of growing the gateway's memory."""
+        await self._room.wait()
 
     @property
     def spooled(self) -> int:
@@ -109,21 +126,12 @@ class Ingest:
 
     async def _run(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            deadline = time.monotonic() + self.batch_wait
-            while len(batch) < self.batch_size:
-                timeout = deadline - time.monotonic()
-                if timeout <= 0:
-                    break
-                try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), timeout))
-                except TimeoutError:
-                    break
+            batch = await self._next_batch()
             try:
-                accepted = await asyncio.to_thread(self._write, batch)
-                if accepted:
-                    # Projection runs beside the next commits: acks wait only for the archive.
-                    self._projections.put_nowait(accepted)
+                if self._stuck is not None and not self._stuck.done():
+                    await asyncio.to_thread(self._spool_only, batch)
+                else:
+                    await self._write_or_spool(batch)
             except Exception as exc:
                 # Neither the archive nor the spool took the batch: those packets are not
                 # durable, so they must not be acknowledged (the devices will send them again).
@@ -134,6 +142,71 @@ class Ingest:
             finally:
                 for _ in batch:
                     self._queue.task_done()
+                if self._queue.qsize() < self.queue_limit:
+                    self._room.set()
+
+    async def _next_batch(self) -> list[_Pending]:
+        batch = [await self._queue.get()]
+        deadline = time.monotonic() + self.batch_wait
+        while len(batch) < self.batch_size:
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._queue.get(), timeout))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _write_or_spool(self, batch: list[_Pending]) -> None:
+        """Write the batch; if the database has not answered by the ack deadline, spool it instead
+        and keep spooling until that write returns (a hung database: no error ever comes)."""
+        write = asyncio.ensure_future(asyncio.to_thread(self._write, batch))
+        done, _ = await asyncio.wait({write}, timeout=self.ack_deadline)
+        if write in done:
+            accepted = write.result()
+            if accepted:
+                # Projection runs beside the next commits: acks wait only for the archive.
+                self._projections.put_nowait(accepted)
+            return
+        log.error("the database has not answered for %.1f s; spooling until it does", self.ack_deadline)
+        self.metrics.overdue.inc()
+        self._stuck = write
+        write.add_done_callback(self._after_stuck)
+        await asyncio.to_thread(self._spool_only, batch)
+
+    def _after_stuck(self, write: asyncio.Future[list[Accepted]]) -> None:
+        if write.cancelled():
+            return
+        if (exc := write.exception()) is not None:
+            log.error("the overdue write failed at last: %s", _first_line(exc))
+            return
+        log.warning("the database answered an overdue write; back to writing through it")
+        if accepted := write.result():
+            self._projections.put_nowait(accepted)
+
+    def _spool_only(self, batch: list[_Pending]) -> None:
+        """Make the batch durable in the spool alone (the writer is stuck on the database)."""
+        with self._spool_lock:
+            rest = [p for p in batch if not p.taken]
+            self._spool(rest)
+        self._release(batch)
+
+    def _spool(self, pendings: list[_Pending]) -> None:
+        """Append to the spool (the caller holds the spool lock)."""
+        if not pendings:
+            return
+        self.spool.append([Spooled(p.incoming, p.device_id) for p in pendings])
+        for pending in pendings:
+            pending.taken = True
+        self._spooled += len(pendings)
+        self.metrics.spool_depth.set(self._spooled)
+
+    def _release(self, batch: list[_Pending]) -> None:
+        now = time.monotonic()
+        for pending in batch:
+            self.metrics.ack_latency.observe(now - pending.queued_at)
+            pending.future.get_loop().call_soon_threadsafe(_resolve, pending.future)
 
     async def _project_loop(self) -> None:
         while True:
@@ -157,15 +230,9 @@ class Ingest:
             self._replay()
         if not self._spooled:
             accepted, done = self._archive_in_order([(p.incoming, p.device_id, p.decoded) for p in batch])
-        rest = batch[done:]
-        if rest:
-            self.spool.append([Spooled(p.incoming, p.device_id) for p in rest])
-            self._spooled += len(rest)
-            self.metrics.spool_depth.set(self._spooled)
-        now = time.monotonic()
-        for pending in batch:
-            self.metrics.ack_latency.observe(now - pending.queued_at)
-            pending.future.get_loop().call_soon_threadsafe(_resolve, pending.future)
+        with self._spool_lock:
+            self._spool([p for p in batch[done:] if not p.taken])
+        self._release(batch)
         return accepted
 
     def _archive_in_order(self, items: list[_Item]) -> tuple[list[Accepted], int]:
@@ -233,26 +300,35 @@ class Ingest:
         return self._archive
 
     def _replay(self) -> None:
-        """Move the spool into the archive, in order, batch by batch; stop at an outage."""
-        records = self.spool.read()
-        done = self.spool.replayed()
-        for start in range(0, len(records), self.batch_size):
-            chunk = records[start : start + self.batch_size]
+        """Move the spool into the archive, in order, batch by batch; stop at an outage.
+
+        The spool may grow meanwhile (the overdue path appends to it), so it is cleared only
+        under the spool lock, once a read under that lock finds nothing left."""
+        replayed = 0
+        while True:
+            with self._spool_lock:
+                done = self.spool.replayed()
+                waiting = self.spool.read()
+                if not waiting:
+                    self.spool.clear()
+                    self._spooled = 0
+                    self.metrics.spool_depth.set(0)
+                    if replayed:
+                        log.info("replayed %d spooled packets into the archive", replayed)
+                    return
+                chunk = list(waiting[: self.batch_size])
             items = [(r.incoming, r.device_id, self._decoded(r)) for r in chunk]
             accepted, taken = self._archive_in_order(items)
-            done += taken
-            self.spool.mark_replayed(done)
+            with self._spool_lock:
+                self.spool.mark_replayed(done + taken)
+                self._spooled = self.spool.pending()
+                self.metrics.spool_depth.set(self._spooled)
+            replayed += taken
             if accepted:
                 self._project(accepted)
             if taken < len(chunk):
-                log.warning("database still unavailable; %d packets stay spooled", len(records) - start - taken)
-                self._spooled = len(records) - start - taken
-                self.metrics.spool_depth.set(self._spooled)
+                log.warning("database still unavailable; %d packets stay spooled", self._spooled)
                 return
-        self.spool.clear()
-        self._spooled = 0
-        self.metrics.spool_depth.set(0)
-        log.info("replayed %d spooled packets into the archive", len(records))
 
     def _decoded(self, record: Spooled) -> Decoded | None:
         if record.incoming.outcome != "ok" or record.device_id is None:

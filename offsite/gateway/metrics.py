@@ -21,6 +21,11 @@ class Metrics:
         self.spool_depth = Gauge(
             "offsite_gateway_spool_depth", "Packets waiting in the spool for the database", registry=self.registry
         )
+        self.overdue = Counter(
+            "offsite_gateway_overdue_writes",
+            "Archive writes the database did not answer by the ack deadline (their packets were spooled)",
+            registry=self.registry,
+        )
         self.unstorable = Counter(
             "offsite_gateway_unstorable_packets",
             "Packets the archive refused as received, archived without their header fields",

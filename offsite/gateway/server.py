@@ -60,6 +60,8 @@ class Gateway:
             checkpoint_every=settings.archive_checkpoint_every,
             framing=self.framing,
             directory=self.directory,
+            ack_deadline=settings.gateway_ack_deadline,
+            queue_limit=settings.gateway_queue_limit,
         )
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
