@@ -3,6 +3,11 @@
 Each channel sends one message and returns the server's answer, or raises ``DeliveryError``
 with it; the outbox records either as an attempt. Standard library clients keep the worker free
 of extra services: smtplib for mail, urllib for HTTP.
+
+Each channel checks its address before it connects (``offsite.registry.addresses``): one plain
+e-mail address, one telephone number, an ``https`` webhook. Mail goes over TLS with verified
+certificates whenever TLS is configured, and a password is never sent over a connection without
+it. HTTP redirects are not followed: a webhook answers where it was registered or not at all.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +27,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
 
+from offsite.registry.addresses import email_problem, phone_problem, webhook_problem
 from offsite.settings import Settings
 
 
@@ -47,24 +54,45 @@ class Email:
     settings: Settings
 
     def send(self, message: Outgoing) -> str:
+        s = self.settings
+        reason = email_problem(message.address)
+        if reason:
+            raise DeliveryError(f"e-mail address refused: {reason}")
+        tls = s.smtp_implicit_tls or s.smtp_starttls
+        if s.smtp_user and not tls:
+            raise DeliveryError(
+                f"SMTP {s.smtp_host}:{s.smtp_port}: refusing to log in as {s.smtp_user!r} over a connection "
+                "without TLS; set OFFSITE_SMTP_STARTTLS or OFFSITE_SMTP_IMPLICIT_TLS"
+            )
         mail = EmailMessage()
-        mail["From"] = self.settings.smtp_sender
+        mail["From"] = s.smtp_sender
         mail["To"] = message.address
         mail["Subject"] = message.subject
         mail.set_content(message.body)
-        s = self.settings
         try:
-            with smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.notify_timeout) as smtp:
-                if s.smtp_starttls:
-                    smtp.starttls()
+            context = smtp_tls_context(s) if tls else None
+            client = (
+                smtplib.SMTP_SSL(s.smtp_host, s.smtp_port, timeout=s.notify_timeout, context=context)
+                if s.smtp_implicit_tls
+                else smtplib.SMTP(s.smtp_host, s.smtp_port, timeout=s.notify_timeout)
+            )
+            with client as smtp:
+                if s.smtp_starttls and not s.smtp_implicit_tls:
+                    smtp.starttls(context=context)
                 if s.smtp_user:
                     smtp.login(s.smtp_user, s.smtp_password or "")
                 refused = smtp.send_message(mail)
-        except (OSError, smtplib.SMTPException) as exc:
+        except (OSError, smtplib.SMTPException) as exc:  # ssl.SSLError is an OSError
             raise DeliveryError(f"SMTP {s.smtp_host}:{s.smtp_port}: {exc}") from exc
         if refused:
             raise DeliveryError(f"SMTP refused {refused}")
         return f"SMTP accepted for {message.address}"
+
+
+def smtp_tls_context(settings: Settings) -> ssl.SSLContext:
+    """Certificates and the host name verified: the system's CAs, or ``OFFSITE_SMTP_CA_FILE``'s."""
+    cafile = str(settings.smtp_ca_file) if settings.smtp_ca_file else None
+    return ssl.create_default_context(cafile=cafile)
 
 
 def webhook_payload(message: Outgoing) -> dict[str, object]:
@@ -82,6 +110,9 @@ class Webhook:
     settings: Settings
 
     def send(self, message: Outgoing) -> str:
+        reason = webhook_problem(message.address, allow_loopback_http=self.settings.notify_allow_loopback_http)
+        if reason:
+            raise DeliveryError(f"webhook address refused: {reason}")
         data = json.dumps(webhook_payload(message), ensure_ascii=False).encode()
         request = urllib.request.Request(
             message.address, data=data, method="POST", headers={"Content-Type": "application/json; charset=utf-8"}
@@ -95,9 +126,19 @@ class Webhook:
         return f"HTTP {status}: {answer}"
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A 3xx answer is a failed attempt (an HTTPError) rather than a request to somewhere else."""
+
+    def redirect_request(self, *args: object, **kwargs: object) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def _http(request: urllib.request.Request, timeout: float) -> tuple[int, str]:
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             return response.status, response.read(2000).decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         raise DeliveryError(
@@ -140,6 +181,9 @@ class Sms:
             raise DeliveryError("SMS gateway not configured: set OFFSITE_SMS_ACCESS_KEY_ID and _SECRET")
         if not message.template:
             raise DeliveryError("an SMS needs an approved template code; this message has none")
+        reason = phone_problem(message.address)
+        if reason:
+            raise DeliveryError(f"mobile number refused: {reason}")
         params = {
             "AccessKeyId": s.sms_access_key_id,
             "Action": "SendSms",

@@ -4,11 +4,15 @@ A message is written in the same transaction as the event that causes it (``enqu
 caller's session), so an event is never without its messages nor a message without its event.
 The unique (event, channel, address) key makes enqueueing idempotent: a recomputation that raises
 the same alarm again adds nothing. Delivery commits after every send, so a worker that dies can
-repeat at most the one message it was sending.
+repeat at most the one message it was sending. A send that fails in any way — the server's
+refusal, an address the channel refuses, an exception nobody foresaw — is an attempt of that
+message alone, retried with backoff and, after ``notify_max_attempts``, left ``failed`` with its
+reason; the pass goes on with the other messages.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from offsite.notify.models import CHANNELS, DeliveryAttempt, OutboxMessage
 from offsite.settings import Settings
 
 DIGEST_PREFIX = "digest:"
+log = logging.getLogger(__name__)
 
 
 class UnknownChannel(ValueError):
@@ -99,8 +104,6 @@ def deliver_due(
             by_person[message.channel, message.address].append(message)
         for (channel, address), messages in by_person.items():
             sender = channels.get(channel)
-            if sender is None:
-                raise UnknownChannel(f"no sender for channel {channel!r} (message {messages[0].id})")
             allowed = _within_cap(
                 session, channel=channel, address=address, messages=messages, settings=settings, now=now
             )
@@ -171,17 +174,25 @@ def _outgoing(batch: list[OutboxMessage]) -> Outgoing:
 def _attempt(
     session: Session,
     *,
-    sender: Channel,
+    sender: Channel | None,
     batch: list[OutboxMessage],
     settings: Settings,
     now: datetime,
     report: DeliveryReport,
 ) -> None:
+    """Send one batch and record the attempt on each of its messages; never raises for a bad send."""
+    ids = ", ".join(str(m.id) for m in batch)
     try:
+        if sender is None:
+            raise DeliveryError(f"no sender for channel {batch[0].channel!r}")
         detail, ok = sender.send(_outgoing(batch)), True
     except DeliveryError as exc:
         detail, ok = str(exc), False
-        report.errors.append(detail)
+    except Exception as exc:  # one broken message must not stop the pass: its attempt keeps the fault
+        log.warning("outbox message %s: %s failed unexpectedly", ids, batch[0].channel, exc_info=True)
+        detail, ok = f"{batch[0].channel}: {type(exc).__name__}: {exc}", False
+    if not ok:
+        report.errors.append(f"message {ids}: {detail}")
     for message in batch:
         message.attempts += 1
         session.add(DeliveryAttempt(message_id=message.id, at=now, ok=ok, detail=detail))

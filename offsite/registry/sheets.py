@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from offsite.hj212.crc import CrcVariant
-from offsite.registry import coordinates, credit_code
+from offsite.registry import addresses, coordinates, credit_code
 from offsite.registry.errors import RowError
 
 
@@ -65,6 +65,28 @@ def _credit(value: str) -> str | None:
 def _mn(value: str) -> str | None:
     if not re.fullmatch(r"[0-9A-Za-z_\-]{7,32}", value):
         return f"{value!r} is not an MN (7–32 letters, digits, - or _)"
+    return None
+
+
+PW_MAX = 32
+"""Longest device access password (PW) accepted. HJ 212-2017 gives PW 6 characters; real loggers
+send up to 24 (shared/domain/hj212.md §3.1, §8); the standard sets no larger bound, so 32 leaves
+room without letting a cell of prose through."""
+
+PW_FORBIDDEN = frozenset(";,=&#")
+"""Characters PW cannot carry: it travels in the packet header as ``PW=…;`` (``;`` ends a field,
+``=`` splits key and value, ``,`` ``&`` and ``#`` delimit CP items and frames)."""
+
+
+def _password(value: str) -> str | None:
+    # The reasons name the offending characters, never the password itself.
+    bad = sorted({c for c in value if c in PW_FORBIDDEN or not "!" <= c <= "~"})
+    if bad:
+        shown = ", ".join(repr(c) for c in bad)
+        return (
+            f"contains {shown}, which HJ 212 cannot carry in PW: use printable ASCII without spaces "
+            f"and without {' '.join(sorted(PW_FORBIDDEN))}"
+        )
     return None
 
 
@@ -157,7 +179,7 @@ DEVICES = Sheet(
         Column("mn", "MN编码", required=True, max_len=32, check=_mn),
         Column("credit_code", "统一社会信用代码", required=True, max_len=18, check=_credit),
         Column("outlet_code", "排放口编号", required=True, max_len=32),
-        Column("password", "访问密码", max_len=64),
+        Column("password", "访问密码", max_len=PW_MAX, check=_password),
         Column("protocol_version", "协议版本", kind="choice", choices=VERSIONS),
         Column("crc_variants", "CRC方式", max_len=48, check=_crc_variants),
         Column("factors", "监测因子", max_len=1000, check=_factors),
@@ -207,9 +229,9 @@ CONTACTS = Sheet(
     "联系人",
     (
         Column("name", "姓名", required=True, max_len=64),
-        Column("phone", "手机", required=True, max_len=20),
+        Column("phone", "手机", required=True, max_len=20, check=addresses.phone_problem),
         Column("role", "角色", kind="choice", required=True, choices=ROLES),
-        Column("email", "邮箱"),
+        Column("email", "邮箱", check=addresses.email_problem),
         Column("channel", "通知方式", kind="choice", choices=CHANNELS),
         Column("region_code", "负责区域代码", max_len=6, check=_region),
         Column("credit_code", "统一社会信用代码", max_len=18, check=_credit),

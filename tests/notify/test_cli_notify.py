@@ -3,18 +3,38 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from offsite.cli import app
+from offsite.db.schema import upgrade
+from offsite.settings import get_settings
 from tests.notify.servers import Recorder, http_server
 
 runner = CliRunner()
 
 
-def test_test_message_deliver_and_list(tmp_path: Path) -> None:
+@pytest.fixture(autouse=True)
+def loopback_http(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The test webhook server speaks plain http on 127.0.0.1."""
+    monkeypatch.setenv("OFFSITE_NOTIFY_ALLOW_LOOPBACK_HTTP", "true")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _database(tmp_path: Path) -> str:
+    """A migrated SQLite database (commands other than ``offsite db upgrade`` do not migrate)."""
     url = f"sqlite:///{tmp_path / 'x.db'}"
+    upgrade(url)
+    return url
+
+
+def test_test_message_deliver_and_list(tmp_path: Path) -> None:
+    url = _database(tmp_path)
     recorder = Recorder(fail_first=1, answer={"errcode": 0})
     with http_server(recorder) as hook:
         failed = runner.invoke(app, ["notify", "test", "--channel", "wecom", "--address", hook, "--database-url", url])
@@ -32,8 +52,17 @@ def test_test_message_deliver_and_list(tmp_path: Path) -> None:
     assert result.stdout.startswith("sent 0, retrying 0")  # not due for another minute
 
 
+def test_a_test_message_to_an_address_the_channel_refuses_names_it(tmp_path: Path) -> None:
+    url = _database(tmp_path)
+    result = runner.invoke(
+        app, ["notify", "test", "--channel", "webhook", "--address", "example.cn/hook", "--database-url", url]
+    )
+    assert result.exit_code == 1
+    assert "webhook address refused: 'example.cn/hook' is not a URL" in result.stderr
+
+
 def test_unknown_channel_and_state_are_usage_errors(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'x.db'}"
+    url = _database(tmp_path)
     result = runner.invoke(app, ["notify", "test", "--channel", "fax", "--address", "1", "--database-url", url])
     assert result.exit_code == 2
     assert "fax" in result.stderr

@@ -11,7 +11,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from offsite.db import make_engine, session_factory
 from offsite.notify.channels import channels_for
 from offsite.notify.models import DeliveryAttempt, OutboxMessage
 from offsite.notify.outbox import UnknownChannel, deliver_due, enqueue
@@ -21,13 +20,13 @@ from tests.notify.servers import Recorder, http_server, smtp_server
 NOW = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)  # 10:00 China time
 
 
-@pytest.fixture
-def sessions(database_url: str) -> sessionmaker[Session]:
-    return session_factory(make_engine(database_url))
-
-
 def _settings(**overrides: Any) -> Settings:
-    base: dict[str, Any] = {"notify_retry_base": 60.0, "notify_max_attempts": 4, "notify_timeout": 5.0}
+    base: dict[str, Any] = {
+        "notify_retry_base": 60.0,
+        "notify_max_attempts": 4,
+        "notify_timeout": 5.0,
+        "notify_allow_loopback_http": True,  # the test servers speak plain http on 127.0.0.1
+    }
     return Settings(**(base | overrides))
 
 

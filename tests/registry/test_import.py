@@ -19,7 +19,7 @@ from offsite.registry.coordinates import wgs84_to_gcj02
 from offsite.registry.errors import ImportReport
 from offsite.registry.exporter import export_csv, export_workbook
 from offsite.registry.importer import import_tables
-from offsite.registry.models import Device, DeviceMnChange, Limit, Outlet, RegistryChange, Unit
+from offsite.registry.models import Contact, Device, DeviceMnChange, Limit, Outlet, RegistryChange, Unit
 from offsite.registry.passwords import decrypt
 from offsite.registry.regions import load_anhui
 from offsite.registry.sheets import SHEETS, UnreadableFile, read_file, sheet_named
@@ -173,6 +173,10 @@ def test_gcj02_coordinates_are_stored_as_wgs84(anhui: Engine, tmp_path: Path) ->
     assert 200 < shift_m < 900  # GCJ-02 moves points a few hundred metres
 
 
+def _officer(**values: Any) -> dict[str, Any]:
+    return {"name": "张三", "phone": "13800000000", "role": "区县执法人员", "region_code": "341302"} | values
+
+
 BROKEN = {
     "missing required column": (
         lambda r: [u.pop("industry_code") for u in r["units"]],
@@ -209,6 +213,34 @@ BROKEN = {
     "water outlet with reference O2": (
         lambda r: r["outlets"][1].update(o2_ref=6),
         [("outlets", 3, "o2_ref", "applies to gas outlets only")],
+    ),
+    "device password with a character PW cannot carry": (
+        lambda r: r["devices"][0].update(password="12;456"),
+        [("devices", 2, "password", "contains ';', which HJ 212 cannot carry in PW")],
+    ),
+    "device password that is not ASCII": (
+        lambda r: r["devices"][1].update(password="密码123"),
+        [("devices", 3, "password", "which HJ 212 cannot carry in PW")],
+    ),
+    "device password longer than PW allows": (
+        lambda r: r["devices"][1].update(password="9" * 33),
+        [("devices", 3, "password", "is 33 characters long; at most 32")],
+    ),
+    "e-mail address with a header after a line break": (
+        lambda r: r.setdefault("contacts", []).append(_officer(email="a@b.cn\r\nBcc: x@y.cn")),
+        [("contacts", 2, "email", "'a@b.cn\\nBcc: x@y.cn' contains control characters (\\n)")],
+    ),
+    "two e-mail addresses in one cell": (
+        lambda r: r.setdefault("contacts", []).append(_officer(email="a@b.cn, x@y.cn")),
+        [("contacts", 2, "email", "'a@b.cn, x@y.cn' is not one plain e-mail address")],
+    ),
+    "e-mail address without a domain": (
+        lambda r: r.setdefault("contacts", []).append(_officer(email="zhangsan")),
+        [("contacts", 2, "email", "'zhangsan' is not an e-mail address")],
+    ),
+    "two mobile numbers in one cell": (
+        lambda r: r.setdefault("contacts", []).append(_officer(phone="138000,139000")),
+        [("contacts", 2, "phone", "'138000,139000' is not one telephone number")],
     ),
     "bad number and bad choice": (
         lambda r: r["limits"][0].update(value="两百", basis="大约"),
@@ -293,3 +325,31 @@ def test_broken_uploads_are_typed_errors(tmp_path: Path) -> None:
     unrelated.save(tmp_path / "other.xlsx")
     with pytest.raises(UnreadableFile, match="no worksheet is named"):
         read_file(tmp_path / "other.xlsx")
+
+
+def test_a_csv_contact_whose_email_carries_a_crlf_header_is_refused_by_row_and_column(
+    anhui: Engine, tmp_path: Path
+) -> None:
+    run(anhui, workbook(tmp_path / "in.xlsx", base_rows()))
+    path = tmp_path / "contacts.csv"
+    path.write_bytes(
+        "姓名,手机,角色,邮箱,通知方式,负责区域代码\r\n"
+        "李四,13900000000,区县执法人员,li@example.cn,邮件,341302\r\n"
+        '张三,13800000000,区县执法人员,"a@b.cn\r\nBcc: x@y.cn",邮件,341302\r\n'.encode()
+    )
+    report = run(anhui, path)
+    assert [str(e) for e in report.errors] == [
+        "contacts, row 3, email: 'a@b.cn\\r\\nBcc: x@y.cn' contains control characters (\\n, \\r); give one address"
+    ]
+    with Session(anhui) as session:  # all or nothing: the good row on line 2 is not imported either
+        assert session.scalar(select(func.count()).select_from(Contact)) == 0
+
+
+def test_a_refused_password_is_named_by_its_characters_never_echoed(anhui: Engine, tmp_path: Path) -> None:
+    rows = base_rows()
+    rows["devices"][0]["password"] = "Secret#1&2"
+    report = run(anhui, workbook(tmp_path / "pw.xlsx", rows))
+    [error] = report.errors
+    assert (error.sheet, error.row, error.column) == ("devices", 2, "password")
+    assert "'#', '&'" in error.reason
+    assert "Secret" not in str(error)

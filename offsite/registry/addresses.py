@@ -1,0 +1,117 @@
+"""Where a contact is reached: e-mail addresses, mobile numbers and webhook URLs, checked before use.
+
+Each check returns the reason a value is refused, or None. The registry import refuses a bad
+address on its row; the notification channels check again before sending (an address may also
+come from ``offsite notify test`` or an older import), so that a line break in an address can
+never become a header of its own, nor a URL without a scheme an exception in the delivery pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import unicodedata
+import urllib.parse
+
+EMAIL_MAX = 254
+"""RFC 5321's limit on a forward path."""
+
+URL_MAX = 512
+"""The outbox keeps at most this many characters of an address."""
+
+_LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*")
+_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_PHONE = re.compile(r"\+?[0-9]+([ -][0-9]+)*")  # one way to match each string: no backtracking blow-up
+
+
+def control_characters(value: str) -> list[str]:
+    """The control and line-breaking characters in ``value``, as escapes (``\\r``, ``\\x00``, ``\\u2028``)."""
+    found = [c for c in value if unicodedata.category(c) in {"Cc", "Cf", "Zl", "Zp"}]
+    return sorted({repr(c)[1:-1] for c in found})
+
+
+def email_problem(value: str) -> str | None:
+    """Why ``value`` is not one plain address (``name@example.cn``): no display name, no list."""
+    controls = control_characters(value)
+    if controls:
+        return f"{value!r} contains control characters ({', '.join(controls)}); give one address"
+    if len(value) > EMAIL_MAX:
+        return f"{value!r} is {len(value)} characters long; an address has at most {EMAIL_MAX}"
+    if value.count("@") > 1 or any(c in value for c in ",;<>"):
+        return f"{value!r} is not one plain e-mail address; give one address without a name (name@example.cn)"
+    local, at, domain = value.rpartition("@")
+    if not at or not local or not domain:
+        return f"{value!r} is not an e-mail address (name@example.cn)"
+    if not _LOCAL.fullmatch(local) or len(local) > 64:
+        return f"{value!r} is not one e-mail address (name@example.cn): the part before @ is not valid"
+    domain_reason = _domain_problem(domain)
+    if domain_reason:
+        return f"{value!r} is not an e-mail address: {domain_reason}"
+    return None
+
+
+def _domain_problem(domain: str) -> str | None:
+    try:
+        ascii_domain = domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return f"{domain!r} is not a domain name"
+    labels = ascii_domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.fullmatch(label) for label in labels):
+        return f"{domain!r} is not a domain name (example.cn)"
+    return None
+
+
+def phone_problem(value: str) -> str | None:
+    """Why ``value`` is not one telephone number (digits, an optional leading +, spaces or hyphens)."""
+    controls = control_characters(value)
+    if controls:
+        return f"{value!r} contains control characters ({', '.join(controls)}); give one number"
+    digits = sum(c.isdigit() for c in value)
+    if len(value) > 24 or not 5 <= digits <= 15 or not _PHONE.fullmatch(value):
+        return f"{value!r} is not one telephone number (e.g. 13800000000 or +86 138 0000 0000)"
+    return None
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or an address in 127.0.0.0/8 or ::1."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def webhook_problem(value: str, *, allow_loopback_http: bool = False) -> str | None:
+    """Why ``value`` is not a webhook URL Offsite posts to: ``https://`` and a host.
+
+    Plain ``http`` is accepted only to this machine (``localhost``, 127.0.0.0/8, ::1) and only
+    when ``allow_loopback_http`` is set (``OFFSITE_NOTIFY_ALLOW_LOOPBACK_HTTP``: tests, the demo).
+    """
+    controls = control_characters(value)
+    if controls:
+        return f"{value!r} contains control characters ({', '.join(controls)})"
+    if any(c.isspace() for c in value):
+        return f"{value!r} contains white space"
+    if len(value) > URL_MAX:
+        return f"{value[:60]!r}… is {len(value)} characters long; a webhook URL has at most {URL_MAX}"
+    try:
+        parts = urllib.parse.urlsplit(value)
+        if parts.port == 0:  # reading the port also refuses one that is not a number
+            return f"{value!r} names port 0"
+    except ValueError as exc:
+        return f"{value!r} is not a URL ({exc})"
+    scheme, host = parts.scheme.lower(), parts.hostname
+    if not scheme or "://" not in value:
+        return f"{value!r} is not a URL: it needs https:// and a host"
+    if scheme not in {"https", "http"}:
+        return f"{value!r} is not an https URL (scheme {parts.scheme!r})"
+    if not host:
+        return f"{value!r} names no host"
+    if scheme == "https":
+        return None
+    if not is_loopback(host):
+        return f"{value!r} is plain http; webhooks must use https"
+    if allow_loopback_http:
+        return None
+    return f"{value!r} is plain http; set OFFSITE_NOTIFY_ALLOW_LOOPBACK_HTTP to post to this machine without TLS"
