@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -53,19 +55,39 @@ def verify_command(
 def show_command(
     ids: Annotated[list[int], typer.Argument(help="Archive record ids (a clue's evidence lists them).")],
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    raw: Annotated[
+        Path | None,
+        typer.Option(
+            "--raw",
+            help="Also write the records' exact bytes to this file, one after another in the order given, "
+            "nothing added (frames end with their own CRLF; `offsite hj212 decode FILE` reads it).",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Print archived packets verbatim, with when and from where each came, and whether it is
-    intact (its hash matches its content) and linked (the record before it in its chain holds
-    the hash it follows). `offsite archive verify` checks whole chains."""
+    """Print archived packets, with when and from where each came, and whether it is intact (its
+    hash matches its content) and linked (the record before it in its chain holds the hash it
+    follows). `offsite archive verify` checks whole chains.
+
+    A packet is printed as its text with control and format characters (\\r, \\n, \\t, \\x1b,
+    \\u202e …), bytes that are not UTF-8 (\\xff) and the backslash (\\\\) escaped, so that what a
+    device sent cannot drive the terminal; `--raw FILE` keeps the bytes exact."""
     engine = upgraded_engine(with_database_url(database_url).database_url)
     try:
         found = records(engine, ids)
     except UnknownRecords as exc:
         typer.echo(f"offsite archive show: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if raw is not None:
+        try:
+            with raw.open("wb") as out:
+                for record in found:
+                    out.write(record.data)
+        except OSError as exc:
+            typer.echo(f"offsite archive show: cannot write {raw}: {exc}", err=True)
+            raise typer.Exit(2) from exc
     for record in found:
-        typer.echo(json.dumps(_as_json(record), ensure_ascii=False) if as_json else _as_text(record))
+        typer.echo(_safe_json(_as_json(record)) if as_json else _as_text(record))
     if any(not (r.intact and r.linked) for r in found):
         raise typer.Exit(1)
 
@@ -96,12 +118,56 @@ def _as_text(r: Shown) -> str:
     else:
         link = "the first of its chain" if r.seq == 1 else f"follows seq {r.seq - 1}"
     outcome = r.outcome if r.error is None else f"{r.outcome} ({r.error})"
+    shown = escaped(r.data.removesuffix(b"\r\n").removesuffix(b"\n"))
     return (
-        f"packet {r.id}: chain {r.writer} seq {r.seq}, received {r.received_at.astimezone(CST).isoformat()} "
-        f"from {r.peer}; MN {r.mn or '-'} CN {r.cn or '-'} QN {r.qn or '-'}; {outcome}\n"
+        f"packet {r.id}: chain {escaped(r.writer)} seq {r.seq}, received "
+        f"{r.received_at.astimezone(CST).isoformat()} from {escaped(r.peer)}; MN {escaped(r.mn or '-')} "
+        f"CN {escaped(r.cn or '-')} QN {escaped(r.qn or '-')}; {escaped(outcome)}\n"
         f"  sha256 {r.hash}: {state}; {link}\n"
-        f"  {r.data.decode('utf-8', errors='replace').rstrip()}"
+        f"  {shown}"
     )
+
+
+_UNSAFE = re.compile(r"[^\x20-\x5b\x5d-\x7e]")
+"""Anything but printable ASCII other than the backslash: looked at one by one."""
+_NAMED = {"\\": "\\\\", "\r": "\\r", "\n": "\\n", "\t": "\\t"}
+
+
+def _harmless(ch: str) -> bool:
+    """Printable text (Chinese, ideographic spaces …): not a control, format, separator or surrogate."""
+    return ch.isprintable() or unicodedata.category(ch) == "Zs"
+
+
+def escaped(value: bytes | str) -> str:
+    """Text safe to print on a terminal, from what a device sent: controls (ESC, C1, bidi
+    overrides, line separators), invalid UTF-8 and the backslash are written as escapes."""
+    text = value.decode("utf-8", errors="surrogateescape") if isinstance(value, bytes) else value
+    return _UNSAFE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    code = ord(ch)
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if 0xDC80 <= code <= 0xDCFF:  # a byte that is not UTF-8, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if _harmless(ch):
+        return ch
+    if code < 0x80:  # \xNN above 7f is always a byte that is not UTF-8; characters are \uNNNN
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _safe_json(obj: dict[str, object]) -> str:
+    """One JSON line; characters JSON leaves as they are but a terminal would act on (DEL, C1
+    controls, bidi overrides, line separators) are written as \\u escapes too."""
+    return _UNSAFE.sub(_json_escape, json.dumps(obj, ensure_ascii=False))
+
+
+def _json_escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return ch if ch == "\\" or _harmless(ch) else json.dumps(ch)[1:-1]
 
 
 def _read_heads(path: Path) -> list[Head]:

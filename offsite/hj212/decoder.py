@@ -282,9 +282,18 @@ def _small_int(header: dict[str, str], key: str, low: int, high: int) -> int | N
     text = header.get(key)
     if text is None:
         return None
-    if not text.isdigit() or not text.isascii() or not low <= int(text) <= high:
-        raise BadHeaderField(f"{key}={text!r} is not an integer from {low} to {high}", field=key, value=text)
-    return int(text)
+    # Count the digits before converting: int() refuses strings of thousands of digits with a
+    # plain ValueError (Python's conversion limit), and a device may send them.
+    significant = text.lstrip("0")
+    if (
+        not text.isdigit()
+        or not text.isascii()
+        or len(significant) > len(str(high))
+        or not low <= int(significant or "0") <= high
+    ):
+        shown = repr(text) if len(text) <= 40 else f"{text[:20]!r}… ({len(text)} characters)"
+        raise BadHeaderField(f"{key}={shown} is not an integer from {low} to {high}", field=key, value=text)
+    return int(significant or "0")
 
 
 def _text_of(segment: bytes) -> str:

@@ -27,7 +27,7 @@ def encode_segment(packet: Packet) -> bytes:
     for key, value in items:
         if value is None:
             continue
-        text = str(value)
+        text = int_text(value, key) if isinstance(value, int) else value
         check_key(key)
         check_value(key, text)
         parts.append(f"{key}={text};")
@@ -35,6 +35,14 @@ def encode_segment(packet: Packet) -> bytes:
     parts.append(encode_cp(packet.cp))
     parts.append("&&")
     return "".join(parts).encode("utf-8")
+
+
+def int_text(value: int, field: str | None = None) -> str:
+    """``str(value)``, or an EncodeError for an integer too long to write (thousands of digits)."""
+    try:
+        return str(value)
+    except ValueError as exc:  # Python's int-string conversion limit
+        raise EncodeError(f"{field or 'a number'} has too many digits to write", field=field) from exc
 
 
 def encode(

@@ -8,7 +8,8 @@ lengths, bare LF or no terminator at all, so the scanner:
   that belongs to no frame as one ``no_header`` fault (runs of bare CR/LF/blanks are separators);
 - keeps a partial frame for the next ``feed`` and only calls it truncated at ``close``, so that
   what it returns never depends on how the stream was cut into reads (``flush`` releases a frame
-  from a logger that sends no terminator, once the caller has seen the line go quiet);
+  from a logger that sends no terminator, once the caller has seen the line go quiet; a run of
+  more than 64 KiB of junk is reported in pieces that do depend on the reads, to bound memory);
 - uses the fact that a data segment never holds LF or ``##``: finding one inside the declared
   length proves the length wrong, and the fault names the length actually seen.
 
@@ -40,6 +41,8 @@ _HEX = b"0123456789abcdefABCDEF"
 _DIGITS = frozenset(b"0123456789")
 _BLANKS = frozenset(b" \t\r\n")
 _MAX_JUNK = 65536
+_MAX_BAD_FRAME = 2 + 4 + 9999 + 4 + 2
+"""The longest a frame can be; a bad frame with no LF or ``##`` in this span is cut here."""
 
 
 class Terminator(StrEnum):
@@ -138,6 +141,12 @@ class FrameScanner:
                 out.extend(self._junk_run(pos, start + 1))
                 pos = start + 1
                 continue
+            if start + 2 >= len(buf) and not final:
+                # A third "#" in the next read would make this "##" junk too: wait for it before
+                # ending the junk run, so that the faults do not depend on where reads end.
+                out.extend(self._junk_run(pos, start))
+                pos = start
+                break
             out.extend(self._junk_run(pos, start))
             out.extend(self._flush_junk(start))
             end, item = self._read_frame(start, final=final)
@@ -165,7 +174,7 @@ class FrameScanner:
         if n_digits < 4 and k == len(buf) and not final:
             return start, None
         if n_digits == 0 or (opts.strict and n_digits < 4):
-            shown = bytes(buf[digits_at : digits_at + 4])
+            shown = bytes(buf[digits_at : k + 1])  # the digits and the byte that ended them: not what a read held
             return self._reject(
                 BadLength(f"length field {shown!r} is not four decimal digits", field="length", value=shown),
                 start,
@@ -275,10 +284,13 @@ class FrameScanner:
     def _resync_point(self, start: int, *, final: bool) -> int | None:
         """Where scanning resumes after a bad frame at ``start``: past its LF, or at the next ``##``."""
         buf = self._buf
-        boundary = _first_boundary(buf, start + 2, len(buf))
+        limit = start + _MAX_BAD_FRAME
+        boundary = _first_boundary(buf, start + 2, min(len(buf), limit))
         if boundary is not None:
             return boundary + 1 if buf[boundary] == 0x0A else boundary
-        if final or len(buf) - start > 9999 + 16:
+        if len(buf) >= limit:
+            return limit  # a fixed cut, not the end of whatever the reads have brought so far
+        if final:
             return len(buf)
         return None
 

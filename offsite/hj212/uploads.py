@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from offsite.hj212 import spec2025
 from offsite.hj212.cp import object_of
-from offsite.hj212.encoder import encode_segment
+from offsite.hj212.encoder import encode_segment, int_text
 from offsite.hj212.errors import EncodeError
 from offsite.hj212.packet import Packet
 from offsite.hj212.times import format_time
@@ -25,7 +25,7 @@ def format_number(value: FieldValue) -> str:
     if isinstance(value, bool):
         raise EncodeError(f"{value!r} is not a number", value=value)
     if isinstance(value, int):
-        return str(value)
+        return int_text(value)
     text = repr(value)
     if "e" in text or "n" in text:  # exponents, inf and nan need the slow path
         return format(Decimal(text), "f")
@@ -117,6 +117,22 @@ def _factor_groups(cp: tuple[tuple[str, str], ...]) -> list[list[tuple[str, str]
 
 
 def _nth_qn(qn: str | None, offset: int) -> str | None:
-    if qn is None or offset == 0 or not qn.isdigit():
+    if qn is None or offset == 0 or not qn.isdigit() or not qn.isascii():
         return qn
-    return str(int(qn) + offset).zfill(len(qn))
+    return _plus(qn, offset)
+
+
+def _plus(digits: str, offset: int) -> str:
+    """``str(int(digits) + offset).zfill(len(digits))`` without int() of the whole string.
+
+    A QN of thousands of digits would exceed Python's int-string conversion limit; adding
+    18 digits at a time touches only the digits the carry reaches.
+    """
+    tail: list[str] = []
+    end, carry = len(digits), offset
+    while carry and end > 0:
+        begin = max(end - 18, 0)
+        carry, rest = divmod(int(digits[begin:end]) + carry, 10 ** (end - begin))
+        tail.append(str(rest).zfill(end - begin))
+        end = begin
+    return (str(carry) if carry else "") + digits[:end] + "".join(reversed(tail))

@@ -2,12 +2,14 @@
 
 Real-time data are the bulk of the store (hundreds of millions of values a day at a province's
 scale) and are kept for ``Settings.realtime_retention_days``. A month is removed only after its
-Parquet file has been written and read back with the same number of rows; on PostgreSQL the
-month's partition is detached and dropped, on SQLite its rows are deleted.
+Parquet file has been written, flushed to disk (file and directory) and read back with the same
+number of rows; on PostgreSQL the month's partition is detached and dropped, on SQLite its rows
+are deleted.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -38,13 +40,45 @@ def retire_realtime(engine: Engine, before: date, out_dir: Path) -> list[Retired
         start = datetime(month.year, month.month, 1, tzinfo=UTC)
         stop = datetime(*next_month(month).timetuple()[:3], tzinfo=UTC)
         frame = _read(engine, start, stop)
-        path = out_dir / f"realtime_value_{month:%Y%m}.parquet"
-        frame.write_parquet(path)
-        if pl.scan_parquet(path).select(pl.len()).collect().item() != frame.height:
-            raise OSError(f"{path}: the written file does not hold the {frame.height} rows read; nothing was removed")
+        path = _write(frame, out_dir, f"realtime_value_{month:%Y%m}")
         _remove(engine, month, start, stop)
         retired.append(Retired(month, frame.height, path))
     return retired
+
+
+def _write(frame: pl.DataFrame, out_dir: Path, stem: str) -> Path:
+    """Write ``frame`` durably under a name not yet taken; return the file once it is safe to drop the rows.
+
+    The file is written under a temporary name, flushed to disk and read back, then renamed, and
+    the rename flushed through the directory: a power loss leaves either no file or the whole
+    one, never a partial file under the month's name. A month retired before (rows that came in
+    late) gets a new file, ``…_2.parquet``, rather than replacing the one already written.
+    """
+    path = out_dir / f"{stem}.parquet"
+    number = 1
+    while path.exists():
+        number += 1
+        path = out_dir / f"{stem}_{number}.parquet"
+    partial = out_dir / f".{path.name}.{os.getpid()}.partial"
+    try:
+        frame.write_parquet(partial)
+        _fsync(partial)
+        if pl.scan_parquet(partial).select(pl.len()).collect().item() != frame.height:
+            raise OSError(f"{path}: the written file does not hold the {frame.height} rows read; nothing was removed")
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)
+    _fsync(out_dir)
+    return path
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a directory's entries, to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _months_with_data(engine: Engine, limit: date) -> list[date]:

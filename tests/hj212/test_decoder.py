@@ -8,13 +8,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from offsite.hj212 import HJ212Error, Packet, decode
+from offsite.hj212 import Decoder, FrameFault, HJ212Error, Packet, decode
 from offsite.hj212.crc import crc_text, hj212_crc
-from offsite.hj212.decoder import parse_segment
+from offsite.hj212.decoder import DecodeOptions, parse_segment
 from offsite.hj212.encoder import encode
-from offsite.hj212.errors import BadCp, BadHeaderField, BadTime, NoHeader, UnknownVersion
+from offsite.hj212.errors import BadCp, BadHeaderField, BadTime, EncodeError, NoHeader, UnknownVersion
+from offsite.hj212.frame import FramingOptions
 from offsite.hj212.times import CST
+from offsite.hj212.uploads import split
 from offsite.hj212.version import Version
+from tests.hj212.packets import minute_packet
 
 
 def frame(segment: str | bytes) -> bytes:
@@ -225,3 +228,34 @@ def test_a_device_allowed_a_legacy_crc_is_found_by_peeking_at_its_header() -> No
     decoded = decode_frame(frame, DecodeOptions(crc_variants=legacy[header["MN"]]))  # type: ignore[arg-type]
     assert decoded.crc.variant is CrcVariant.MODBUS_SWAPPED
     assert peek_header(b"garbage") == {}
+
+
+@pytest.mark.parametrize("key", ["Flag", "PNUM", "PNO"])
+@pytest.mark.parametrize("digits", ["1" * 5000, "9" * 9000, "0" * 4400 + "1" * 4400])
+def test_header_numbers_of_thousands_of_digits_are_typed_errors_naming_the_field(key: str, digits: str) -> None:
+    """Python's int() refuses more than 4,300 digits with a plain ValueError: counted first."""
+    fields = {"Flag": "7", "PNUM": "2", "PNO": "1", key: digits}
+    segment = "QN=1;ST=32;CN=2011;" + "".join(f"{k}={v};" for k, v in fields.items()) + "CP=&&&&"
+    (item,) = Decoder(DecodeOptions(framing=FramingOptions(max_length=9999))).feed(frame(segment))
+    assert isinstance(item, FrameFault)
+    assert isinstance(item.error, BadHeaderField)
+    assert item.error.field == key
+    assert item.error.message.startswith(f"{key}=")
+    assert len(item.error.message) < 200  # the value is cut short in the message, kept whole in .value
+    assert item.error.value == digits
+
+
+def test_leading_zeros_do_not_count_against_a_header_number() -> None:
+    packet = parse_segment(b"ST=32;CN=2061;Flag=7;PNUM=" + b"0" * 5000 + b"2;PNO=0001;CP=&&&&")
+    assert (packet.pnum, packet.pno) == (2, 1)
+
+
+def test_a_huge_qn_is_counted_up_per_split_part_without_int() -> None:
+    qn = "9" * 5000
+    parts = split(minute_packet(qn=qn), max_length=5400)
+    assert [p.qn for p in parts][:2] == [qn, "1" + "0" * 5000]
+
+
+def test_an_integer_too_long_to_write_is_an_encode_error() -> None:
+    with pytest.raises(EncodeError, match="Flag"):
+        encode(Packet(cn="2011", flag=10**5000))
