@@ -5,31 +5,52 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from offsite.cli.options import DatabaseUrl
-from offsite.db.schema import upgraded_engine
+from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
 from offsite.hj212.times import CST
 from offsite.settings import with_database_url
-from offsite.store.archive import Head, Shown, UnknownRecords, heads, records, verify
+from offsite.store.archive import Shown, UnknownRecords, records
+from offsite.store.heads import HeadsFileError, heads, parse_heads, signed_heads
+from offsite.store.signing import KEY_FILE, SigningKeyError, fingerprint, load_public_key, signer
+from offsite.store.verification import verify
 
 app = typer.Typer(help="The raw-packet archive (evidence).", no_args_is_help=True)
 
 
 @app.command("heads")
-def heads_command(database_url: DatabaseUrl = None) -> None:
-    """Print the head of every chain as JSON lines, for publishing outside the platform."""
-    engine = upgraded_engine(with_database_url(database_url).database_url)
-    for head in heads(engine):
-        typer.echo(
-            json.dumps(
-                {"writer": head.writer, "seq": head.seq, "hash": head.hash, "received_at": head.received_at.isoformat()}
-            )
-        )
+def heads_command(
+    unsigned: Annotated[bool, typer.Option("--unsigned", help="Without signatures (no signing key needed).")] = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """Print the head of every chain as JSON lines, signed with the deployment's key, for publishing
+    outside the platform (a file elsewhere, a witness's mailbox); the key's fingerprint goes to
+    standard error. The worker also publishes them on a schedule (OFFSITE_ARCHIVE_PUBLISH_EVERY)."""
+    settings = with_database_url(database_url)
+    engine = database_engine(settings.database_url)
+    if unsigned:
+        found = heads(engine)
+    else:
+        with refused_as_usage_error(SigningKeyError):
+            key = signer(settings.data_dir)
+        found = signed_heads(engine, key, datetime.now(UTC))
+        typer.echo(f"signed with key {key.fingerprint} ({settings.data_dir / KEY_FILE})", err=True)
+    for head in found:
+        typer.echo(head.as_json())
+
+
+@app.command("public-key")
+def public_key_command() -> None:
+    """Print the public half of the deployment's signing key (PEM), for whoever checks the evidence."""
+    settings = with_database_url(None)
+    with refused_as_usage_error(SigningKeyError):
+        key = signer(settings.data_dir)
+    typer.echo(key.public_pem().rstrip())
+    typer.echo(f"fingerprint {key.fingerprint}", err=True)
 
 
 @app.command("verify")
@@ -37,18 +58,40 @@ def verify_command(
     published: Annotated[
         Path | None, typer.Option("--heads", help="Heads printed earlier by `offsite archive heads`, to check against.")
     ] = None,
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--public-key",
+            help="The deployment's public key (`offsite archive public-key`): checks the signatures of the "
+            "checkpoints and of the heads file.",
+        ),
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Check every chain; name the first bad record of each. Exit 1 if anything is wrong."""
-    engine = upgraded_engine(with_database_url(database_url).database_url)
-    known = [] if published is None else _read_heads(published)
-    result = verify(engine, known)
+    """Check every chain, its checkpoints and the published heads; name each bad record. Exit 1 if anything is wrong."""
+    engine = database_engine(with_database_url(database_url).database_url)
+    with refused_as_usage_error(SigningKeyError, HeadsFileError):
+        key = None if public_key is None else load_public_key(public_key)
+        known = [] if published is None else parse_heads(_lines(published), str(published))
+    result = verify(engine, known, public_key=key)
+    signed = f", {result.signed} signed checkpoints checked with key {fingerprint(key)}" if key else ""
     if result.ok:
-        typer.echo(f"ok: {result.records} records in {result.chains} chains verified")
+        typer.echo(
+            f"ok: {result.records} records in {result.chains} chains, {result.checkpoints} checkpoints, "
+            f"{len(known)} published heads verified{signed}"
+        )
         return
     for problem in result.problems:
         typer.echo(f"BAD: {problem}")
     raise typer.Exit(1)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        typer.echo(f"cannot read heads from {path}: {exc}", err=True)
+        raise typer.Exit(2) from exc
 
 
 @app.command("show")
@@ -72,7 +115,7 @@ def show_command(
     A packet is printed as its text with control and format characters (\\r, \\n, \\t, \\x1b,
     \\u202e …), bytes that are not UTF-8 (\\xff) and the backslash (\\\\) escaped, so that what a
     device sent cannot drive the terminal; `--raw FILE` keeps the bytes exact."""
-    engine = upgraded_engine(with_database_url(database_url).database_url)
+    engine = database_engine(with_database_url(database_url).database_url)
     try:
         found = records(engine, ids)
     except UnknownRecords as exc:
@@ -168,22 +211,3 @@ def _safe_json(obj: dict[str, object]) -> str:
 def _json_escape(match: re.Match[str]) -> str:
     ch = match.group()
     return ch if ch == "\\" or _harmless(ch) else json.dumps(ch)[1:-1]
-
-
-def _read_heads(path: Path) -> list[Head]:
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        typer.echo(f"cannot read heads from {path}: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    found = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-            found.append(Head(obj["writer"], int(obj["seq"]), obj["hash"], datetime.fromisoformat(obj["received_at"])))
-        except (ValueError, KeyError, TypeError) as exc:
-            typer.echo(f"{path}, line {number}: not a head printed by `offsite archive heads` ({exc})", err=True)
-            raise typer.Exit(2) from exc
-    return found

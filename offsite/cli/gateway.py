@@ -21,6 +21,7 @@ from offsite.gateway.server import Gateway
 from offsite.gateway.writers import SpoolElsewhere
 from offsite.hj212.times import CST
 from offsite.registry.passwords import PasswordKeyError, key_source
+from offsite.store.signing import SigningKeyError
 from offsite.settings import Settings, with_database_url
 
 gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
@@ -43,7 +44,7 @@ def run(
     typer.echo(f"spool: {settings.spool_dir} (archive chain {settings.archive_writer})")
 
     async def main() -> None:
-        with refused_as_usage_error(PasswordKeyError, SpoolElsewhere):
+        with refused_as_usage_error(PasswordKeyError, SpoolElsewhere, SigningKeyError):
             typer.echo(f"device-password key: {key_source(settings)}")
             gateway = Gateway(settings, engine)
             host_, port_ = await gateway.start()

@@ -28,6 +28,7 @@ from offsite.hj212.errors import HJ212Error
 from offsite.hj212.frame import FramingOptions
 from offsite.hj212.packet import Decoded
 from offsite.store.archive import ArchiveWriter, Incoming, bounded
+from offsite.store.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ class Ingest:
         directory: DeviceDirectory,
         ack_deadline: float = 5.0,
         queue_limit: int = 20000,
+        signer: Signer | None = None,
     ) -> None:
         self.engine = engine
         self.writer_name = writer
@@ -76,6 +78,7 @@ class Ingest:
         self.framing = framing
         self.projector = Projector()
         self.directory = directory
+        self.signer = signer
         self._behind = False  # an outage interrupted projection: catch up from the marks
         self._archive: ArchiveWriter | None = None
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -296,7 +299,9 @@ class Ingest:
 
     def _writer(self) -> ArchiveWriter:
         if self._archive is None:
-            self._archive = ArchiveWriter(self.engine, self.writer_name, checkpoint_every=self.checkpoint_every)
+            self._archive = ArchiveWriter(
+                self.engine, self.writer_name, checkpoint_every=self.checkpoint_every, signer=self.signer
+            )
         return self._archive
 
     def _replay(self) -> None:

@@ -9,13 +9,12 @@ anyone but its owner may read is refused, since whoever reads it can answer for 
 from __future__ import annotations
 
 import hashlib
-import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from offsite.db.keyfile import KeyFileError, create_private, read_private
 from offsite.settings import Settings
 
 
@@ -87,29 +86,17 @@ def _fernet(key: str) -> Fernet:
 def read_key_file(path: Path) -> str:
     """A key file's key, once it is known to be readable by its owner alone."""
     try:
-        mode = path.stat().st_mode
-        if stat.S_IMODE(mode) & 0o077:
-            raise PasswordKeyError(
-                f"the key file {path} may be read by others (mode {stat.S_IMODE(mode):04o}): "
-                f"make it the owner's alone (chmod 600 {path}) and, if others could read it, "
-                "rotate the key with `offsite keys rotate --old-key`"
-            )
-        return path.read_text(encoding="ascii").strip()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PasswordKeyError(f"the key file {path} cannot be read: {exc}") from exc
+        return read_private(path).decode("ascii").strip()
+    except KeyFileError as exc:
+        raise PasswordKeyError(f"{exc} (rotate a device-password key with `offsite keys rotate --old-key`)") from exc
+    except UnicodeDecodeError as exc:
+        raise PasswordKeyError(f"the key file {path} is not a Fernet key: {exc}") from exc
 
 
 def _make_key_file(path: Path) -> str:
     key = Fernet.generate_key().decode("ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return read_key_file(path)  # another process made it first
-    except OSError as exc:
-        raise PasswordKeyError(f"the key file {path} cannot be created: {exc}") from exc
-    with os.fdopen(fd, "w", encoding="ascii") as fh:
-        fh.write(key + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    return key
+        made = create_private(path, (key + "\n").encode("ascii"))
+    except KeyFileError as exc:
+        raise PasswordKeyError(str(exc)) from exc
+    return key if made else read_key_file(path)  # another process made it first

@@ -1,9 +1,13 @@
-"""The raw-packet archive: append-only, hash-chained per writer, checkpointed, verifiable.
+"""The raw-packet archive: append-only, hash-chained per writer, checkpointed, signed, verifiable.
 
-Each gateway process appends to its own chain (``Settings.archive_writer``), so writers never
-wait on each other. A record's hash covers the previous record's hash and every field, so any
-change, deletion or reordering inside a chain breaks it at that record; publishing the heads
-(``offsite archive heads``) outside the platform also exposes a chain rewritten from scratch.
+Each gateway appends to its own chain (``Settings.archive_writer``, stable across restarts), so
+writers never wait on each other. A record's hash covers the previous record's hash and its
+content, so any change, deletion or reordering inside a chain breaks it at that record. Records
+of format 2 also hash their row id, since values and clues cite records by id. Every
+``checkpoint_every`` records a checkpoint keeps the chain's head and a Merkle root over the
+records since the last one, signed with the deployment's Ed25519 key (``offsite.store.signing``),
+which is not in the database: its owner can recompute every hash, but cannot sign. Signed heads
+published outside the platform (``offsite archive heads``) pin the newest records too.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, tuple_
 
+from offsite.store import merkle
 from offsite.store.models import ArchiveCheckpoint, RawPacket
+from offsite.store.signing import Signer
 
 GENESIS = bytes(32)
 """prev_hash of a chain's first record."""
@@ -89,12 +95,43 @@ class Archived:
     hash: bytes
 
 
+FORMAT = 2
+"""The record format new records are written in."""
+
+
 def record_hash(prev_hash: bytes, writer: str, seq: int, packet: Incoming) -> bytes:
-    """SHA-256 over the previous hash and every field, each length-prefixed (no field can bleed into another)."""
-    digest = hashlib.sha256(prev_hash)
+    """Format 1: SHA-256 over the previous hash and every field, each length-prefixed (no field
+    can bleed into another). The row id is not covered: records written so keep verifying."""
+    return _fields_digest(hashlib.sha256(prev_hash), writer, str(seq), packet)
+
+
+def content_hash(writer: str, packet: Incoming) -> bytes:
+    """Format 2: SHA-256 over the record's fields (its chain, time, peer, header, outcome, bytes)."""
+    return _fields_digest(hashlib.sha256(b"offsite-archive-record-v2"), writer, "", packet)
+
+
+def record_hash_v2(prev_hash: bytes, record_id: int, seq: int, content: bytes) -> bytes:
+    """Format 2: H(prev ‖ id ‖ seq ‖ H(content)); moving a record to another id breaks it."""
+    return hashlib.sha256(prev_hash + record_id.to_bytes(8, "big") + seq.to_bytes(8, "big") + content).digest()
+
+
+def stored_hash_again(row: Row[Any], prev_hash: bytes) -> bytes:
+    """A stored record's hash computed again from its columns, under its own format, after ``prev_hash``."""
+    packet = stored_packet(row)
+    if row.version == 1:
+        return record_hash(prev_hash, row.writer, row.seq, packet)
+    return record_hash_v2(prev_hash, row.id, row.seq, content_hash(row.writer, packet))
+
+
+def checkpoint_message(writer: str, first_seq: int, seq: int, head: bytes, merkle_root: bytes) -> bytes:
+    """What a checkpoint's signature covers."""
+    return f"offsite-checkpoint-v1\n{writer}\n{first_seq}\n{seq}\n{head.hex()}\n{merkle_root.hex()}\n".encode()
+
+
+def _fields_digest(digest: Any, writer: str, seq: str, packet: Incoming) -> bytes:
     for part in (
         writer.encode(),
-        str(seq).encode(),
+        *([seq.encode()] if seq else []),
         packet.received_at.isoformat().encode(),
         packet.peer.encode(),
         (packet.mn or "").encode(),
@@ -106,16 +143,19 @@ def record_hash(prev_hash: bytes, writer: str, seq: int, packet: Incoming) -> by
     ):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
-    return digest.digest()
+    return bytes(digest.digest())
 
 
 class ArchiveWriter:
     """Appends batches to one writer's chain. Not shared between processes: one name, one writer."""
 
-    def __init__(self, engine: Engine, writer: str, *, checkpoint_every: int = 1000) -> None:
+    def __init__(
+        self, engine: Engine, writer: str, *, checkpoint_every: int = 1000, signer: Signer | None = None
+    ) -> None:
         self.engine = engine
         self.writer = writer
         self.checkpoint_every = checkpoint_every
+        self.signer = signer
         with engine.connect() as conn:
             last = conn.execute(
                 select(RawPacket.seq, RawPacket.hash)
@@ -123,8 +163,21 @@ class ArchiveWriter:
                 .order_by(RawPacket.seq.desc())
                 .limit(1)
             ).first()
+            checkpointed = conn.scalar(
+                select(func.max(ArchiveCheckpoint.seq)).where(ArchiveCheckpoint.writer == writer)
+            )
+            self._checkpointed: int = checkpointed or 0
+            # the hashes since the last checkpoint, for the next one's Merkle root (at most checkpoint_every)
+            self._since: list[bytes] = [
+                bytes(h)
+                for h in conn.scalars(
+                    select(RawPacket.hash)
+                    .where(RawPacket.writer == writer, RawPacket.seq > self._checkpointed)
+                    .order_by(RawPacket.seq)
+                )
+            ]
         self._seq: int = last.seq if last else 0
-        self._hash: bytes = last.hash if last else GENESIS
+        self._hash: bytes = bytes(last.hash) if last else GENESIS
 
     @property
     def head(self) -> tuple[int, bytes]:
@@ -143,23 +196,31 @@ class ArchiveWriter:
         if not packets:
             return []
         with self.engine.begin() as conn:
-            archived = self._insert(conn, packets)
+            archived, checkpoint = self._insert(conn, packets)
             if also is not None:
                 also(conn, archived)
         self._seq, self._hash = archived[-1].seq, archived[-1].hash
+        if checkpoint:
+            self._checkpointed, self._since = self._seq, []
+        else:
+            self._since += [a.hash for a in archived]
         return archived
 
-    def _insert(self, conn: Connection, packets: Sequence[Incoming]) -> list[Archived]:
+    def _insert(self, conn: Connection, packets: Sequence[Incoming]) -> tuple[list[Archived], bool]:
+        bounded_packets = [bounded(p) for p in packets]
+        for packet in bounded_packets:
+            if packet.received_at.tzinfo is None:
+                raise ValueError(f"naive datetime {packet.received_at!r}: every stored time must carry its zone")
+        ids = _new_ids(conn, len(bounded_packets))
         seq, prev = self._seq, self._hash
         rows = []
         chained: list[tuple[int, bytes]] = []
-        for packet in map(bounded, packets):
-            if packet.received_at.tzinfo is None:
-                raise ValueError(f"naive datetime {packet.received_at!r}: every stored time must carry its zone")
+        for id_, packet in zip(ids, bounded_packets, strict=True):
             seq += 1
-            digest = record_hash(prev, self.writer, seq, packet)
+            digest = record_hash_v2(prev, id_, seq, content_hash(self.writer, packet))
             rows.append(
                 {
+                    "id": id_,
                     "writer": self.writer,
                     "seq": seq,
                     "received_at": packet.received_at,
@@ -172,23 +233,53 @@ class ArchiveWriter:
                     "data": packet.data,
                     "prev_hash": prev,
                     "hash": digest,
+                    "version": FORMAT,
                 }
             )
             chained.append((seq, digest))
             prev = digest
         if conn.dialect.name == "postgresql":
-            ids = _copy_rows(conn, rows)
+            _copy_rows(conn, rows)
         else:
-            ids = list(
-                conn.execute(insert(RawPacket).returning(RawPacket.id, sort_by_parameter_order=True), rows).scalars()
+            conn.execute(insert(RawPacket), rows)
+        checkpoint = seq // self.checkpoint_every > self._seq // self.checkpoint_every
+        if checkpoint:
+            self._checkpoint(conn, seq, prev, [*self._since, *(h for _, h in chained)], packets[-1].received_at)
+        return [Archived(id_, seq_, hash_) for id_, (seq_, hash_) in zip(ids, chained, strict=True)], checkpoint
+
+    def _checkpoint(self, conn: Connection, seq: int, head: bytes, hashes: list[bytes], at: datetime) -> None:
+        first = self._checkpointed + 1
+        tree = merkle.root(hashes)
+        signature = None
+        if self.signer is not None:
+            signature = self.signer.sign(checkpoint_message(self.writer, first, seq, head, tree))
+        conn.execute(
+            insert(ArchiveCheckpoint).values(
+                writer=self.writer,
+                seq=seq,
+                hash=head,
+                created_at=at,
+                first_seq=first,
+                merkle_root=tree,
+                signature=signature,
+                key_fingerprint=self.signer.fingerprint if self.signer else None,
             )
-        if seq // self.checkpoint_every > self._seq // self.checkpoint_every:
-            conn.execute(
-                insert(ArchiveCheckpoint).values(
-                    writer=self.writer, seq=seq, hash=prev, created_at=packets[-1].received_at
-                )
+        )
+
+
+def _new_ids(conn: Connection, count: int) -> list[int]:
+    """Row ids taken before the rows are written, since format 2 hashes them."""
+    if conn.dialect.name == "postgresql":
+        return [
+            int(r[0])
+            for r in conn.exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence('raw_packet', 'id')) FROM generate_series(1, %s)", (count,)
             )
-        return [Archived(id_, seq_, hash_) for id_, (seq_, hash_) in zip(ids, chained, strict=True)]
+        ]
+    # SQLite: the transaction that reads the largest id is the one that writes after it (a second
+    # writer that slipped in between makes this one fail, never share an id)
+    start = (conn.scalar(select(func.max(RawPacket.id))) or 0) + 1
+    return list(range(start, start + count))
 
 
 _COPY_COLUMNS = (
@@ -205,6 +296,7 @@ _COPY_COLUMNS = (
     "data",
     "prev_hash",
     "hash",
+    "version",
 )
 _COPY_TYPES = (
     "int8",
@@ -220,116 +312,21 @@ _COPY_TYPES = (
     "bytea",
     "bytea",
     "bytea",
+    "int2",
 )
 
 
-def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> list[int]:
-    """PostgreSQL: ids from the sequence in one query, then one binary COPY (several times faster
-    than a many-row INSERT … RETURNING at the gateway's batch sizes)."""
+def _copy_rows(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: one binary COPY (several times faster than a many-row INSERT at the gateway's
+    batch sizes); the ids were taken from the sequence beforehand."""
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cursor.execute(
-            "SELECT nextval(pg_get_serial_sequence('raw_packet', 'id')) FROM generate_series(1, %s)", (len(rows),)
-        )
-        ids = [int(r[0]) for r in cursor.fetchall()]
         with cursor.copy(f"COPY raw_packet ({', '.join(_COPY_COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(list(_COPY_TYPES))
-            for id_, row in zip(ids, rows, strict=True):
-                copy.write_row([id_, *(row[c] for c in _COPY_COLUMNS[1:])])
+            for row in rows:
+                copy.write_row([row[c] for c in _COPY_COLUMNS])
     finally:
         cursor.close()
-    return ids
-
-
-@dataclass(frozen=True, slots=True)
-class Head:
-    writer: str
-    seq: int
-    hash: str
-    received_at: datetime
-
-
-def heads(engine: Engine) -> list[Head]:
-    """The last record of every chain."""
-    with engine.connect() as conn:
-        last = select(RawPacket.writer, func.max(RawPacket.seq).label("seq")).group_by(RawPacket.writer).subquery()
-        rows = conn.execute(
-            select(RawPacket.writer, RawPacket.seq, RawPacket.hash, RawPacket.received_at)
-            .join(last, (RawPacket.writer == last.c.writer) & (RawPacket.seq == last.c.seq))
-            .order_by(RawPacket.writer)
-        ).all()
-    return [Head(r.writer, r.seq, r.hash.hex(), r.received_at) for r in rows]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    writer: str
-    seq: int
-    id: int | None
-    reason: str
-
-    def __str__(self) -> str:
-        where = f"record id {self.id}" if self.id is not None else "no record"
-        return f"chain {self.writer}, seq {self.seq} ({where}): {self.reason}"
-
-
-@dataclass(frozen=True, slots=True)
-class Verification:
-    records: int
-    chains: int
-    problems: list[Problem]
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def verify(engine: Engine, published: Sequence[Head] = (), *, batch: int = 5000) -> Verification:
-    """Walk every chain; report the first bad record of each, and any published head that no longer holds."""
-    problems: list[Problem] = []
-    total = 0
-    with engine.connect() as conn:
-        writers = conn.scalars(select(RawPacket.writer).distinct().order_by(RawPacket.writer)).all()
-        checkpoints = {(c.writer, c.seq): c.hash for c in conn.execute(select(ArchiveCheckpoint)).all()}
-        hashes_at: dict[tuple[str, int], bytes] = {}
-        wanted = {(h.writer, h.seq) for h in published} | set(checkpoints)
-        for writer in writers:
-            expected_seq, prev = 1, GENESIS
-            for row in _chain(conn, writer, batch):
-                total += 1
-                packet = _incoming(row)
-                if row.seq != expected_seq:
-                    problems.append(Problem(writer, expected_seq, None, f"missing: the next record is seq {row.seq}"))
-                    break
-                if row.prev_hash != prev:
-                    problems.append(
-                        Problem(
-                            writer,
-                            row.seq,
-                            row.id,
-                            "does not follow the previous record (reordered or a record removed)",
-                        )
-                    )
-                    break
-                if record_hash(prev, writer, row.seq, packet) != row.hash:
-                    problems.append(Problem(writer, row.seq, row.id, "content changed: its hash does not match"))
-                    break
-                if (writer, row.seq) in wanted:
-                    hashes_at[(writer, row.seq)] = row.hash
-                prev = row.hash
-                expected_seq += 1
-        for (writer, seq), digest in checkpoints.items():
-            if (writer, seq) in hashes_at and hashes_at[(writer, seq)] != digest:
-                problems.append(Problem(writer, seq, None, "differs from the checkpoint taken at that seq"))
-        for head in published:
-            stored = hashes_at.get((head.writer, head.seq))
-            if stored is None:
-                problems.append(Problem(head.writer, head.seq, None, "a published head is no longer in the chain"))
-            elif stored.hex() != head.hash:
-                problems.append(
-                    Problem(head.writer, head.seq, None, "the chain was rewritten: it differs from a published head")
-                )
-    return Verification(total, len(writers), problems)
 
 
 @dataclass(frozen=True, slots=True)
@@ -382,7 +379,7 @@ def records(engine: Engine, ids: Sequence[int]) -> list[Shown]:
 
 
 def _shown(row: Row[Any], before: dict[tuple[str, int], bytes]) -> Shown:
-    packet = _incoming(row)
+    packet = stored_packet(row)
     previous = GENESIS if row.seq == 1 else before.get((row.writer, row.seq - 1))
     return Shown(
         id=row.id,
@@ -397,12 +394,12 @@ def _shown(row: Row[Any], before: dict[tuple[str, int], bytes]) -> Shown:
         error=row.error,
         data=packet.data,
         hash=bytes(row.hash).hex(),
-        intact=record_hash(bytes(row.prev_hash), row.writer, row.seq, packet) == bytes(row.hash),
+        intact=stored_hash_again(row, bytes(row.prev_hash)) == bytes(row.hash),
         linked=previous is not None and bytes(previous) == bytes(row.prev_hash),
     )
 
 
-def _incoming(row: Row[Any]) -> Incoming:
+def stored_packet(row: Row[Any]) -> Incoming:
     """A stored record as the packet its hash was computed over."""
     return Incoming(
         data=_as_bytes(row.data),
@@ -423,7 +420,8 @@ def _as_bytes(value: object) -> bytes:
     return str(value).encode("utf-8", errors="surrogateescape")
 
 
-def _chain(conn: Connection, writer: str, batch: int) -> Iterator[Row[Any]]:
+def chain_rows(conn: Connection, writer: str, batch: int = 5000) -> Iterator[Row[Any]]:
+    """One chain's records in seq order, read in batches."""
     table = RawPacket.__table__
     after = 0
     while True:

@@ -52,6 +52,9 @@ class RawPacket(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    version: Mapped[int] = mapped_column(SmallInteger, server_default="1")
+    """Record format: 1 hashed the fields after the previous hash; 2 hashes the previous hash, the
+    row id, the seq and a hash of the fields (``offsite.store.archive``). Old rows keep theirs."""
 
 
 class ArchiveCheckpoint(Base):
@@ -63,6 +66,13 @@ class ArchiveCheckpoint(Base):
     seq: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     hash: Mapped[bytes] = mapped_column(LargeBinary(32))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    first_seq: Mapped[int | None] = mapped_column(BigInteger)
+    """The first record the Merkle root covers (the one after the previous checkpoint)."""
+    merkle_root: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    """Root of the tree over the hashes of records ``first_seq`` … ``seq`` (``offsite.store.merkle``)."""
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary(64))
+    """Ed25519 signature of ``checkpoint_message`` by the deployment's key (none on older checkpoints)."""
+    key_fingerprint: Mapped[str | None] = mapped_column(String(16))
 
 
 class IntervalValue(Base):

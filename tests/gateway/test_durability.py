@@ -14,8 +14,8 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from offsite.sim.device import VirtualDevice
-from offsite.store.archive import verify
 from offsite.store.models import RawPacket
+from offsite.store.verification import verify
 from tests.gateway.helpers import DEVICES, KEY, minute_upload, register, run, running, settings_for
 
 MN, PW = next(iter(DEVICES.items()))

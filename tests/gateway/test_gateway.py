@@ -14,8 +14,9 @@ from offsite.hj212.crc import CrcVariant
 from offsite.hj212.packet import Packet
 from offsite.hj212.uploads import heartbeat, split
 from offsite.sim.device import VirtualDevice
-from offsite.store.archive import ArchiveWriter, Incoming, verify
+from offsite.store.archive import ArchiveWriter, Incoming
 from offsite.store.models import IntervalValue, RawPacket
+from offsite.store.verification import verify
 from tests.gateway.helpers import DEVICES, minute_upload, register, run, running, settings_for, until
 
 MN, PW = next(iter(DEVICES.items()))

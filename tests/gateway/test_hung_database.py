@@ -12,8 +12,8 @@ from sqlalchemy.engine import make_url
 
 from offsite.db import make_engine
 from offsite.sim.device import VirtualDevice
-from offsite.store.archive import verify
 from offsite.store.models import RawPacket
+from offsite.store.verification import verify
 from tests.gateway.helpers import DEVICES, minute_upload, register, run, running, settings_for, until
 from tests.proxy import Proxy
 

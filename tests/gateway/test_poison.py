@@ -17,8 +17,9 @@ import offsite.store.archive
 from offsite.gateway.spool import Spool, Spooled
 from offsite.hj212.crc import crc_text, hj212_crc
 from offsite.sim.device import VirtualDevice
-from offsite.store.archive import HEADER_FIELD_MAX, Incoming, bounded, verify
+from offsite.store.archive import HEADER_FIELD_MAX, Incoming, bounded
 from offsite.store.models import RawPacket
+from offsite.store.verification import verify
 from tests.gateway.helpers import DEVICES, minute_upload, register, run, running, settings_for, until, utcnow
 
 MN, PW = next(iter(DEVICES.items()))

@@ -11,7 +11,9 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from offsite.cli import app
-from offsite.store.archive import ArchiveWriter, Incoming, UnknownRecords, heads, records, verify
+from offsite.store.archive import ArchiveWriter, Incoming, UnknownRecords, records
+from offsite.store.heads import heads
+from offsite.store.verification import verify
 from tests.hj212.packets import minute_bytes
 
 T0 = datetime(2026, 11, 29, 2, 0, tzinfo=UTC)
@@ -99,18 +101,20 @@ def test_two_swapped_records_are_found(engine: Engine) -> None:
     without_guard(engine, "UPDATE raw_packet SET seq = -1 WHERE seq = 5")
     without_guard(engine, "UPDATE raw_packet SET seq = 5 WHERE seq = 6")
     without_guard(engine, "UPDATE raw_packet SET seq = 6 WHERE seq = -1")
-    (problem,) = verify(engine).problems
-    assert problem.seq == 5
-    assert "does not follow" in problem.reason
+    problems = verify(engine).problems
+    assert [p.seq for p in problems] == [5, 6]  # each named once, nothing else
+    assert "does not follow" in problems[0].reason
+    assert "moved to another id or seq" in problems[1].reason
 
 
 def test_a_dropped_tail_or_a_rewritten_chain_shows_against_published_heads(engine: Engine) -> None:
     fill(engine, "gw-1", 15)
     published = heads(engine)
     without_guard(engine, "DELETE FROM raw_packet WHERE seq > 12")
-    assert verify(engine).ok  # a shorter chain is consistent on its own …
-    (problem,) = verify(engine, published).problems  # … but not with what was published
-    assert "no longer in the chain" in problem.reason
+    (problem,) = verify(engine).problems  # the checkpoint taken at seq 14 shows the cut …
+    assert "tail was cut: it ends at seq 12, a checkpoint was taken at seq 14" in problem.reason
+    cut = [p.reason for p in verify(engine, published).problems]  # … and so does the published head
+    assert any("a published head is missing: the chain ends at seq 12" in r for r in cut), cut
 
     without_guard(engine, "DELETE FROM raw_packet")
     forged = ArchiveWriter(engine, "gw-1", checkpoint_every=10_000)
