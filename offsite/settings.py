@@ -17,6 +17,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///offsite.db"
     """SQLAlchemy URL. ``postgresql://…`` is read with psycopg 3; SQLite runs in WAL mode."""
 
+    owner_database_url: str | None = None
+    """PostgreSQL: URL of the role that owns the schema, used by ``offsite db upgrade``,
+    ``offsite db grant`` and nothing else; ``database_url`` is then the application's role, which
+    may append to the archive but not change it, drop it or alter the schema. Production sets
+    both (README, "Database roles"); unset: ``database_url`` migrates, as one role does it all."""
+
     data_dir: Path = Path("offsite-data")
     """The one directory the platform writes files to: keys, the gateway's spool, quarantined
     packets, exports. Resolved to an absolute path when the settings are read; long-running
@@ -36,6 +42,19 @@ class Settings(BaseSettings):
 
     archive_checkpoint_every: int = 1000
     """Records between checkpoints of a chain's head hash."""
+
+    archive_publish_every: float = Field(default=3600.0, gt=0)
+    """Seconds between two publications of the archive's signed chain heads by the worker."""
+
+    archive_witness_dir: Path | None = None
+    """Where the worker appends the signed heads (a file a day); unset: ``heads`` in ``data_dir``.
+    Best on another disk or host, out of reach of whoever administers the database."""
+
+    archive_witness_email: str | None = None
+    """An e-mail address (a witness outside the bureau's IT, e.g. a notary) sent every publication."""
+
+    archive_witness_webhook: str | None = None
+    """An https webhook posted every publication."""
 
     realtime_retention_days: int = 30
     """How long real-time (2011) values are kept before their partitions may be exported and dropped."""
@@ -119,6 +138,45 @@ class Settings(BaseSettings):
     gateway_metrics_port: int | None = None
     """Port of the Prometheus metrics endpoint; none if unset."""
 
+    gateway_max_connections: int = 10_000
+    """Cap on open device connections in all; further connections are closed at once."""
+
+    gateway_junk_archived: int = 5
+    """Rejected frames of one connection archived one by one; later ones (and the rest of a read
+    once the rejection cap is reached) are counted and hashed into one ``junk_summary`` record,
+    archived when the connection closes."""
+
+    gateway_password_attempts: int = 5
+    """Wrong passwords for one MN from one address (over all its connections) within
+    ``gateway_password_window`` before that MN and address are backed off."""
+
+    gateway_password_attempts_per_mn: int = 20
+    """Wrong passwords for one MN from all addresses together within ``gateway_password_window``
+    before the MN is backed off (except from addresses that recently sent its right password)."""
+
+    gateway_password_window: float = 600.0
+    """Seconds over which wrong passwords are counted."""
+
+    gateway_password_backoff: float = 60.0
+    """Seconds of the first back-off; each further one for the same MN (or MN and address) doubles."""
+
+    gateway_password_backoff_max: float = 900.0
+    """Longest back-off, in seconds: a guesser behind a device's own carrier address locks it out
+    for no longer than this at a time."""
+
+    gateway_password_trust: float = 86400.0
+    """Seconds an address that sent an MN's right password stays exempt from that MN's back-off."""
+
+    gateway_frame_deadline: float = 30.0
+    """Seconds within which a frame that has started must be complete, else the connection is
+    closed (the idle timeout alone would let one byte at a time hold a socket for ever)."""
+
+    gateway_write_timeout: float = 30.0
+    """Seconds a write to a device may wait for the device to read before the connection is closed."""
+
+    gateway_send_buffer: int = 262_144
+    """Bytes waiting to be written to one device (acks, requests) before its connection is closed."""
+
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "offsite@localhost"
@@ -194,7 +252,7 @@ class Settings(BaseSettings):
     """Allow plain ``http`` webhooks to this machine (localhost, 127.0.0.0/8, ::1) — for tests and
     local sinks. Off: every webhook must be ``https``, wherever it points."""
 
-    @field_validator("data_dir", "secret_key_file", "gateway_spool_dir")
+    @field_validator("data_dir", "secret_key_file", "gateway_spool_dir", "archive_witness_dir")
     @classmethod
     def _absolute(cls, path: Path | None) -> Path | None:
         # resolved once, at start: a command started from another directory names the same files

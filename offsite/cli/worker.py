@@ -16,6 +16,7 @@ from offsite.jobs.scheduled import (
     aggregate_job,
     daily_job,
     deliver_job,
+    heads_job,
     offline_job,
     profiles_job,
     screen_job,
@@ -31,12 +32,14 @@ def worker(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the scheduled jobs: aggregation, daily grading and missing-data check, peer profiles,
-    screening, offline alarms, the outbox."""
+    screening, offline alarms, the outbox, the archive's signed heads to the witnesses."""
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
+    if not once:
+        typer.echo(f"data directory: {settings.data_dir}")
     if once:
         # aggregation first (its days are graded), alarms next, so their messages go out
-        for job in (aggregate_job, daily_job, profiles_job, screen_job, offline_job, deliver_job):
+        for job in (aggregate_job, daily_job, profiles_job, screen_job, offline_job, deliver_job, heads_job):
             typer.echo(job(engine, settings))
         return
     scheduler = BlockingScheduler(timezone=UTC)

@@ -12,7 +12,9 @@ Jobs:
 - ``profiles``: at 00:30 China time, the peer profiles over the last 30 days, which the hourly
   screening compares devices with;
 - ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
-  every device sent its daily data.
+  every device sent its daily data;
+- ``heads``: every ``archive_publish_every`` seconds, the archive's chain heads, signed, to the
+  witnesses (a file, an e-mail address, a webhook).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
+from offsite.notify.witness import publish_heads
 from offsite.screening.database import PROFILE_WINDOW, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
@@ -85,6 +88,10 @@ def profiles_job(engine: Engine, settings: Settings) -> str:
     return f"profiles: {found.height} over {found['industry'].n_unique()} industries"
 
 
+def heads_job(engine: Engine, settings: Settings) -> str:
+    return "heads: " + publish_heads(engine, settings, channels_for(settings), datetime.now(UTC)).summary()
+
+
 JOBS: dict[str, Callable[[Engine, Settings], str]] = {
     "aggregate": aggregate_job,
     "screen": screen_job,
@@ -92,6 +99,7 @@ JOBS: dict[str, Callable[[Engine, Settings], str]] = {
     "daily": daily_job,
     "offline": offline_job,
     "outbox": deliver_job,
+    "heads": heads_job,
 }
 
 
@@ -121,6 +129,7 @@ def add_jobs(
         "daily": CronTrigger(hour=1, minute=0, timezone=CST),
         "screen": CronTrigger(minute=10, timezone=CST),
         "profiles": CronTrigger(hour=0, minute=30, timezone=CST),
+        "heads": IntervalTrigger(seconds=settings.archive_publish_every),
     }
     for name, trigger in triggers.items():
         if name in skip:

@@ -39,6 +39,7 @@ def test_worker_once_grades_yesterday_checks_devices_and_tries_the_outbox(tmp_pa
     assert lines[4] == "offline: opened 1, cleared 0"
     # Two SMS for the county officer; no SMS gateway is configured, so both wait for a retry.
     assert lines[5] == "outbox: sent 0, retrying 2, failed 0, held 0"
+    assert lines[6].startswith("heads: 0 chain heads signed with key ")  # nothing was archived
     listed = runner.invoke(app, ["alarms", "list", "--json", "--database-url", url])
     levels = sorted((row["level"], row["days"]) for row in map(json.loads, listed.stdout.splitlines()))
     assert levels == [("offline", 0), ("yellow", 3)]
@@ -48,7 +49,7 @@ def test_scheduler_runs_the_daily_job_at_one_in_the_morning_china_time(tmp_path:
     engine = upgraded_engine(f"sqlite:///{tmp_path / 'x.db'}")
     scheduler = add_jobs(BlockingScheduler(timezone=UTC), engine, Settings(), deliver_every=30, offline_every=300)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"aggregate", "daily", "offline", "outbox", "profiles", "screen"}
+    assert set(jobs) == {"aggregate", "daily", "offline", "outbox", "profiles", "screen", "heads"}
     after = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 11:00 China time
     fire = jobs["daily"].trigger.get_next_fire_time(None, after)
     assert fire.astimezone(CST).replace(tzinfo=None) == datetime(2026, 11, 30, 1, 0)
