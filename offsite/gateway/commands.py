@@ -76,7 +76,7 @@ class Commander:
             row_id, device_id, packet, session, 1, time.monotonic() + self.settings.gateway_reply_timeout
         )
         self._by_device[device_id][packet.cn] += 1
-        await session.send(encode(packet))
+        session.send(encode(packet))  # never waits: a device that does not read is cut off, not waited for
         log.info("sent CN=%s QN=%s to device %d: %s", packet.cn, packet.qn, device_id, reason)
         return row_id
 
@@ -112,7 +112,7 @@ class Commander:
                     continue
                 pending.attempts += 1
                 pending.deadline = now + self.settings.gateway_reply_timeout
-                await pending.session.send(encode(pending.packet))
+                pending.session.send(encode(pending.packet))
                 await self._update(pending, attempts=pending.attempts)
 
     async def _finish(self, pending: _Pending, state: str, **values: Any) -> None:

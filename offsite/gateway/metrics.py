@@ -36,6 +36,16 @@ class Metrics:
             "Split messages whose parts did not all arrive in time",
             registry=self.registry,
         )
+        self.unreplied = Counter(
+            "offsite_gateway_unreplied_packets",
+            "Packets archived but not answered because their reply could not be encoded",
+            registry=self.registry,
+        )
+        self.unarchived = Counter(
+            "offsite_gateway_unarchived_frames",
+            "Frames folded into a connection's junk summary instead of being archived one by one",
+            registry=self.registry,
+        )
         self.closed = Counter(
             "offsite_gateway_closed_connections",
             "Connections closed by the gateway, by reason",

@@ -18,6 +18,7 @@ from offsite.gateway.clock import drift
 from offsite.gateway.commands import Commander
 from offsite.gateway.directory import DeviceDirectory, KnownDevice
 from offsite.gateway.gaps import GapTracker
+from offsite.gateway.guard import PasswordGuard
 from offsite.gateway.ingest import Ingest
 from offsite.gateway.metrics import Metrics
 from offsite.gateway.presence import Presence
@@ -63,8 +64,12 @@ class Gateway:
             ack_deadline=settings.gateway_ack_deadline,
             queue_limit=settings.gateway_queue_limit,
         )
+        self.guard = PasswordGuard.from_settings(settings)
+        """Wrong passwords per MN and per (MN, address), across connections, and their back-offs."""
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
+        self.sessions: set[DeviceSession] = set()
+        """The open device connections."""
         self._per_peer: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
         self._reload_lock = asyncio.Lock()
@@ -189,19 +194,27 @@ class Gateway:
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = writer.get_extra_info("peername")
         ip = address[0] if address else "unknown"
+        if len(self._sessions) >= self.settings.gateway_max_connections:
+            self.metrics.closed.labels("connection_cap").inc()
+            log.warning("refusing %s: %d connections open, the cap", ip, len(self._sessions))
+            writer.transport.abort()
+            return
         cap = self.settings.gateway_max_connections_per_peer
         if cap is not None and self._per_peer[ip] >= cap:
             self.metrics.closed.labels("per_peer_cap").inc()
-            writer.close()
+            writer.transport.abort()
             return
         self._per_peer[ip] += 1
         self.metrics.connections.inc()
         task = asyncio.current_task()
         assert task is not None
         self._sessions.add(task)
+        session = DeviceSession(self, reader, writer)
+        self.sessions.add(session)
         try:
-            await DeviceSession(self, reader, writer).run()
+            await session.run()
         finally:
+            self.sessions.discard(session)
             self._sessions.discard(task)
             self._per_peer[ip] -= 1
             self.metrics.connections.dec()

@@ -1,9 +1,23 @@
 """One device connection: framing, the device check, durable write, then the acknowledgement.
 
 A connection may carry several MNs (some loggers serve several outlets). Each packet is checked
-against the registry (MN registered, PW matching, CRC variant allowed for that device); every
-packet, accepted or not, is archived with its outcome. Replies (9014 for uploads that ask, 9013
-for notices, 9014 for heartbeats) are sent only once the packet is durable, in arrival order.
+against the registry (MN registered, password attempts not backed off (``guard``), PW matching,
+CRC variant allowed for that device); every packet, accepted or not, is archived with its
+outcome. Replies (9014 for uploads that ask, 9013 for notices, 9014 for heartbeats) are built
+only once the packet is durable, in arrival order; a packet whose reply cannot be encoded (a QN
+holding ``&``) stays archived and goes unanswered, and the rest of the read is unaffected.
+
+What one peer may cost is bounded:
+
+- rejections: items are judged one by one and judging stops at ``gateway_max_rejections``, even
+  in the middle of a read; after ``gateway_junk_archived`` rejected frames, and for the rest of a
+  read past the cap, frames go into one ``junk_summary`` record (``junk``) instead of the archive;
+- time: a frame that has started must be complete within ``gateway_frame_deadline`` (the idle
+  timeout, reset by every byte, would let a trickle hold the socket for ever);
+- writes: ``send`` never waits. Its bytes go to the transport, whose buffer is the session's send
+  queue: bounded by ``gateway_send_buffer``, and emptied by a drain task under
+  ``gateway_write_timeout``. A peer that overflows it or does not read in time is closed, and
+  nobody else (the command loop, other devices) ever waits for it.
 """
 
 from __future__ import annotations
@@ -16,6 +30,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from offsite.gateway.directory import KnownDevice
+from offsite.gateway.junk import JunkSummary
 from offsite.hj212.crc import CrcVariant
 from offsite.hj212.decoder import DecodeOptions, Decoder, decode, peek_header
 from offsite.hj212.encoder import encode
@@ -32,6 +47,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _READ = 65536
+_DRAIN_POLL = 0.01
+"""Seconds between looks at a transport that holds bytes without pausing its writer."""
 
 
 @dataclass(slots=True)
@@ -39,7 +56,6 @@ class _Outcome:
     incoming: Incoming
     device: KnownDevice | None
     decoded: Decoded | None
-    reply: bytes | None
     rejected: bool
 
     @property
@@ -60,71 +76,177 @@ class DeviceSession:
         # notices messages whose parts never all arrive.
         self.reassembler = Reassembler(timeout=gateway.settings.gateway_split_timeout)
         self.rejections = 0
+        self.junk = JunkSummary()
         self.mns: set[str] = set()
+        """MNs whose right password this connection has sent."""
         self.closed = False
+        """No more writes: the session ended, or the peer was cut off."""
+        self._aborted = False
+        self._drainer: asyncio.Task[None] | None = None
+        # Pause (and so make drain() wait) as soon as any byte is left over by the kernel: a
+        # drain then ends only once everything written has left, which the write timeout bounds.
+        writer.transport.set_write_buffer_limits(high=0)
+
+    @property
+    def capped(self) -> bool:
+        """The connection reached its rejection cap: nothing more of it is judged."""
+        return self.rejections >= self.gateway.settings.gateway_max_rejections
 
     async def run(self) -> None:
         settings = self.gateway.settings
         loop = asyncio.get_running_loop()
         last_data = loop.time()
+        frame_started: float | None = None  # when the bytes waiting for the rest of a frame began
         try:
-            while not self.gateway.closing.is_set():
-                # Wake early only while a frame waits for its terminator; an idle connection
-                # sleeps until its idle timeout (thousands of connections, few wake-ups).
-                idle_left = last_data + settings.gateway_idle_timeout - loop.time()
-                timeout = min(settings.gateway_flush_after, idle_left) if self.decoder.pending else idle_left
+            while not self.gateway.closing.is_set() and not self.closed:
+                # While the write queue is full, read nothing (TCP back-pressure on the device); the
+                # time spent waiting is the gateway's, not the device's silence or slowness.
+                paused = loop.time()
+                await self.gateway.ingest.room()
+                if (waited := loop.time() - paused) > 0:
+                    last_data += waited
+                    if frame_started is not None:
+                        frame_started += waited
+                # Wake early only while a frame waits for its terminator (and at its deadline); an
+                # idle connection sleeps until its idle timeout (thousands of connections, few wake-ups).
+                now = loop.time()
+                timeout = last_data + settings.gateway_idle_timeout - now
+                if self.decoder.pending:
+                    timeout = min(timeout, settings.gateway_flush_after)
+                    if frame_started is not None:
+                        timeout = min(timeout, frame_started + settings.gateway_frame_deadline - now)
                 try:
                     async with asyncio.timeout(max(timeout, 0.0)):
                         data = await self.reader.read(_READ)
                 except TimeoutError:
                     if self.decoder.pending:
-                        await self._handle(self.decoder.flush())
-                    if loop.time() - last_data >= settings.gateway_idle_timeout:
+                        items = self.decoder.flush()
+                        frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, loop.time())
+                        await self._handle(items)
+                        if self.capped:
+                            self._cut_off()
+                            return
+                    now = loop.time()
+                    if frame_started is not None and now - frame_started >= settings.gateway_frame_deadline:
+                        self.gateway.metrics.closed.labels("frame_deadline").inc()
+                        log.info(
+                            "closing %s: a frame begun %.0f s ago is still incomplete (%d bytes)",
+                            self.peer,
+                            now - frame_started,
+                            self.decoder.pending,
+                        )
+                        await self._handle(self.decoder.close())  # archived as truncated
+                        return
+                    if now - last_data >= settings.gateway_idle_timeout:
                         self.gateway.metrics.closed.labels("idle").inc()
+                        await self._handle(self.decoder.close())
                         return
                     continue
                 if not data:
                     await self._handle(self.decoder.close())
                     return
                 last_data = loop.time()
-                await self._handle(self.decoder.feed(data))
-                if self.rejections >= settings.gateway_max_rejections:
-                    self.gateway.metrics.closed.labels("rejections").inc()
-                    log.info("closing %s after %d rejected packets", self.peer, self.rejections)
+                items = self.decoder.feed(data)
+                frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, last_data)
+                await self._handle(items)
+                if self.capped:
+                    self._cut_off()
                     return
         except (ConnectionError, OSError):
             return
         finally:
-            self.closed = True
+            await self._finish()
+
+    def _cut_off(self) -> None:
+        self.gateway.metrics.closed.labels("rejections").inc()
+        log.info("closing %s after %d rejected packets", self.peer, self.rejections)
+        self._fold(self.decoder.close())  # what is left of the stream is not judged either
+
+    def _fold(self, items: list[Decoded | FrameFault]) -> None:
+        """Frames past the rejection cap: into the junk summary, unjudged."""
+        self.junk.add_unjudged(items)
+        self.gateway.metrics.unarchived.inc(len(items))
+
+    async def _finish(self) -> None:
+        """Archive the junk summary, let the last acks leave (within the write timeout), close."""
+        self.closed = True
+        summary = None
+        if self.junk.count:
+            self.gateway.metrics.packets.labels("junk_summary").inc()
+            summary = self.gateway.ingest.submit(self.junk.incoming(self.peer, datetime.now(UTC)), None, None)
+        if self._drainer is not None:
+            await asyncio.gather(self._drainer, return_exceptions=True)
+        transport = self.writer.transport
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
             self.writer.close()
-            with contextlib.suppress(ConnectionError, OSError):
+        with contextlib.suppress(ConnectionError, OSError, TimeoutError):
+            async with asyncio.timeout(self.gateway.settings.gateway_write_timeout):
                 await self.writer.wait_closed()
+        if summary is not None:
+            try:
+                await summary
+            except Exception:
+                log.exception("the junk summary of %s could not be made durable", self.peer)
 
     async def _handle(self, items: list[Decoded | FrameFault]) -> None:
         if not items:
             return
+        settings = self.gateway.settings
+        metrics = self.gateway.metrics
         received_at = datetime.now(UTC)
-        outcomes = [await self._judge(item, received_at) for item in items]
-        durable = [self.gateway.ingest.submit(o.incoming, o.device_id, o.decoded) for o in outcomes]
-        for outcome, future in zip(outcomes, durable, strict=True):
+        submitted: list[tuple[_Outcome, asyncio.Future[None]]] = []
+        for index, item in enumerate(items):
+            if self.capped:
+                self._fold(items[index:])
+                break
+            outcome = await self._judge(item, received_at)
+            if outcome.rejected:
+                self.rejections += 1
+                if self.rejections > settings.gateway_junk_archived:
+                    metrics.packets.labels(outcome.incoming.outcome).inc()
+                    metrics.unarchived.inc()
+                    self.junk.add(outcome.incoming.data, outcome.incoming.outcome, outcome.incoming.mn)
+                    continue
+            future = self.gateway.ingest.submit(outcome.incoming, outcome.device_id, outcome.decoded)
+            submitted.append((outcome, future))
+        for outcome, future in submitted:
             try:
                 await future
             except Exception as exc:
                 raise ConnectionAbortedError("packets could not be made durable; closing without an ack") from exc
-            self.gateway.metrics.packets.labels(outcome.incoming.outcome).inc()
+            metrics.packets.labels(outcome.incoming.outcome).inc()
             if outcome.device_id is not None:
                 self.gateway.presence.seen(outcome.device_id, received_at, self.peer)
-            if outcome.reply is not None:
-                self.writer.write(outcome.reply)
-            if outcome.rejected:
-                self.rejections += 1
-        await self.writer.drain()
-        for outcome in outcomes:
+            if outcome.decoded is not None and not outcome.rejected:
+                reply = self._reply(outcome.decoded)
+                if reply is not None:
+                    self.send(reply)
+        for outcome, _ in submitted:
             if outcome.device is not None and outcome.decoded is not None:
                 if outcome.decoded.packet.is_split:
                     self.reassembler.add(outcome.decoded, asyncio.get_running_loop().time())
                 await self.gateway.after_accept(self, outcome.device, outcome.decoded, received_at)
         self._expire_splits()
+
+    def _reply(self, decoded: Decoded) -> bytes | None:
+        """The encoded answer to an archived packet; None if none is due or it cannot be written."""
+        packet = decoded.packet
+        try:
+            answer = reply_to(packet)
+            return None if answer is None else encode(answer)
+        except (HJ212Error, ValueError) as exc:
+            self.gateway.metrics.unreplied.inc()
+            log.warning(
+                "no reply to CN=%s QN=%r from MN %s at %s (the packet is archived): %s",
+                packet.cn,
+                packet.qn,
+                packet.mn,
+                self.peer,
+                exc,
+            )
+            return None
 
     def _expire_splits(self) -> None:
         for lost in self.reassembler.expire(asyncio.get_running_loop().time()):
@@ -139,15 +261,53 @@ class DeviceSession:
                 pnum,
             )
 
-    async def send(self, data: bytes) -> None:
-        """Write to the device (a request from the platform); a closed connection drops it."""
+    def send(self, data: bytes) -> bool:
+        """Queue bytes for the device (an ack, a request from the platform) without waiting.
+
+        False if they were dropped: the connection is closed, or is being closed now because its
+        send buffer overflowed.
+        """
         if self.closed:
-            return
+            return False
+        transport = self.writer.transport
+        if transport.is_closing():
+            self.closed = True
+            return False
+        self.writer.write(data)
+        waiting = transport.get_write_buffer_size()
+        if waiting > self.gateway.settings.gateway_send_buffer:
+            self._abort("send_overflow", f"{waiting} bytes wait for it to read")
+            return False
+        if waiting and self._drainer is None:
+            self._drainer = asyncio.create_task(self._drain(), name=f"offsite-drain-{self.peer}")
+        return True
+
+    async def _drain(self) -> None:
+        """Wait (within the write timeout) until every byte written has left; else cut the peer off."""
+        transport = self.writer.transport
+        timeout = self.gateway.settings.gateway_write_timeout
         try:
-            self.writer.write(data)
-            await self.writer.drain()
+            async with asyncio.timeout(timeout):
+                while transport.get_write_buffer_size() and not transport.is_closing():
+                    await self.writer.drain()
+                    if transport.get_write_buffer_size():
+                        await asyncio.sleep(_DRAIN_POLL)
+        except TimeoutError:
+            self._abort("write_timeout", f"it read nothing of {transport.get_write_buffer_size()} bytes in {timeout} s")
         except (ConnectionError, OSError):
             self.closed = True
+        finally:
+            self._drainer = None
+
+    def _abort(self, reason: str, detail: str) -> None:
+        """Close at once, dropping what waits to be written (the peer does not read it)."""
+        self.closed = True
+        if self._aborted:
+            return
+        self._aborted = True
+        self.gateway.metrics.closed.labels(reason).inc()
+        log.warning("closing %s: %s", self.peer, detail)
+        self.writer.transport.abort()
 
     async def _judge(self, item: Decoded | FrameFault, received_at: datetime) -> _Outcome:
         if isinstance(item, FrameFault) and item.error.code == "crc_mismatch":
@@ -164,16 +324,26 @@ class DeviceSession:
                 cn=header.get("CN"),
                 qn=header.get("QN"),
             )
-            return _Outcome(incoming, None, None, None, rejected=True)
+            return _Outcome(incoming, None, None, rejected=True)
         packet = item.packet
         device = await self.gateway.lookup(packet.mn)
+        guard = self.gateway.guard
         outcome, error = "ok", None
-        if device is None:
+        if device is None and packet.mn in self.gateway.directory.unreadable:
+            outcome, error = "key_error", f"the stored password of MN {packet.mn} cannot be decrypted with this key"
+        elif device is None:
             outcome, error = "unknown_mn", f"MN {packet.mn!r} is not registered"
+        elif device.mn not in self.mns and (refusal := guard.refusal(device.mn, self.peer_ip)) is not None:
+            outcome, error = "password_locked", refusal
         elif packet.pw != device.password:
             outcome, error = "bad_password", f"PW does not match the one registered for MN {packet.mn}"
-        elif item.crc.variant not in device.crc_variants:
-            outcome, error = "crc_variant", f"CRC variant {item.crc.variant.value} is not allowed for MN {packet.mn}"
+            if device.mn not in self.mns:  # a connection that sent the right one is not guessing
+                guard.failed(device.mn, self.peer_ip)
+        else:
+            guard.succeeded(device.mn, self.peer_ip)
+            if item.crc.variant not in device.crc_variants:
+                outcome = "crc_variant"
+                error = f"CRC variant {item.crc.variant.value} is not allowed for MN {packet.mn}"
         incoming = Incoming(
             data=item.frame.raw,
             peer=self.peer,
@@ -185,11 +355,10 @@ class DeviceSession:
             qn=packet.qn,
         )
         if outcome != "ok":
-            return _Outcome(incoming, None, None, None, rejected=True)
+            return _Outcome(incoming, None, None, rejected=True)
         assert device is not None
         self.mns.add(device.mn)
-        reply = reply_to(packet)
-        return _Outcome(incoming, device, item, encode(reply) if reply else None, rejected=False)
+        return _Outcome(incoming, device, item, rejected=False)
 
     async def _legacy_crc(self, fault: FrameFault) -> Decoded | FrameFault:
         """A CRC mismatch from a device registered with a legacy CRC variant is decoded with it."""
@@ -201,3 +370,12 @@ class DeviceSession:
             return decode(fault.raw, DecodeOptions(framing=self.gateway.framing, crc_variants=device.crc_variants))
         except HJ212Error:
             return fault
+
+
+def _frame_start(started: float | None, completed: bool, pending: int, now: float) -> float | None:
+    """When the bytes still pending began arriving: a frame that completed starts the clock again."""
+    if not pending:
+        return None
+    if completed or started is None:
+        return now
+    return started

@@ -1,0 +1,165 @@
+"""Password attempts: how many wrong passwords an MN may be sent, and from where, before the
+gateway stops comparing them for a while.
+
+HJ 212 has no login: every packet carries the MN and its password (PW), six characters in most
+deployments, so an attacker who knows an MN can guess by sending packets. The gateway counts
+wrong passwords for each registered MN in a sliding window, twice over:
+
+- per (MN, address): ``gateway_password_attempts`` wrong passwords from one address for one MN,
+  on any number of connections, back that pair off;
+- per MN: ``gateway_password_attempts_per_mn`` wrong passwords for one MN from all addresses
+  together (guessing spread over many addresses) back the MN off.
+
+Each back-off lasts ``gateway_password_backoff`` seconds and doubles with every further lock of
+the same pair or MN, up to ``gateway_password_backoff_max``; after a window without a wrong
+password once a lock is over, the next lock starts again from the first step. While backed off,
+a packet is refused (outcome ``password_locked``) *without its password being compared*, so
+guessing during a back-off learns nothing, not even from a right guess.
+
+Never per address alone: a province's loggers reach the gateway through a few carrier NAT
+addresses, and an address-wide lock would take hundreds of devices offline for one guesser. What
+keeps the real device reporting while someone guesses its password:
+
+- a connection that has already sent this MN's correct password is never refused nor counted
+  (it knows the password; its wrong ones are a re-registered logger, not a guess). Loggers keep
+  one long connection, so the usual case, a device online while it is attacked, is untouched;
+- an MN backed off as a whole still compares packets from the addresses that sent its correct
+  password within ``gateway_password_trust`` seconds (its carrier address), so guessing from
+  elsewhere cannot lock the device out when it reconnects;
+- the one case left, a guesser behind the *same* NAT address as the device, backs off only that
+  pair, for at most ``gateway_password_backoff_max`` (15 minutes by default) while the guessing
+  goes on: the logger keeps its data and the gateway asks for the gap when it is back.
+
+Wrong passwords for unregistered MNs are not counted here (there is nothing to guess); the
+connection's rejection cap closes such connections. Memory is bounded: records idle for longer
+than a window plus the longest back-off are dropped, and an MN remembers at most a few trusted
+addresses.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from offsite.settings import Settings
+
+_TRUSTED_PER_MN = 8
+"""Addresses remembered per MN as having sent its correct password (the most recent win)."""
+
+_PRUNE_ABOVE = 10_000
+"""Records kept before the idle ones are swept out."""
+
+
+@dataclass(slots=True)
+class _Track:
+    """Wrong passwords of one MN, or of one (MN, address) pair."""
+
+    failures: deque[float] = field(default_factory=deque)
+    level: int = 0
+    """Locks so far in this run of guessing: the next one lasts backoff × 2**level."""
+    locked_until: float = float("-inf")
+    last_failure: float = float("-inf")
+
+    def fail(self, now: float, limit: int, window: float, backoff: float, backoff_max: float) -> bool:
+        """Count a wrong password; True if it starts a back-off."""
+        if self.level and now - max(self.last_failure, self.locked_until) > window:
+            self.level = 0  # a quiet window after the last lock: start again from the first step
+        self.last_failure = now
+        while self.failures and now - self.failures[0] > window:
+            self.failures.popleft()
+        self.failures.append(now)
+        if len(self.failures) < limit:
+            return False
+        self.failures.clear()
+        self.locked_until = now + min(backoff * 2**self.level, backoff_max)
+        self.level += 1
+        return True
+
+    def idle(self, now: float, horizon: float) -> bool:
+        return now - max(self.last_failure, self.locked_until) > horizon
+
+
+class PasswordGuard:
+    def __init__(
+        self,
+        *,
+        attempts: int,
+        attempts_per_mn: int,
+        window: float,
+        backoff: float,
+        backoff_max: float,
+        trust: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.attempts = attempts
+        self.attempts_per_mn = attempts_per_mn
+        self.window = window
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.trust = trust
+        self.clock = clock
+        self._pairs: dict[tuple[str, str], _Track] = {}
+        self._mns: dict[str, _Track] = {}
+        self._trusted: dict[str, dict[str, float]] = {}
+        """MN → {address: when it last sent the MN's correct password}."""
+        self._prune_above = _PRUNE_ABOVE
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PasswordGuard:
+        return cls(
+            attempts=settings.gateway_password_attempts,
+            attempts_per_mn=settings.gateway_password_attempts_per_mn,
+            window=settings.gateway_password_window,
+            backoff=settings.gateway_password_backoff,
+            backoff_max=settings.gateway_password_backoff_max,
+            trust=settings.gateway_password_trust,
+        )
+
+    def refusal(self, mn: str, address: str) -> str | None:
+        """Why a password for ``mn`` from ``address`` is not to be compared now; None if it may be."""
+        now = self.clock()
+        pair = self._pairs.get((mn, address))
+        if pair is not None and now < pair.locked_until:
+            return (
+                f"wrong passwords for MN {mn} from {address}: backed off for {pair.locked_until - now:.0f} s more"
+                " (the password was not compared)"
+            )
+        whole = self._mns.get(mn)
+        if whole is not None and now < whole.locked_until and not self._is_trusted(mn, address, now):
+            return (
+                f"wrong passwords for MN {mn} from several addresses: backed off for "
+                f"{whole.locked_until - now:.0f} s more, except from addresses it reported from"
+                " (the password was not compared)"
+            )
+        return None
+
+    def failed(self, mn: str, address: str) -> None:
+        """A wrong password for a registered MN was sent from ``address``."""
+        now = self.clock()
+        pair = self._pairs.setdefault((mn, address), _Track())
+        pair.fail(now, self.attempts, self.window, self.backoff, self.backoff_max)
+        whole = self._mns.setdefault(mn, _Track())
+        whole.fail(now, self.attempts_per_mn, self.window, self.backoff, self.backoff_max)
+        if len(self._pairs) + len(self._mns) > self._prune_above:
+            self._prune(now)
+
+    def succeeded(self, mn: str, address: str) -> None:
+        """The MN's correct password was sent from ``address``: trust it through the MN's back-off."""
+        trusted = self._trusted.setdefault(mn, {})
+        trusted.pop(address, None)
+        trusted[address] = self.clock()
+        if len(trusted) > _TRUSTED_PER_MN:
+            del trusted[next(iter(trusted))]  # the address that won least recently
+
+    def _is_trusted(self, mn: str, address: str, now: float) -> bool:
+        since = self._trusted.get(mn, {}).get(address)
+        return since is not None and now - since <= self.trust
+
+    def _prune(self, now: float) -> None:
+        horizon = self.window + self.backoff_max
+        self._pairs = {k: t for k, t in self._pairs.items() if not t.idle(now, horizon)}
+        self._mns = {k: t for k, t in self._mns.items() if not t.idle(now, horizon)}
+        # under a wide attack most records are live: sweep again only once they have doubled
+        self._prune_above = max(_PRUNE_ABOVE, 2 * (len(self._pairs) + len(self._mns)))
