@@ -18,10 +18,11 @@ class Settings(BaseSettings):
     """SQLAlchemy URL. ``postgresql://…`` is read with psycopg 3; SQLite runs in WAL mode."""
 
     owner_database_url: str | None = None
-    """PostgreSQL: URL of the role that owns the schema, used by ``offsite db upgrade``,
-    ``offsite db grant`` and nothing else; ``database_url`` is then the application's role, which
-    may append to the archive but not change it, drop it or alter the schema. Production sets
-    both (README, "Database roles"); unset: ``database_url`` migrates, as one role does it all."""
+    """PostgreSQL: URL of the role that owns the schema, used by ``offsite db upgrade`` and
+    ``offsite db grant`` (``offsite store retire``, which drops partitions, is given it as
+    ``--database-url``); ``database_url`` is then the application's role, which may append to the
+    archive but not change it, drop it or alter the schema. Production sets both (README,
+    "Database roles"); unset: ``database_url`` migrates too, one role doing it all."""
 
     data_dir: Path = Path("offsite-data")
     """The one directory the platform writes files to: keys, the gateway's spool, quarantined

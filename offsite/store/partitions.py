@@ -3,6 +3,12 @@
 Partitions are created ahead of time (``Settings.partition_months_ahead``) and, for backfilled
 or late data, for whatever month a batch touches before it is written, so no row ever lacks a
 partition. Old real-time partitions can be exported to Parquet and dropped (``retire``).
+
+Creating a partition takes the parent table's owner. Where the application runs as a role of its
+own (``offsite db grant``), the owner installs ``offsite_create_partition(table, month)``, a
+``SECURITY DEFINER`` function that creates one month's partition of one partitioned table of the
+schema and nothing else, and grants the application EXECUTE on it; partitions are then made
+through it, by whichever role, and belong to the owner.
 """
 
 from __future__ import annotations
@@ -43,6 +49,10 @@ class Partitions:
                 continue
             if table not in PARTITIONED_TABLES:
                 raise ValueError(f"{table} is not a partitioned table")
+            if _has_function(conn):
+                conn.execute(text(f"SELECT {FUNCTION}(:table, :month)"), {"table": table, "month": month})
+                self._known.add((table, month))
+                continue
             name = partition_name(table, month)
             # IF NOT EXISTS is not safe against another gateway creating the same partition at
             # the same moment; a transaction-scoped advisory lock on the name serialises them.
@@ -76,3 +86,60 @@ def existing(conn: Connection, table: str) -> list[str]:
         {"table": table},
     ).scalars()
     return list(rows)
+
+
+FUNCTION = "offsite_create_partition"
+"""Creates one month's partition as the owner (PostgreSQL, where ``offsite db grant`` installed it)."""
+
+_FUNCTION_BODY = """
+DECLARE
+    parent_oid oid;
+    first_day date := date_trunc('month', p_month)::date;
+    part text;
+BEGIN
+    SELECT c.oid INTO parent_oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE n.nspname = {schema} AND c.relname = p_table AND c.relkind = 'p';
+    IF parent_oid IS NULL THEN
+        RAISE EXCEPTION '% is not a partitioned table of schema %', p_table, {schema}
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    part := p_table || '_p' || to_char(first_day, 'YYYYMM');
+    PERFORM pg_advisory_xact_lock(hashtext(part));
+    EXECUTE format('CREATE TABLE IF NOT EXISTS %I.%I PARTITION OF %I.%I FOR VALUES FROM (%L) TO (%L)',
+                   {schema}, part, {schema}, p_table, first_day, (first_day + interval '1 month')::date);
+    RETURN part;
+END
+"""
+
+
+def allow_creation(conn: Connection, role: str) -> str:
+    """Install ``offsite_create_partition`` in the current schema, owned by the connected role
+    (which must own the partitioned tables), and let ``role`` execute it (PUBLIC may not).
+    Returns its signature.
+
+    ``SECURITY DEFINER`` with a fixed ``search_path``: the function runs with its owner's
+    privileges, refuses any table that is not a partitioned table of the schema, and names the
+    partition and its bounds itself (one calendar month, like ``Partitions.ensure``).
+    """
+    schema = str(conn.scalar(text("SELECT current_schema()")))
+    literal = "'" + schema.replace("'", "''") + "'"
+    quoted = '"' + schema.replace('"', '""') + '"'
+    role_quoted = '"' + role.replace('"', '""') + '"'
+    signature = f"{quoted}.{FUNCTION}(text, date)"
+    conn.execute(
+        text(
+            f"CREATE OR REPLACE FUNCTION {quoted}.{FUNCTION}(p_table text, p_month date) RETURNS text "
+            "LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $body$"
+            + _FUNCTION_BODY.format(schema=literal)
+            + "$body$"
+        )
+    )
+    conn.execute(text(f"REVOKE ALL ON FUNCTION {signature} FROM PUBLIC"))
+    conn.execute(text(f"GRANT EXECUTE ON FUNCTION {signature} TO {role_quoted}"))
+    return f"{FUNCTION}(text, date)"
+
+
+def _has_function(conn: Connection) -> bool:
+    # looked up each time a month is new to this process: rare, and a grant made while the
+    # gateway runs is seen at once
+    return bool(conn.scalar(text(f"SELECT to_regprocedure('{FUNCTION}(text, date)') IS NOT NULL")))

@@ -18,6 +18,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select, text
 
 from offsite.db.base import to_micros
+from offsite.db.roles import require_owner
 from offsite.store.models import RealtimeValue
 from offsite.store.partitions import existing, month_start, next_month, partition_name
 from offsite.store.series import select_frame
@@ -34,9 +35,15 @@ class Retired:
 
 def retire_realtime(engine: Engine, before: date, out_dir: Path) -> list[Retired]:
     """Export and remove every whole month of real-time values that ends on or before ``before``."""
+    months = _months_with_data(engine, month_start(before))
+    if months:
+        # before any file is written: a role that cannot drop the partitions would leave Parquet
+        # files of months still in the database, and a second run would write them again
+        with engine.connect() as conn:
+            require_owner(conn, "realtime_value", "retiring months drops its partitions")
     out_dir.mkdir(parents=True, exist_ok=True)
     retired = []
-    for month in _months_with_data(engine, month_start(before)):
+    for month in months:
         start = datetime(month.year, month.month, 1, tzinfo=UTC)
         stop = datetime(*next_month(month).timetuple()[:3], tzinfo=UTC)
         frame = _read(engine, start, stop)
