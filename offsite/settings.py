@@ -11,6 +11,10 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _host_name() -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "gateway"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="OFFSITE_", extra="ignore")
 
@@ -36,7 +40,7 @@ class Settings(BaseSettings):
     """Where the device-password key is kept; unset: ``device-passwords.key`` in ``data_dir``,
     made at first use with mode 0600. A key file that others may read is refused."""
 
-    archive_writer: str = Field(default_factory=lambda: _host_name(), pattern=r"^[A-Za-z0-9._-]{1,64}$")
+    archive_writer: str = Field(default_factory=_host_name, pattern=r"^[A-Za-z0-9._-]{1,64}$")
     """Name of this process's raw-packet archive chain; each writer appends to its own chain, and
     the name stays the same across restarts (the host name by default: give each of several
     gateways on one host a name of its own)."""
@@ -268,10 +272,6 @@ class Settings(BaseSettings):
     def spool_dir(self) -> Path:
         """The gateway's spool directory in use."""
         return self.gateway_spool_dir or self.data_dir / "spool" / self.archive_writer
-
-
-def _host_name() -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "-", socket.gethostname())[:64] or "gateway"
 
 
 @lru_cache(maxsize=1)

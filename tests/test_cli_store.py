@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -106,3 +110,23 @@ def test_a_refused_database_url_hides_its_password(postgres_databases: PostgresD
     assert "has no Offsite schema" in result.stderr
     assert "s3cret-Pw" not in result.stderr
     assert "***" in result.stderr
+
+
+def test_an_unreachable_database_is_one_line_naming_host_and_port(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens once it is closed
+    url = f"postgresql://officer:s3cret-Pw@127.0.0.1:{port}/offsite"
+    done = subprocess.run(
+        [sys.executable, "-m", "offsite", "alarms", "list", "--database-url", url],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OFFSITE_DATA_DIR": str(tmp_path)},
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("offsite: cannot reach the database:")
+    assert f'"127.0.0.1", port {port}' in line
+    assert "s3cret-Pw" not in done.stderr

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 import typer
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from offsite.cli import (
     aggregate,
@@ -26,6 +29,7 @@ from offsite.cli import (
     store,
     worker,
 )
+from offsite.db.roles import PermissionRefused, refusal
 from offsite.settings import get_settings
 
 app = typer.Typer(
@@ -67,4 +71,29 @@ def main() -> None:
             name = "OFFSITE_" + "_".join(str(part) for part in error["loc"]).upper()
             typer.echo(f"offsite: {name}={error.get('input')!r}: {error['msg']}", err=True)
         raise SystemExit(2) from None
-    app()
+    try:
+        app()
+    except PermissionRefused as exc:
+        _refuse(str(exc))
+    except DBAPIError as exc:
+        # a role without the grant, or a server that does not answer: one line, not a traceback
+        why = refusal(exc)
+        if why is not None:
+            _refuse(f"the database refused this role: {why}")
+        if isinstance(exc, OperationalError) and exc.connection_invalidated is False and _unreachable(exc):
+            _refuse(f"cannot reach the database: {_first_line(exc.orig)}")
+        raise
+
+
+def _unreachable(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    return any(word in text for word in ("connection refused", "timeout expired", "could not translate host", "failed"))
+
+
+def _first_line(exc: BaseException | None) -> str:
+    return str(exc).strip().splitlines()[0] if exc is not None and str(exc).strip() else type(exc).__name__
+
+
+def _refuse(message: str) -> NoReturn:
+    typer.echo(f"offsite: {message}", err=True)
+    raise SystemExit(2)

@@ -21,8 +21,8 @@ from offsite.gateway.server import Gateway
 from offsite.gateway.writers import SpoolElsewhere
 from offsite.hj212.times import CST
 from offsite.registry.passwords import PasswordKeyError, key_source
-from offsite.store.signing import SigningKeyError
 from offsite.settings import Settings, with_database_url
+from offsite.store.signing import SigningKeyError
 
 gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
 devices_app = typer.Typer(help="Devices as the gateway sees them.", no_args_is_help=True)

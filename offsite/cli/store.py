@@ -8,9 +8,8 @@ from typing import Annotated
 
 import typer
 
-from offsite.cli.options import DatabaseUrl
-from offsite.db.schema import upgraded_engine
-from offsite.settings import with_database_url
+from offsite.cli.options import DatabaseUrl, database_engine
+from offsite.settings import get_settings, with_database_url
 from offsite.store.partitions import Partitions, existing
 from offsite.store.retention import retire_realtime
 
@@ -21,7 +20,7 @@ app = typer.Typer(help="Storage upkeep: partitions and retention.", no_args_is_h
 def partitions(database_url: DatabaseUrl = None) -> None:
     """Create this month's and the next months' partitions (PostgreSQL; nothing to do on SQLite)."""
     settings = with_database_url(database_url)
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     with engine.begin() as conn:
         Partitions().ensure_ahead(conn, datetime.now(UTC).date(), settings.partition_months_ahead)
         for table in ("interval_value", "realtime_value", "power_reading"):
@@ -37,8 +36,11 @@ def retire(
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Export whole months of real-time values to Parquet, check each file, then drop them."""
-    settings = with_database_url(database_url)
+    """Export whole months of real-time values to Parquet, check each file, then drop them.
+
+    Dropping a partition is the schema owner's right: without --database-url, this runs as
+    OFFSITE_OWNER_DATABASE_URL when it is set."""
+    settings = with_database_url(database_url or get_settings().owner_database_url)
     try:
         limit = (
             date.fromisoformat(before)
@@ -47,7 +49,7 @@ def retire(
         )
     except ValueError as exc:
         raise typer.BadParameter(f"{before!r} is not a date", param_hint="--before") from exc
-    engine = upgraded_engine(settings.database_url)
+    engine = database_engine(settings.database_url)
     done = retire_realtime(engine, limit, out)
     for month in done:
         typer.echo(f"{month.month:%Y-%m}: {month.rows} values -> {month.file}")

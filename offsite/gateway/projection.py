@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from offsite.db import table_of
+from offsite.db.roles import refusal
 from offsite.gateway.directory import DeviceDirectory
 from offsite.gateway.models import ProjectionFailure, ProjectionMark, UnknownDevice
 from offsite.hj212.decoder import DecodeOptions, decode
@@ -102,7 +103,12 @@ class Projector:
 
 
 def is_outage(exc: BaseException) -> bool:
-    """Whether an error means the database cannot be reached (as opposed to bad data)."""
+    """Whether an error means the database cannot take the write (as opposed to bad data): it
+    cannot be reached, or the gateway's role lacks a grant — then packets wait in the spool
+    until an administrator runs ``offsite db grant``, rather than each being refused in turn."""
+    if refusal(exc) is not None:
+        log.error("the database refused the gateway's role: %s (run `offsite db grant`)", refusal(exc))
+        return True
     return isinstance(exc, OperationalError | InterfaceError) or bool(getattr(exc, "connection_invalidated", False))
 
 

@@ -33,6 +33,7 @@ from offsite.hj212.times import make_qn
 from offsite.hj212.version import Version
 from offsite.registry.passwords import PasswordKeyError, cipher
 from offsite.settings import Settings
+from offsite.store.signing import signer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,7 @@ class Gateway:
             framing=self.framing,
             directory=self.directory,
             ack_deadline=settings.gateway_ack_deadline,
+            signer=signer(settings.data_dir),
             queue_limit=settings.gateway_queue_limit,
         )
         self.guard = PasswordGuard.from_settings(settings)
