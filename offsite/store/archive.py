@@ -276,8 +276,12 @@ def _new_ids(conn: Connection, count: int) -> list[int]:
                 "SELECT nextval(pg_get_serial_sequence('raw_packet', 'id')) FROM generate_series(1, %s)", (count,)
             )
         ]
-    # SQLite: the transaction that reads the largest id is the one that writes after it (a second
-    # writer that slipped in between makes this one fail, never share an id)
+    # SQLite: take the write lock before reading the largest id, so that no other writer (another
+    # gateway on the same file) can take the same ids in between; pysqlite would begin the
+    # transaction only at the INSERT, after the read
+    driver = conn.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        driver.execute("BEGIN IMMEDIATE")
     start = (conn.scalar(select(func.max(RawPacket.id))) or 0) + 1
     return list(range(start, start + count))
 
