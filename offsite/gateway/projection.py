@@ -9,11 +9,13 @@ rest at start-up (``project_pending``). A packet that cannot be projected is rec
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, Row, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -109,7 +111,9 @@ def is_outage(exc: BaseException) -> bool:
     if refusal(exc) is not None:
         log.error("the database refused the gateway's role: %s (run `offsite db grant`)", refusal(exc))
         return True
-    return isinstance(exc, OperationalError | InterfaceError) or bool(getattr(exc, "connection_invalidated", False))
+    return isinstance(
+        exc, OperationalError | InterfaceError | sqlite3.OperationalError | psycopg.OperationalError
+    ) or bool(getattr(exc, "connection_invalidated", False))
 
 
 def project_pending(engine: Engine, directory: DeviceDirectory, *, framing: FramingOptions, batch: int = 1000) -> int:

@@ -281,7 +281,7 @@ def _new_ids(conn: Connection, count: int) -> list[int]:
     # transaction only at the INSERT, after the read
     driver = conn.connection.driver_connection
     if driver is not None and not driver.in_transaction:
-        driver.execute("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")  # through SQLAlchemy: "locked" is its OperationalError
     start = (conn.scalar(select(func.max(RawPacket.id))) or 0) + 1
     return list(range(start, start + count))
 
