@@ -35,8 +35,10 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -52,6 +54,7 @@ from offsite.store.models import RawPacket
 from tests.databases import PostgresDatabases, postgres_reachable
 
 REAL_PEER = "127.0.0.1"
+GUESS_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 
 
 def free_port() -> int:
@@ -110,6 +113,8 @@ class StallingProxy:
 class Tally:
     acked: set[str] = field(default_factory=set)
     acked_at: list[float] = field(default_factory=list)
+    latency: list[float] = field(default_factory=list)
+    """Seconds from a packet's first sending to its ack, in the order of acked_at."""
     sent: int = 0
 
 
@@ -128,8 +133,6 @@ class RealDevice:
         self.counter += 1
         qn = f"2026{self.index:05d}{self.counter:08d}"
         minute = self.counter
-        from datetime import UTC, datetime, timedelta
-
         data_time = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(minutes=minute)
         factors = {"a21026": {"Avg": 30.0 + minute % 7, "Flag": "N"}, "a19001": {"Avg": 9.0, "Flag": "N"}}
         packet = upload(cn="2051", mn=self.mn, pw="123456", st="31", qn=qn, data_time=data_time, factors=factors)
@@ -139,6 +142,7 @@ class RealDevice:
         await asyncio.sleep(random.random() * self.interval)
         link: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
         pending: tuple[str, bytes] | None = None
+        first_sent: float | None = None
         while not until():
             started = time.monotonic()
             if pending is None:
@@ -149,10 +153,13 @@ class RealDevice:
                 qn, data = pending
                 link[1].write(data)
                 self.tally.sent += 1
+                if first_sent is None:
+                    first_sent = time.monotonic()
                 if await asyncio.wait_for(self._ack(link[0], qn), 10):
                     self.tally.acked.add(qn)
                     self.tally.acked_at.append(time.monotonic())
-                    pending = None
+                    self.tally.latency.append(time.monotonic() - first_sent)
+                    pending, first_sent = None, None
             except (OSError, TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 if link is not None:
                     link[1].transport.abort()
@@ -227,7 +234,15 @@ async def guesser(port: int, devices: int, until: Callable[[], bool]) -> int:
         try:
             for k in range(400):
                 target = mn(random.randrange(devices))
-                packet = upload(cn="2011", mn=target, pw=f"{k:06d}", st="31", qn=f"{20261101000000000 + k}", factors={})
+                packet = upload(
+                    cn="2011",
+                    mn=target,
+                    pw=f"{k:06d}",
+                    st="31",
+                    qn=f"{20261101000000000 + k}",
+                    data_time=GUESS_TIME,
+                    factors={"a21026": {"Rtd": 1.0, "Flag": "N"}},
+                )
                 writer.write(encode(packet))
                 guesses += 1
             await asyncio.wait_for(writer.drain(), 5)
@@ -237,6 +252,17 @@ async def guesser(port: int, devices: int, until: Callable[[], bool]) -> int:
         finally:
             writer.transport.abort()
     return guesses
+
+
+def _attack_main(port: int, count: int, devices: int, stop: Any, guesses: Any) -> None:
+    resource.setrlimit(resource.RLIMIT_NOFILE, (resource.getrlimit(resource.RLIMIT_NOFILE)[1],) * 2)
+
+    async def run() -> None:
+        tasks = [asyncio.create_task(hostile(i, port, stop.is_set)) for i in range(count)]
+        guesses.value = await guesser(port, devices, stop.is_set)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(run())
 
 
 # -- the run ---------------------------------------------------------------------------------------
@@ -279,7 +305,6 @@ class GatewayProcess:
 async def scenario(args: argparse.Namespace, port: int, gateway: GatewayProcess, proxy: StallingProxy) -> dict:
     tally = Tally()
     finished = False
-    attacking = False
     real = [RealDevice(i, port, args.devices / args.rate, tally) for i in range(args.devices)]
     tasks = [asyncio.create_task(d.run(lambda: finished)) for d in real]
     phases: dict[str, tuple[float, float]] = {}
@@ -291,9 +316,13 @@ async def scenario(args: argparse.Namespace, port: int, gateway: GatewayProcess,
 
     await asyncio.sleep(3.0)  # every device connected and sending
     await phase("calm", args.phase)
-    attacking = True
-    hostiles = [asyncio.create_task(hostile(i, port, lambda: not attacking)) for i in range(args.hostile)]
-    guessing = asyncio.create_task(guesser(port, args.devices, lambda: not attacking))
+    # the attackers run in a process of their own, so that they do not slow the real devices' client
+    stop_attack = multiprocessing.Event()
+    guesses = multiprocessing.Value("q", 0)
+    attacker = multiprocessing.Process(
+        target=_attack_main, args=(port, args.hostile, args.devices, stop_attack, guesses), daemon=True
+    )
+    attacker.start()
     await asyncio.sleep(3.0)  # the hostile connections open
     await phase("attack", args.phase)
     proxy.command("stall")
@@ -306,9 +335,8 @@ async def scenario(args: argparse.Namespace, port: int, gateway: GatewayProcess,
     await asyncio.get_running_loop().run_in_executor(None, gateway.start, port)
     phases["power cut"] = (killed, time.monotonic() + args.phase)
     await asyncio.sleep(args.phase)
-    attacking = False
-    guesses = await guessing
-    await asyncio.gather(*hostiles, return_exceptions=True)
+    stop_attack.set()
+    await asyncio.get_running_loop().run_in_executor(None, attacker.join, 30)
     await asyncio.sleep(5.0)  # the last resends
     finished = True
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -316,7 +344,11 @@ async def scenario(args: argparse.Namespace, port: int, gateway: GatewayProcess,
         name: sum(1 for t in tally.acked_at if start <= t < end) / (end - start)
         for name, (start, end) in phases.items()
     }
-    return {"rates": rates, "acked": tally.acked, "sent": tally.sent, "guesses": guesses}
+    latencies = {}
+    for name, (start, end) in phases.items():
+        inside = sorted(x for t, x in zip(tally.acked_at, tally.latency, strict=True) if start <= t < end)
+        latencies[name] = (inside[len(inside) // 2], inside[int(len(inside) * 0.99) - 1]) if inside else (0.0, 0.0)
+    return {"latencies": latencies, "rates": rates, "acked": tally.acked, "sent": tally.sent, "guesses": guesses.value}
 
 
 def main() -> None:
@@ -373,7 +405,11 @@ def main() -> None:
     calm = result["rates"]["calm"]
     print(f"real devices: {args.devices}, offered {args.rate:.0f} packets/s; hostile connections: {args.hostile}")
     for name, rate in result["rates"].items():
-        print(f"  {name:14s} {rate:7.1f} acked packets/s  ({rate / calm:.0%} of calm)")
+        p50, p99 = result["latencies"][name]
+        print(
+            f"  {name:14s} {rate:7.1f} acked packets/s  ({rate / calm:.0%} of calm)  "
+            f"ack p50 {p50 * 1000:.0f} ms, p99 {p99 * 1000:.0f} ms"
+        )
     print(f"password guesses sent: {result['guesses']:,}")
     print(f"archive rows from hostile peers: {hostile_rows:,} {by_outcome}")
     lost = result["acked"] - archived

@@ -245,7 +245,7 @@ def run_backend(name: str, url: str, args: argparse.Namespace, spool: Path) -> N
         OFFSITE_DATABASE_URL=url,
         OFFSITE_SECRET_KEY=KEY,
         OFFSITE_GATEWAY_PORT=str(port),
-        OFFSITE_GATEWAY_SPOOL_DIR=str(spool),
+        OFFSITE_DATA_DIR=str(spool),
         OFFSITE_ARCHIVE_WRITER=f"bench-{name}",
         OFFSITE_GATEWAY_IDLE_TIMEOUT="3600",
         OFFSITE_GATEWAY_MAX_REJECTIONS="1000000",

@@ -49,7 +49,7 @@ def rotate_command(
         old = cipher_from_file(old_key)
         new = cipher(settings)
         source = key_source(settings)
-        if fingerprint(read_key_file(old_key)) == source.fingerprint:
+        if fingerprint(read_key_file(old_key, exposed_ok=True)) == source.fingerprint:
             raise PasswordKeyError(f"{old_key} is the key in use ({source}): name the key to rotate away from")
         done = rotate(engine, old, new)
     typer.echo(f"device-password key: {source}")

@@ -15,11 +15,12 @@ class KeyFileError(ValueError):
     """A key file is unreadable, or readable by others than its owner."""
 
 
-def read_private(path: Path) -> bytes:
-    """The file's bytes, once it is known to be its owner's alone."""
+def read_private(path: Path, *, exposed_ok: bool = False) -> bytes:
+    """The file's bytes, once it is known to be its owner's alone (``exposed_ok``: a key being
+    retired, which others may have read, is read all the same)."""
     try:
         mode = stat.S_IMODE(path.stat().st_mode)
-        if mode & 0o077:
+        if mode & 0o077 and not exposed_ok:
             raise KeyFileError(
                 f"the key file {path} may be read by others (mode {mode:04o}): make it the owner's alone "
                 f"(chmod 600 {path}), and treat the key as known to whoever could read it"
@@ -42,4 +43,9 @@ def create_private(path: Path, content: bytes) -> bool:
         fh.write(content)
         fh.flush()
         os.fsync(fh.fileno())
+    directory = os.open(path.parent, os.O_RDONLY)  # the new name survives a power cut too
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
     return True

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from offsite.gateway.directory import DeviceDirectory
 from offsite.gateway.metrics import Metrics
@@ -28,6 +29,7 @@ from offsite.hj212.errors import HJ212Error
 from offsite.hj212.frame import FramingOptions
 from offsite.hj212.packet import Decoded
 from offsite.store.archive import ArchiveWriter, Incoming, bounded
+from offsite.store.headstate import ForeignRecords, HeadState
 from offsite.store.signing import Signer
 
 log = logging.getLogger(__name__)
@@ -67,6 +69,8 @@ class Ingest:
         ack_deadline: float = 5.0,
         queue_limit: int = 20000,
         signer: Signer | None = None,
+        head_state: HeadState | None = None,
+        quarantine: Spool | None = None,
     ) -> None:
         self.engine = engine
         self.writer_name = writer
@@ -79,6 +83,10 @@ class Ingest:
         self.projector = Projector()
         self.directory = directory
         self.signer = signer
+        self.head_state = head_state
+        self.quarantine = quarantine
+        """Packets the archive refused even without their header fields: kept, counted, never lost."""
+        self._tamper_logged = -1e9
         self._behind = False  # an outage interrupted projection: catch up from the marks
         self._archive: ArchiveWriter | None = None
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -241,15 +249,16 @@ class Ingest:
     def _archive_in_order(self, items: list[_Item]) -> tuple[list[Accepted], int]:
         """Archive ``items`` in order; returns what was archived and how many items were taken.
 
-        An outage stops it (the rest is for the spool). A batch that fails on its data is taken
-        one packet at a time, and a packet that fails alone is archived as ``unstorable`` with
-        its bytes and the reason, so one odd packet never blocks the archive or the spool behind it.
+        An outage, or a chain this writer did not leave, stops it (the rest is for the spool). A
+        batch that fails on its data is taken one packet at a time, and a packet that fails alone
+        is archived as ``unstorable`` with its bytes and the reason — or, should even that fail,
+        kept in the quarantine spool and counted — so one odd packet never blocks the archive or
+        the spool behind it.
         """
         try:
             return self._append(items), len(items)
         except Exception as exc:
-            if is_outage(exc):
-                log.warning("archive unavailable (%s); spooling", _first_line(exc))
+            if self._cannot_write(exc):
                 return [], 0
             log.exception("a batch of %d packets failed on its data; archiving them one by one", len(items))
         accepted: list[Accepted] = []
@@ -257,17 +266,41 @@ class Ingest:
             try:
                 accepted += self._append([item])
             except Exception as exc:
-                if is_outage(exc):
+                if self._cannot_write(exc):
                     return accepted, taken
                 log.exception("packet from %s cannot be archived as received; keeping it as unstorable", item[0].peer)
                 self.metrics.unstorable.inc()
                 try:
                     accepted += self._append([(unstorable(item[0], exc), None, None)])
                 except Exception as again:
-                    if is_outage(again):
+                    if self._cannot_write(again):
                         return accepted, taken
-                    raise
+                    self._quarantine(item, again)
         return accepted, len(items)
+
+    def _cannot_write(self, exc: BaseException) -> bool:
+        """An outage, or a chain in the database that this writer did not leave: spool, and say so."""
+        if isinstance(exc, ForeignRecords | IntegrityError):
+            # someone else wrote to this chain (or took its seqs): never chain on what we did not
+            # write; packets wait in the spool until an administrator has looked
+            self.metrics.tampered.inc()
+            now = time.monotonic()
+            if now - self._tamper_logged >= 60.0:
+                self._tamper_logged = now
+                log.critical("archive chain %s: %s; spooling", self.writer_name, _first_line(exc))
+            return True
+        if is_outage(exc):
+            log.warning("archive unavailable (%s); spooling", _first_line(exc))
+            return True
+        return False
+
+    def _quarantine(self, item: _Item, exc: BaseException) -> None:
+        log.critical("packet from %s refused even as unstorable (%s); kept in quarantine", item[0].peer, exc)
+        self.metrics.quarantined.inc()
+        if self.quarantine is None:
+            raise exc
+        with self._spool_lock:
+            self.quarantine.append([Spooled(item[0], item[1])])
 
     def _append(self, items: list[_Item]) -> list[Accepted]:
         try:
@@ -300,7 +333,11 @@ class Ingest:
     def _writer(self) -> ArchiveWriter:
         if self._archive is None:
             self._archive = ArchiveWriter(
-                self.engine, self.writer_name, checkpoint_every=self.checkpoint_every, signer=self.signer
+                self.engine,
+                self.writer_name,
+                checkpoint_every=self.checkpoint_every,
+                signer=self.signer,
+                state=self.head_state,
             )
         return self._archive
 

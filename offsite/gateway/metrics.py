@@ -26,6 +26,16 @@ class Metrics:
             "Archive writes the database did not answer by the ack deadline (their packets were spooled)",
             registry=self.registry,
         )
+        self.tampered = Counter(
+            "offsite_gateway_foreign_chain_writes",
+            "Writes refused because the archive chain holds records this gateway did not write (spooled)",
+            registry=self.registry,
+        )
+        self.quarantined = Counter(
+            "offsite_gateway_quarantined_packets",
+            "Packets the archive refused even without their header fields, kept in the quarantine spool",
+            registry=self.registry,
+        )
         self.unstorable = Counter(
             "offsite_gateway_unstorable_packets",
             "Packets the archive refused as received, archived without their header fields",

@@ -33,6 +33,7 @@ from offsite.hj212.times import make_qn
 from offsite.hj212.version import Version
 from offsite.registry.passwords import PasswordKeyError, cipher
 from offsite.settings import Settings
+from offsite.store.headstate import HeadState
 from offsite.store.signing import signer
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ class Gateway:
             framing=self.framing,
             directory=self.directory,
             ack_deadline=settings.gateway_ack_deadline,
-            signer=signer(settings.data_dir),
+            signer=signer(settings.data_dir, create=True),
+            head_state=HeadState(settings.data_dir / "chains" / f"{settings.archive_writer}.head"),
+            quarantine=Spool(settings.data_dir / "quarantine" / settings.archive_writer),
             queue_limit=settings.gateway_queue_limit,
         )
         self.guard = PasswordGuard.from_settings(settings)

@@ -38,6 +38,7 @@ from offsite.notify.witness import publish_heads
 from offsite.screening.database import PROFILE_WINDOW, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
+from offsite.store.signing import SigningKeyError
 
 log = logging.getLogger("offsite.worker")
 SCREEN_WINDOW = timedelta(hours=24)
@@ -89,7 +90,12 @@ def profiles_job(engine: Engine, settings: Settings) -> str:
 
 
 def heads_job(engine: Engine, settings: Settings) -> str:
-    return "heads: " + publish_heads(engine, settings, channels_for(settings), datetime.now(UTC)).summary()
+    try:
+        done = publish_heads(engine, settings, channels_for(settings), datetime.now(UTC))
+    except SigningKeyError as exc:
+        log.error("%s", exc)
+        return f"heads: not published: {exc}"
+    return "heads: " + done.summary()
 
 
 JOBS: dict[str, Callable[[Engine, Settings], str]] = {

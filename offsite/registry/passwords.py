@@ -52,8 +52,9 @@ def fingerprint(key: str) -> str:
 
 
 def cipher_from_file(path: Path) -> Fernet:
-    """The cipher of an existing key file (``offsite keys rotate --old-key``); never creates one."""
-    return _fernet(read_key_file(path))
+    """The cipher of an existing key file being retired (``offsite keys rotate --old-key``):
+    read even when others could read it — that is why it is being retired; never creates one."""
+    return _fernet(read_key_file(path, exposed_ok=True))
 
 
 def encrypt(fernet: Fernet, password: str) -> bytes:
@@ -83,10 +84,10 @@ def _fernet(key: str) -> Fernet:
         raise PasswordKeyError(f"the device-password key is not a Fernet key: {exc}") from exc
 
 
-def read_key_file(path: Path) -> str:
-    """A key file's key, once it is known to be readable by its owner alone."""
+def read_key_file(path: Path, *, exposed_ok: bool = False) -> str:
+    """A key file's key, once it is known to be readable by its owner alone (or ``exposed_ok``)."""
     try:
-        return read_private(path).decode("ascii").strip()
+        return read_private(path, exposed_ok=exposed_ok).decode("ascii").strip()
     except KeyFileError as exc:
         raise PasswordKeyError(f"{exc} (rotate a device-password key with `offsite keys rotate --old-key`)") from exc
     except UnicodeDecodeError as exc:

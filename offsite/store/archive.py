@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, func, insert, select, tuple_
 
 from offsite.store import merkle
+from offsite.store.headstate import HeadState
 from offsite.store.models import ArchiveCheckpoint, RawPacket
 from offsite.store.signing import Signer
 
@@ -150,12 +151,21 @@ class ArchiveWriter:
     """Appends batches to one writer's chain. Not shared between processes: one name, one writer."""
 
     def __init__(
-        self, engine: Engine, writer: str, *, checkpoint_every: int = 1000, signer: Signer | None = None
+        self,
+        engine: Engine,
+        writer: str,
+        *,
+        checkpoint_every: int = 1000,
+        signer: Signer | None = None,
+        state: HeadState | None = None,
     ) -> None:
+        """``state``: the writer's own record of its head; with it, a database head this writer
+        did not leave raises ``ForeignRecords`` instead of being chained on and signed."""
         self.engine = engine
         self.writer = writer
         self.checkpoint_every = checkpoint_every
         self.signer = signer
+        self.state = state
         with engine.connect() as conn:
             last = conn.execute(
                 select(RawPacket.seq, RawPacket.hash)
@@ -178,6 +188,8 @@ class ArchiveWriter:
             ]
         self._seq: int = last.seq if last else 0
         self._hash: bytes = bytes(last.hash) if last else GENESIS
+        if state is not None:
+            state.check(writer, self._seq, self._hash)
 
     @property
     def head(self) -> tuple[int, bytes]:
@@ -199,6 +211,8 @@ class ArchiveWriter:
             archived, checkpoint = self._insert(conn, packets)
             if also is not None:
                 also(conn, archived)
+            if self.state is not None:  # before the commit: a crash after it still finds its head known
+                self.state.intend((self._seq, self._hash), (archived[-1].seq, archived[-1].hash))
         self._seq, self._hash = archived[-1].seq, archived[-1].hash
         if checkpoint:
             self._checkpointed, self._since = self._seq, []

@@ -8,6 +8,7 @@ public key (``offsite archive public-key``) goes to whoever must be able to chec
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from offsite.db.keyfile import KeyFileError, create_private, read_private
+
+log = logging.getLogger(__name__)
 
 KEY_FILE = "archive-signing.key"
 """Its name in the data directory."""
@@ -52,14 +55,25 @@ class Signer:
         ).decode("ascii")
 
 
-def signer(data_dir: Path) -> Signer:
-    """The deployment's signing key, made at first use under ``data_dir``."""
+def signer(data_dir: Path, *, create: bool = False) -> Signer:
+    """The deployment's signing key under ``data_dir``; made there only with ``create`` (the
+    gateway's first start, ``offsite archive keygen``). Everything else refuses a missing key:
+    a second key made by accident on another host would make every checkpoint of the first look
+    forged."""
     path = data_dir / KEY_FILE
     if not path.exists():
+        if not create:
+            raise SigningKeyError(
+                f"no archive signing key at {path}: the gateway makes it at its first start "
+                "(or `offsite archive keygen`); every process that signs must share it"
+            )
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
-        create_private(path, pem)
+        if create_private(path, pem):
+            log.warning(
+                "made a new archive signing key at %s: publish its public key (offsite archive public-key)", path
+            )
     try:
         key = serialization.load_pem_private_key(read_private(path), password=None)
     except KeyFileError as exc:

@@ -35,7 +35,7 @@ def test_kill_9_mid_load_loses_no_acknowledged_packet(engine: Engine, database_u
         OFFSITE_DATABASE_URL=database_url,
         OFFSITE_SECRET_KEY=KEY,
         OFFSITE_GATEWAY_PORT=str(port),
-        OFFSITE_GATEWAY_SPOOL_DIR=str(tmp_path / "spool"),
+        OFFSITE_DATA_DIR=str(tmp_path / "data"),
         OFFSITE_ARCHIVE_WRITER="gw-killed",
         OFFSITE_GATEWAY_BATCH_WAIT="0.005",
     )

@@ -6,13 +6,15 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 
+from offsite.jobs.scheduled import heads_job
 from offsite.notify.channels import channels_for
 from offsite.notify.witness import publish_heads
 from offsite.store.archive import ArchiveWriter
 from offsite.store.heads import parse_heads
-from offsite.store.signing import signer
+from offsite.store.signing import SigningKeyError, signer
 from offsite.store.verification import verify
 from tests.notify.servers import Recorder, http_server, smtp_server
 from tests.notify.test_outbox import _settings
@@ -22,6 +24,7 @@ NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 
 def test_heads_go_to_the_file_the_mailbox_and_the_webhook(engine: Engine, tmp_path: Path) -> None:
+    key = signer(tmp_path / "data", create=True)  # the gateway makes it at its first start
     ArchiveWriter(engine, "gw-1").append([incoming(i) for i in range(3)])
     ArchiveWriter(engine, "gw-2").append([incoming(i, mn="MN-B") for i in range(2)])
     recorder = Recorder(answer={"ok": True})
@@ -34,7 +37,6 @@ def test_heads_go_to_the_file_the_mailbox_and_the_webhook(engine: Engine, tmp_pa
             archive_witness_webhook=url,
         )
         done = publish_heads(engine, settings, channels_for(settings), NOW)
-    key = signer(tmp_path / "data")
     assert (done.heads, done.fingerprint, done.failed) == (2, key.fingerprint, [])
     assert done.file == tmp_path / "witness" / "heads-20261207.jsonl"
     published = parse_heads(done.file.read_text().splitlines(), "witness file")
@@ -51,6 +53,7 @@ def test_heads_go_to_the_file_the_mailbox_and_the_webhook(engine: Engine, tmp_pa
 
 def test_a_witness_that_fails_is_named_and_the_file_still_written(engine: Engine, tmp_path: Path) -> None:
     ArchiveWriter(engine, "gw-1").append([incoming(0)])
+    signer(tmp_path / "data", create=True)
     settings = _settings(
         data_dir=tmp_path / "data",
         smtp_port=1,  # nothing listens there
@@ -62,3 +65,12 @@ def test_a_witness_that_fails_is_named_and_the_file_still_written(engine: Engine
     assert done.file == tmp_path / "data" / "heads" / "heads-20261207.jsonl"
     assert len(done.file.read_text().splitlines()) == 1
     assert "not delivered to email notary@witness.example" in done.summary()
+
+
+def test_no_signing_key_no_publication(engine: Engine, tmp_path: Path) -> None:
+    """A worker on a host without the gateway's key must not make a key of its own."""
+    settings = _settings(data_dir=tmp_path / "data")
+    with pytest.raises(SigningKeyError, match="no archive signing key"):
+        publish_heads(engine, settings, channels_for(settings), NOW)
+    assert not (tmp_path / "data" / "archive-signing.key").exists()
+    assert heads_job(engine, settings).startswith("heads: not published: no archive signing key")

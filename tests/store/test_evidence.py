@@ -69,12 +69,12 @@ def test_one_changed_packet_is_named_and_nothing_else(engine: Engine) -> None:
 def test_a_recomputed_chain_fails_the_signatures(engine: Engine, tmp_path: Path) -> None:
     """The database's owner rewrites a record and recomputes every hash, Merkle root and checkpoint
     after it; only the deployment's key, which is not in the database, shows it."""
-    key = signer(tmp_path)
+    key = signer(tmp_path, create=True)
     archive = ArchiveWriter(engine, "gw-1", checkpoint_every=10, signer=key)
     for start in range(0, 25, 5):
         archive.append([incoming(i) for i in range(start, start + 5)])
     assert verify(engine, public_key=key.public).signed == 2
-    forger = signer(tmp_path / "forger")
+    forger = signer(tmp_path / "forger", create=True)
     _recompute_from(engine, "gw-1", 7, b"forged", forger)
     assert verify(engine).ok  # consistent in itself: hashes, links and Merkle roots all recomputed
     problems = verify(engine, public_key=key.public).problems
@@ -200,7 +200,7 @@ def test_every_leaf_has_a_proof_and_no_other_leaf_passes(leaves: list[bytes], da
 
 
 def test_signed_heads_prove_themselves(engine: Engine, tmp_path: Path) -> None:
-    key = signer(tmp_path)
+    key = signer(tmp_path, create=True)
     fill(engine, "gw-1", 8)
     published = signed_heads(engine, key, T0)
     lines = [h.as_json() for h in published]
@@ -208,13 +208,13 @@ def test_signed_heads_prove_themselves(engine: Engine, tmp_path: Path) -> None:
     forged = [lines[0].replace(published[0].hash, "00" * 32)]  # a heads file edited to fit a rewritten chain
     (problem,) = verify(engine, parse_heads(forged, "heads"), public_key=key.public).problems
     assert "not signed by the key" in problem.reason
-    stranger = signer(tmp_path / "other")
+    stranger = signer(tmp_path / "other", create=True)
     (problem,) = verify(engine, parse_heads(lines, "heads"), public_key=stranger.public).problems
     assert "not authentic" in problem.reason
 
 
 def test_the_signing_key_is_private_to_its_owner(tmp_path: Path) -> None:
-    key = signer(tmp_path)
+    key = signer(tmp_path, create=True)
     path = tmp_path / "archive-signing.key"
     assert path.stat().st_mode & 0o777 == 0o600
     assert signer(tmp_path).fingerprint == key.fingerprint  # made once, then read
@@ -227,7 +227,7 @@ def test_the_signing_key_is_private_to_its_owner(tmp_path: Path) -> None:
 
 
 def test_the_cli_signs_publishes_and_verifies(database_url: str, engine: Engine, tmp_path: Path) -> None:
-    archive = ArchiveWriter(engine, "gw-1", checkpoint_every=10, signer=signer(tmp_path / "data"))
+    archive = ArchiveWriter(engine, "gw-1", checkpoint_every=10, signer=signer(tmp_path / "data", create=True))
     for start in range(0, 12, 4):
         archive.append([incoming(i) for i in range(start, start + 4)])
     env = {"OFFSITE_DATA_DIR": str(tmp_path / "data")}
