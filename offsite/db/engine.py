@@ -39,7 +39,16 @@ def make_engine(url: str, *, statement_timeout: float | None = None, **kwargs: A
         engine = create_engine(url, connect_args={"timeout": busy}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    connect_args: dict[str, Any] = {"connect_timeout": CONNECT_TIMEOUT}
+    # keepalives and tcp_user_timeout end a connection whose peer vanished (a cut network
+    # answers nothing, and the server-side timeouts below never reach us then)
+    connect_args: dict[str, Any] = {
+        "connect_timeout": CONNECT_TIMEOUT,
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+        "tcp_user_timeout": 60_000,
+    }
     if statement_timeout is not None:
         ms = max(1, round(statement_timeout * 1000))
         connect_args["options"] = f"-c statement_timeout={ms} -c lock_timeout={ms}"

@@ -14,6 +14,7 @@ import contextlib
 import logging
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -102,6 +103,7 @@ class Ingest:
         self._room = asyncio.Event()
         self._room.set()
         self._stuck: asyncio.Future[list[Accepted]] | None = None
+        self._spool_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offsite-spool")
         metrics.spool_depth.set(self._spooled)
 
     def start(self) -> None:
@@ -117,6 +119,7 @@ class Ingest:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        self._spool_executor.shutdown(wait=False)
 
     def submit(self, incoming: Incoming, device_id: int | None, decoded: Decoded | None) -> asyncio.Future[None]:
         """Queue a packet; the future resolves once it is durable (archived, or spooled)."""
@@ -140,7 +143,7 @@ class Ingest:
             batch = await self._next_batch()
             try:
                 if self._stuck is not None and not self._stuck.done():
-                    await asyncio.to_thread(self._spool_only, batch)
+                    await self._on_spool_thread(batch)
                 else:
                     await self._write_or_spool(batch)
             except Exception as exc:
@@ -184,7 +187,11 @@ class Ingest:
         self.metrics.overdue.inc()
         self._stuck = write
         write.add_done_callback(self._after_stuck)
-        await asyncio.to_thread(self._spool_only, batch)
+        await self._on_spool_thread(batch)
+
+    async def _on_spool_thread(self, batch: list[_Pending]) -> None:
+        # a thread of its own: the default pool's threads may all be waiting on a hung database
+        await asyncio.get_running_loop().run_in_executor(self._spool_executor, self._spool_only, batch)
 
     def _after_stuck(self, write: asyncio.Future[list[Accepted]]) -> None:
         if write.cancelled():

@@ -11,6 +11,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import re
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,8 +21,14 @@ from sqlalchemy import Engine, insert, select, update
 
 from offsite.gateway.models import ArchiveWriter
 from offsite.gateway.spool import Spool
+from offsite.settings import Settings
 
 log = logging.getLogger(__name__)
+
+WRITER_FILE = "archive-writer"
+"""The chain name recorded in the data directory."""
+
+WRITER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class SpoolElsewhere(RuntimeError):
@@ -79,15 +86,47 @@ def lock_spool(spool_dir: Path) -> IO[str]:
     return handle
 
 
+def settled_writer(settings: Settings) -> Settings:
+    """The settings with the chain name this data directory writes: ``OFFSITE_ARCHIVE_WRITER``
+    when given; else the name recorded in the data directory at its first start (the host name
+    then), so that a renamed host — a re-created container — keeps its chain and its spool."""
+    if "archive_writer" in settings.model_fields_set:
+        return settings
+    path = settings.data_dir / WRITER_FILE
+    try:
+        recorded = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(settings.archive_writer + "\n", encoding="utf-8")
+        return settings
+    if not WRITER_NAME.fullmatch(recorded):
+        raise SpoolElsewhere(f"{path} does not hold a chain name ({recorded[:80]!r}): set OFFSITE_ARCHIVE_WRITER")
+    return settings.model_copy(update={"archive_writer": recorded})
+
+
+def orphaned_spools(data_dir: Path, own: Path) -> None:
+    """Refuse to start while another chain's spool in this data directory holds acknowledged packets."""
+    root = data_dir / "spool"
+    if not root.is_dir():
+        return
+    for directory in sorted(p for p in root.iterdir() if p.is_dir() and p != own):
+        waiting = _waiting_in(directory)
+        if waiting:
+            raise SpoolElsewhere(
+                f"the spool of chain {directory.name!r} at {directory} holds {waiting} acknowledged packets not yet "
+                f"archived: start a gateway with OFFSITE_ARCHIVE_WRITER={directory.name} to replay them first"
+            )
+
+
 def _waiting_in(directory: Path) -> int | None:
     """Packets waiting in the spool at ``directory``; None while a live gateway holds it."""
-    if not (directory / "spool.bin").exists():
+    if not directory.is_dir():
         return 0
-    try:
+    try:  # the lock first: a live gateway's spool is its own, whatever it holds
         handle = lock_spool(directory)
     except SpoolElsewhere:
         return None
     try:
-        return Spool(directory).pending()
+        return Spool(directory).pending() if (directory / "spool.bin").exists() else 0
     finally:
         handle.close()

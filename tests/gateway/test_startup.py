@@ -14,9 +14,10 @@ from offsite.db import make_engine
 from offsite.gateway.models import ArchiveWriter
 from offsite.gateway.server import Gateway
 from offsite.gateway.spool import Spool, Spooled
-from offsite.gateway.writers import SpoolElsewhere
+from offsite.gateway.writers import SpoolElsewhere, orphaned_spools, settled_writer
 from offsite.registry.models import Device
 from offsite.registry.passwords import PasswordKeyError, encrypt
+from offsite.settings import Settings
 from offsite.sim.device import VirtualDevice
 from offsite.store.archive import Incoming
 from offsite.store.models import RawPacket
@@ -137,3 +138,37 @@ def test_two_gateways_cannot_share_one_spool(engine: Engine, database_url: str, 
                 await Gateway(settings, engine).start()
 
     run(scenario)
+
+
+def test_a_second_gateway_on_the_same_chain_is_refused_even_before_any_spooling(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    register(engine)
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path / "a"), engine):
+            other = Gateway(settings_for(database_url, tmp_path / "b"), engine)
+            with pytest.raises(SpoolElsewhere, match="is running with its spool at"):
+                await other.start()
+
+    run(scenario)
+
+
+def test_the_chain_name_stays_with_the_data_directory(tmp_path: Path) -> None:
+    here = Settings(data_dir=tmp_path)  # the host name, by default
+    assert settled_writer(here).archive_writer == here.archive_writer
+    assert (tmp_path / "archive-writer").read_text().strip() == here.archive_writer  # recorded at first start
+    (tmp_path / "archive-writer").write_text("old-host\n")  # as recorded under the host's former name
+    assert settled_writer(Settings(data_dir=tmp_path)).archive_writer == "old-host"
+    assert settled_writer(Settings(data_dir=tmp_path, archive_writer="gw-2")).archive_writer == "gw-2"
+    (tmp_path / "archive-writer").write_text("../../etc\n")
+    with pytest.raises(SpoolElsewhere, match="does not hold a chain name"):
+        settled_writer(Settings(data_dir=tmp_path))
+
+
+def test_another_chains_spool_holding_packets_is_never_left_behind(tmp_path: Path) -> None:
+    orphan = tmp_path / "spool" / "old-host"
+    Spool(orphan).append([Spooled(Incoming(b"##0000", "127.0.0.1:1", utcnow(), "ok", None, MN), 1)])
+    with pytest.raises(SpoolElsewhere, match="OFFSITE_ARCHIVE_WRITER=old-host to replay them first"):
+        orphaned_spools(tmp_path, tmp_path / "spool" / "new-host")
+    orphaned_spools(tmp_path, orphan)  # its own chain's gateway may start

@@ -138,3 +138,24 @@ def register_devices(engine: Engine, fernet: Fernet, devices: dict[str, str]) ->
                     installed_on=date(2025, 1, 1),
                 )
             )
+
+
+def test_the_exposed_repository_key_can_be_rotated_away_from(tmp_path: Path) -> None:
+    """The key earlier versions committed was mode 0644: exactly the key to rotate away from."""
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    old_path = tmp_path / "offsite.key"
+    old_path.write_text(Fernet.generate_key().decode() + "\n")
+    old_path.chmod(0o644)
+    register_devices(engine, cipher_from_file(old_path), {"MN-A": "pw-a"})
+    env = {"OFFSITE_SECRET_KEY_FILE": str(tmp_path / "new.key"), "OFFSITE_DATABASE_URL": url}
+    offsite.settings.get_settings.cache_clear()
+    try:
+        done = CliRunner().invoke(app, ["keys", "rotate", "--old-key", str(old_path)], env=env)
+    finally:
+        offsite.settings.get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    assert "1 device passwords re-encrypted" in done.stdout
+    with pytest.raises(PasswordKeyError, match="may be read by others"):
+        cipher(Settings(secret_key_file=old_path))  # still never used as the key in force
