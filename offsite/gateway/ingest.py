@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -104,6 +105,8 @@ class Ingest:
         self._room.set()
         self._stuck: asyncio.Future[list[Accepted]] | None = None
         self._spool_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="offsite-spool")
+        self._archived_late: set[tuple[datetime, bytes]] = set()
+        """Packets an overdue write committed after they were spooled: skipped when replayed."""
         metrics.spool_depth.set(self._spooled)
 
     def start(self) -> None:
@@ -249,6 +252,12 @@ class Ingest:
         if not self._spooled:
             accepted, done = self._archive_in_order([(p.incoming, p.device_id, p.decoded) for p in batch])
         with self._spool_lock:
+            # an overdue batch may have been spooled while this write was committing it: then its
+            # replay skips it; else the overdue path must not spool it any more
+            for pending in batch[:done]:
+                if pending.taken:
+                    self._archived_late.add(_key(pending.incoming))
+                pending.taken = True
             self._spool([p for p in batch[done:] if not p.taken])
         self._release(batch)
         return accepted
@@ -366,8 +375,11 @@ class Ingest:
                         log.info("replayed %d spooled packets into the archive", replayed)
                     return
                 chunk = list(waiting[: self.batch_size])
-            items = [(r.incoming, r.device_id, self._decoded(r)) for r in chunk]
-            accepted, taken = self._archive_in_order(items)
+            fresh = [i for i, r in enumerate(chunk) if _key(r.incoming) not in self._archived_late]
+            items = [(chunk[i].incoming, chunk[i].device_id, self._decoded(chunk[i])) for i in fresh]
+            accepted, archived = self._archive_in_order(items)
+            taken = len(chunk) if archived == len(fresh) else fresh[archived]
+            self._archived_late.difference_update(_key(r.incoming) for r in chunk[:taken])
             with self._spool_lock:
                 self.spool.mark_replayed(done + taken)
                 self._spooled = self.spool.pending()
@@ -414,6 +426,11 @@ def unstorable(packet: Incoming, exc: BaseException) -> Incoming:
 def _first_line(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}"
     return text.splitlines()[0][:500] if text else type(exc).__name__
+
+
+def _key(packet: Incoming) -> tuple[datetime, bytes]:
+    """A received packet, told apart from every other: its receive time and its bytes."""
+    return packet.received_at, packet.data
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

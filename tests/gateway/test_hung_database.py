@@ -56,6 +56,9 @@ def test_a_stalled_postgresql_is_bridged_by_the_spool(postgres_engine: Engine, t
             gateway_engine.dispose()
             await proxy.stop()
         assert verify(postgres_engine).ok
+        with postgres_engine.connect() as conn:
+            stored = list(conn.execute(select(RawPacket.qn)).scalars())
+        assert sorted(stored) == sorted(qns)  # the overdue write committed at last: nothing archived twice
 
     run(scenario)
 
