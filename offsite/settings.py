@@ -79,7 +79,12 @@ class Settings(BaseSettings):
     counts as an outage and packets go to the spool."""
 
     gateway_idle_timeout: float = 600.0
-    """Seconds without a byte before a connection is closed (a few real-time intervals)."""
+    """Seconds without a frame (a packet, or bytes rejected as one) before a connection is closed
+    (a few real-time intervals); separators alone (CR, LF, blanks) do not keep it open."""
+
+    gateway_auth_deadline: float = Field(default=300.0, gt=0)
+    """Seconds a connection may stay open without one accepted packet (a registered MN with its
+    right password) before it is closed."""
 
     gateway_flush_after: float = 0.2
     """Seconds of silence after which a frame with no CRLF is taken as complete."""
@@ -144,12 +149,24 @@ class Settings(BaseSettings):
     """Port of the Prometheus metrics endpoint; none if unset."""
 
     gateway_max_connections: int = 10_000
-    """Cap on open device connections in all; further connections are closed at once."""
+    """Cap on open device connections in all. At the cap, a newcomer takes the place of the oldest
+    connection that has not sent an accepted packet; if every one has, it is closed at once."""
 
     gateway_junk_archived: int = 5
     """Rejected frames of one connection archived one by one; later ones (and the rest of a read
     once the rejection cap is reached) are counted and hashed into one ``junk_summary`` record,
     archived when the connection closes."""
+
+    gateway_junk_per_address: int = Field(default=50, ge=0)
+    """Rejected frames from one address, over all its connections, archived one by one within
+    ``gateway_password_window``; past it, that address's rejected frames only go into its
+    connections' ``junk_summary`` records."""
+
+    gateway_junk_connections: int = Field(default=10, ge=1)
+    """Connections from one address ending with rejected frames and no accepted packet, within
+    ``gateway_password_window``, before the address is refused new connections for a back-off
+    (``gateway_password_backoff``, doubling up to ``gateway_password_backoff_max``). An address
+    that sent an accepted packet within the window (a carrier NAT) is never refused."""
 
     gateway_password_attempts: int = 5
     """Wrong passwords for one MN from one address (over all its connections) within
@@ -181,6 +198,11 @@ class Settings(BaseSettings):
 
     gateway_send_buffer: int = 262_144
     """Bytes waiting to be written to one device (acks, requests) before its connection is closed."""
+
+    notify_allow_internal_webhooks: bool = False
+    """Post webhooks to addresses of no public network (a bureau's intranet robot at 10.x): off,
+    so that a contact's webhook cannot make the platform call its own services or a cloud's
+    metadata endpoint."""
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25

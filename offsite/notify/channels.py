@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import json
 import smtplib
+import socket
 import ssl
 import urllib.error
 import urllib.parse
@@ -27,7 +28,7 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from typing import Protocol
 
-from offsite.registry.addresses import email_problem, phone_problem, webhook_problem
+from offsite.registry.addresses import email_problem, internal_address, phone_problem, webhook_problem
 from offsite.settings import Settings
 
 
@@ -110,7 +111,12 @@ class Webhook:
     settings: Settings
 
     def send(self, message: Outgoing) -> str:
-        reason = webhook_problem(message.address, allow_loopback_http=self.settings.notify_allow_loopback_http)
+        s = self.settings
+        reason = webhook_problem(
+            message.address,
+            allow_loopback_http=s.notify_allow_loopback_http,
+            allow_internal=s.notify_allow_internal_webhooks,
+        ) or (None if s.notify_allow_internal_webhooks else _resolves_inside(message.address))
         if reason:
             raise DeliveryError(f"webhook address refused: {reason}")
         data = json.dumps(webhook_payload(message), ensure_ascii=False).encode()
@@ -124,6 +130,23 @@ class Webhook:
             if code not in {0, None}:
                 raise DeliveryError(f"{message.channel} robot refused: {answer}")
         return f"HTTP {status}: {answer}"
+
+
+def _resolves_inside(url: str) -> str | None:
+    """Why an https webhook's host name is refused: it resolves to an address of no public network
+    (a name can point anywhere; the literal addresses were checked already)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme != "https" or parts.hostname is None:
+        return None  # plain http reaches here only to this machine, and only when allowed
+    try:
+        found = socket.getaddrinfo(parts.hostname, parts.port or 443, proto=socket.IPPROTO_TCP)
+    except OSError as exc:
+        raise DeliveryError(f"webhook host {parts.hostname!r} does not resolve: {exc}") from exc
+    for *_, address in found:
+        internal = internal_address(str(address[0]))
+        if internal:
+            return f"{parts.hostname!r} resolves to {internal}; set OFFSITE_NOTIFY_ALLOW_INTERNAL_WEBHOOKS to allow it"
+    return None
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

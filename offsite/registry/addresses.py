@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import socket
 import unicodedata
 import urllib.parse
 
@@ -82,11 +83,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def webhook_problem(value: str, *, allow_loopback_http: bool = False) -> str | None:
+def internal_address(host: str) -> str | None:
+    """What ``host`` is, if it is an address of no public network: loopback, private, link-local
+    (cloud metadata at 169.254.169.254), reserved — in any spelling an HTTP client accepts
+    (``2130706433``, ``0x7f000001``, ``[::1]``). None for a public address or a name."""
+    address: ipaddress.IPv4Address | ipaddress.IPv6Address
+    try:
+        address = ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        try:  # the forms inet_aton takes: decimal, hex and octal, dotted or not
+            address = ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None if host.lower().rstrip(".") != "localhost" else "this machine (localhost)"
+    if address.is_global:
+        return None
+    return f"a non-public address ({address})"
+
+
+def webhook_problem(value: str, *, allow_loopback_http: bool = False, allow_internal: bool = False) -> str | None:
     """Why ``value`` is not a webhook URL Offsite posts to: ``https://`` and a host.
 
     Plain ``http`` is accepted only to this machine (``localhost``, 127.0.0.0/8, ::1) and only
     when ``allow_loopback_http`` is set (``OFFSITE_NOTIFY_ALLOW_LOOPBACK_HTTP``: tests, the demo).
+    An https URL whose host is an address of no public network is refused unless
+    ``allow_internal`` (``OFFSITE_NOTIFY_ALLOW_INTERNAL_WEBHOOKS``): a contact's webhook must not
+    make the platform call its own services or the cloud's metadata endpoint.
     """
     controls = control_characters(value)
     if controls:
@@ -108,7 +129,15 @@ def webhook_problem(value: str, *, allow_loopback_http: bool = False) -> str | N
         return f"{value!r} is not an https URL (scheme {parts.scheme!r})"
     if not host:
         return f"{value!r} names no host"
+    if "@" in parts.netloc:
+        return f"{value!r} carries a user name before its host (…@host): not a webhook address"
     if scheme == "https":
+        internal = internal_address(host)
+        if internal and not allow_internal:
+            return (
+                f"{value!r} points at {internal}: set OFFSITE_NOTIFY_ALLOW_INTERNAL_WEBHOOKS to post to "
+                "addresses inside the bureau's network"
+            )
         return None
     if not is_loopback(host):
         return f"{value!r} is plain http; webhooks must use https"

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
+from offsite.notify.channels import DeliveryError, Outgoing, Webhook
 from offsite.registry.addresses import email_problem, is_loopback, phone_problem, webhook_problem
+from offsite.settings import Settings
 
 
 @pytest.mark.parametrize("value", ["officer@hf.example", "zhang.san+alarms@hf.gov.cn", "a@例子.中国"])
@@ -94,3 +98,37 @@ def test_anything_but_one_telephone_number_is_refused(value: str) -> None:
     problem = phone_problem(value)
     assert problem is not None
     assert problem.startswith(repr(value))
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "https://169.254.169.254/latest/meta-data/",  # a cloud's metadata endpoint
+        "https://[::1]/",
+        "https://2130706433/",  # 127.0.0.1 spelt as one decimal number
+        "https://0x7f000001/",
+        "https://10.0.0.5/hook",
+        "https://[fd00::1]/",
+        "https://localhost/",
+    ],
+)
+def test_https_webhooks_to_no_public_network_are_refused_unless_allowed(value: str) -> None:
+    problem = webhook_problem(value)
+    assert problem is not None
+    assert "OFFSITE_NOTIFY_ALLOW_INTERNAL_WEBHOOKS" in problem
+    assert webhook_problem(value, allow_internal=True) is None
+
+
+def test_a_user_name_before_the_host_is_refused() -> None:
+    problem = webhook_problem("https://example.cn\\@127.0.0.1/")
+    assert problem is not None
+    assert "user name before its host" in problem
+
+
+def test_a_name_that_resolves_inside_is_refused_at_send_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A public-looking name can point at the metadata endpoint: the answer of the resolver counts."""
+    resolved = [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 443))]
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *args, **kwargs: resolved)
+    message = Outgoing("webhook", "https://hooks.example.cn/robot", "s", "b")
+    with pytest.raises(DeliveryError, match="resolves to a non-public address"):
+        Webhook(Settings()).send(message)
