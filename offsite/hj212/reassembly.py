@@ -51,9 +51,14 @@ class _Pending:
 
 
 class Reassembler:
-    def __init__(self, timeout: float = 60.0) -> None:
+    """``max_pending``: messages waiting for parts at once; past it, the oldest is given up
+    (it comes out of the next ``expire``), so parts that never complete hold bounded memory."""
+
+    def __init__(self, timeout: float = 60.0, max_pending: int = 64) -> None:
         self.timeout = timeout
+        self.max_pending = max_pending
         self._pending: dict[SplitKey, _Pending] = {}
+        self._given_up: list[Incomplete] = []
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -66,6 +71,9 @@ class Reassembler:
         key: SplitKey = (packet.mn, packet.cn, packet.get("DataTime"), packet.pnum)
         pending = self._pending.get(key)
         if pending is None:
+            if len(self._pending) >= self.max_pending:
+                oldest = min(self._pending, key=lambda k: self._pending[k].first_seen)
+                self._given_up.append(_incomplete(oldest, self._pending.pop(oldest)))
             pending = self._pending[key] = _Pending(now)
         if packet.pno in pending.parts:
             pending.duplicates += 1
@@ -77,23 +85,37 @@ class Reassembler:
         return _assemble(pending)
 
     def expire(self, now: float) -> list[Incomplete]:
-        """Give up on messages older than the timeout."""
-        out = []
+        """Give up on messages older than the timeout (and on those pushed out by newer ones)."""
+        out, self._given_up = self._given_up, []
         for key, pending in list(self._pending.items()):
             if now - pending.first_seen >= self.timeout:
                 del self._pending[key]
-                received = tuple(sorted(pending.parts))
-                out.append(
-                    Incomplete(
-                        key=key,
-                        pnum=key[3],
-                        received=received,
-                        missing=tuple(n for n in range(1, key[3] + 1) if n not in pending.parts),
-                        parts=tuple(pending.parts[n] for n in received),
-                        duplicates=pending.duplicates,
-                    )
-                )
+                out.append(_incomplete(key, pending))
         return out
+
+
+def _incomplete(key: SplitKey, pending: _Pending) -> Incomplete:
+    received = tuple(sorted(pending.parts))
+    return Incomplete(
+        key=key,
+        pnum=key[3],
+        received=received,
+        missing=tuple(n for n in range(1, key[3] + 1) if n not in pending.parts),
+        parts=tuple(pending.parts[n] for n in received),
+        duplicates=pending.duplicates,
+    )
+
+
+def ranges(numbers: tuple[int, ...], most: int = 10) -> str:
+    """``1-3,7,9-9999`` for people and logs: a message of 9,999 parts is one line, not 50 kB."""
+    runs: list[tuple[int, int]] = []
+    for n in numbers:
+        if runs and n == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], n)
+        else:
+            runs.append((n, n))
+    shown = ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in runs[:most])
+    return shown + (f",… ({len(runs) - most} more runs)" if len(runs) > most else "")
 
 
 def _assemble(pending: _Pending) -> Assembled:

@@ -5,6 +5,7 @@ from dataclasses import replace
 import pytest
 
 from offsite.hj212 import Assembled, Decoded, Incomplete, Reassembler, decode, encode
+from offsite.hj212.reassembly import ranges
 from offsite.hj212.uploads import split
 from tests.conftest import load_vectors
 from tests.hj212.packets import long_packet, minute_packet
@@ -85,3 +86,22 @@ def test_the_standards_split_example_reassembles() -> None:
 def test_unsplit_packets_are_refused() -> None:
     with pytest.raises(ValueError, match="not part of a split message"):
         Reassembler().add(decode(long_packet(300)), 0.0)
+
+
+def test_messages_that_never_complete_hold_bounded_memory() -> None:
+    """A device (or one who knows its password) opening split messages without end."""
+    first = parts_of(300)[0]
+    r = Reassembler(timeout=60, max_pending=4)
+    for n in range(10):  # ten messages, each a different DataTime, none ever complete
+        packet = replace(first.packet, cp=(("DataTime", f"2026112910{n:02d}00"), *first.packet.cp[1:]))
+        assert r.add(replace(first, packet=packet), now=float(n)) is None
+    assert len(r) == 4
+    given_up = r.expire(now=10.0)  # the six oldest, pushed out by newer ones, come out at once
+    assert [g.key[2] for g in given_up] == [f"2026112910{n:02d}00" for n in range(6)]
+    assert len(r) == 4
+
+
+def test_missing_parts_read_as_ranges() -> None:
+    assert ranges((1, 2, 3, 7, 9, 10)) == "1-3,7,9-10"
+    assert ranges(tuple(range(2, 10_000))) == "2-9999"
+    assert ranges(tuple(range(1, 100, 2)), most=3) == "1,3,5,… (47 more runs)"
