@@ -1,9 +1,10 @@
-"""``offsite db``: the schema, and the application's database role (PostgreSQL)."""
+"""``offsite db``: the schema, and the database roles of the processes (PostgreSQL)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -13,23 +14,80 @@ from sqlalchemy.exc import DBAPIError
 from offsite.cli.options import database_engine
 from offsite.db import dialect_of, make_engine, normalise_url
 from offsite.db.roles import (
+    DEFAULT_PURPOSE,
     VERSION_TABLE,
+    Granted,
     PermissionRefused,
     RoleError,
-    grant_application_role,
+    Tables,
+    appenders,
+    grant_role,
+    grouped,
     problems,
+    purpose_of,
     refusal,
     seal_append_only,
 )
 from offsite.db.schema import current_revision, upgrade
+from offsite.gateway.models import (
+    ArchiveWriter,
+    DeviceStatus,
+    DeviceStatusChange,
+    PlatformCommand,
+    ProjectionFailure,
+    ProjectionMark,
+    UnknownDevice,
+)
 from offsite.settings import get_settings
-from offsite.store.models import ArchiveCheckpoint, RawPacket
+from offsite.store.models import (
+    ArchiveCheckpoint,
+    CommandResult,
+    FacilityRuntime,
+    FacilityState,
+    InstrumentInfo,
+    IntervalValue,
+    LoggerRestart,
+    PendingHour,
+    RawPacket,
+    RealtimeValue,
+)
 from offsite.store.partitions import allow_creation
 
-app = typer.Typer(help="The database schema, and the application's database role.", no_args_is_help=True)
+app = typer.Typer(help="The database schema, and the database roles of the processes.", no_args_is_help=True)
 
 APPEND_ONLY = (RawPacket.__tablename__, ArchiveCheckpoint.__tablename__)
-"""The archive: the application may read and append, never change, empty or drop."""
+"""The archive: only the gateway's role may append to it; no role but the owner may change, empty or drop it."""
+
+_UPSERT, _INSERT = ("INSERT", "UPDATE"), ("INSERT",)
+GATEWAY_WRITES: dict[str, tuple[str, ...]] = {
+    # offsite.gateway.projection → offsite.store.values: values upserted (binary COPY into a
+    # temporary table, then INSERT … ON CONFLICT DO UPDATE), and the hours they touch noted
+    IntervalValue.__tablename__: _UPSERT,
+    RealtimeValue.__tablename__: _UPSERT,
+    PendingHour.__tablename__: _UPSERT,
+    # offsite.gateway.projection → offsite.store.reports: what devices report about themselves
+    FacilityState.__tablename__: _UPSERT,
+    FacilityRuntime.__tablename__: _UPSERT,
+    LoggerRestart.__tablename__: _UPSERT,
+    InstrumentInfo.__tablename__: _INSERT,
+    CommandResult.__tablename__: _INSERT,
+    # offsite.gateway.projection: unknown callers, how far each chain is projected, what failed
+    UnknownDevice.__tablename__: _UPSERT,
+    ProjectionMark.__tablename__: _UPSERT,
+    ProjectionFailure.__tablename__: _INSERT,
+    # offsite.gateway.presence: current presence (upserted) and every change
+    DeviceStatus.__tablename__: _UPSERT,
+    DeviceStatusChange.__tablename__: _INSERT,
+    # offsite.gateway.commands: requests sent to devices, and their fate
+    PlatformCommand.__tablename__: _UPSERT,
+    # offsite.gateway.writers: where each archive chain's spool is
+    ArchiveWriter.__tablename__: _UPSERT,
+}
+"""What the gateway writes outside the archive, and with which privileges (INSERT; UPDATE for an
+upsert or a later change; never DELETE). It reads every table. A gateway change that writes
+another table must add it here, or the gateway's writes there are refused (and it spools)."""
+
+TABLES = Tables(append_only=APPEND_ONLY, gateway_writes=GATEWAY_WRITES)
 
 OwnerUrl = Annotated[
     str | None,
@@ -50,7 +108,12 @@ def owner_url(database_url: str | None) -> str:
 
 @app.command("upgrade")
 def upgrade_command(database_url: OwnerUrl = None) -> None:
-    """Create or migrate the schema to the newest revision (as the owner, OFFSITE_OWNER_DATABASE_URL, when set)."""
+    """Create or migrate the schema to the newest revision (as the owner, OFFSITE_OWNER_DATABASE_URL, when set).
+
+    On PostgreSQL it then takes back, from every role but the owner, any privilege that could
+    change an append-only table, and INSERT on it from every role that may not append to the
+    archive; it names the roles that may. Run `offsite db grant` again for each role afterwards.
+    """
     url = owner_url(database_url)
     with refused_as_error(url):
         upgrade(url)
@@ -58,31 +121,59 @@ def upgrade_command(database_url: OwnerUrl = None) -> None:
         try:
             with engine.begin() as conn:
                 revoked = seal_append_only(conn, APPEND_ONLY)
+                appending = appenders(conn, APPEND_ONLY)
             revision = current_revision(engine)
         finally:
             engine.dispose()
     for line in revoked:
         typer.echo(f"revoked {line} (append-only)")
     typer.echo(f"database at revision {revision}" + (f" (as {_user(url)})" if dialect_of(url) == "postgresql" else ""))
+    if dialect_of(url) == "postgresql":
+        typer.echo(f"may append to the archive, besides the owner: {', '.join(appending) or 'no role'}")
+
+
+class Purpose(StrEnum):
+    """``offsite.db.roles.PURPOSES`` as choices of ``--for``."""
+
+    gateway = "gateway"
+    worker = "worker"
+    web = "web"
+
+
+_DEFAULT_PURPOSE = Purpose(DEFAULT_PURPOSE)
 
 
 @app.command("grant")
 def grant_command(
-    role: Annotated[str, typer.Argument(help="The application's database role (create it first, with LOGIN).")],
+    role: Annotated[str, typer.Argument(help="The process's database role (create it first, with LOGIN).")],
+    purpose: Annotated[
+        Purpose,
+        typer.Option(
+            "--for",
+            help="Which process connects as ROLE. gateway: may append to the archive, writes only what the "
+            "gateway writes. worker or web (the same grants): may read the archive, never append to it; "
+            "writes every other table. Default: worker, the least (it cannot append to the archive).",
+        ),
+    ] = _DEFAULT_PURPOSE,
     check: Annotated[
-        bool, typer.Option("--check", help="Change nothing: only report what the role may do that it should not.")
+        bool,
+        typer.Option(
+            "--check", help="Change nothing: only report what ROLE may do beyond its purpose, or lacks for it."
+        ),
     ] = False,
     database_url: OwnerUrl = None,
 ) -> None:
-    """PostgreSQL: grant the application's role what the gateway, worker and web need, and no more.
+    """PostgreSQL: grant ROLE what one process needs (--for gateway, worker or web), and no more.
 
-    Run as the role that owns the schema, after `offsite db upgrade`; running it again is harmless.
-    On the archive (raw_packet, archive_checkpoint) SELECT and INSERT only; on every other table
-    SELECT, INSERT, UPDATE and DELETE; the schema's revision read only; USAGE and SELECT on the
-    sequences; CONNECT and TEMPORARY on the database; EXECUTE on the function that creates monthly
-    partitions; the same by default on what the owner creates later. Exit 1 if the role may still
-    do what it should not (through PUBLIC, say), 2 if nothing could be granted.
+    Only a gateway's role may append to the archive (raw_packet, archive_checkpoint, any table with
+    the append-only trigger); it writes only what the gateway writes and reads the rest. A worker or
+    web role reads the archive and may not append to it (nor take its ids), and writes every other
+    table. Run as the owner after `offsite db upgrade`, and again at will, for the same purpose or
+    another: it converges, revoking what the purpose does not need. Exit 1 if ROLE may still do more
+    than its purpose (through PUBLIC, say) or lacks what it needs, 2 if nothing could be granted.
+    The grants, table by table: README, "Database roles (PostgreSQL)".
     """
+    chosen = purpose_of(purpose.value)
     url = owner_url(database_url)
     if dialect_of(url) != "postgresql":
         typer.echo(
@@ -93,24 +184,11 @@ def grant_command(
     try:
         with refused_as_error(url), engine.begin() as conn:
             if check:
-                found = problems(conn, role, APPEND_ONLY)
+                found = problems(conn, role, chosen, TABLES)
             else:
-                granted = grant_application_role(conn, role, APPEND_ONLY)
-                function = allow_creation(conn, role)
+                granted = grant_role(conn, role, chosen, TABLES, partitions=allow_creation)
                 found = granted.problems
-                typer.echo(
-                    f"granted to {role} in database {granted.database}, schema {granted.schema} "
-                    f"(owner {granted.owner}):\n"
-                    "  CONNECT, TEMPORARY on the database; USAGE on the schema\n"
-                    f"  SELECT, INSERT on {len(granted.append_only)} append-only tables: "
-                    f"{', '.join(granted.append_only)}\n"
-                    f"  SELECT, INSERT, UPDATE, DELETE on {len(granted.tables)} other tables; "
-                    f"SELECT on {VERSION_TABLE}\n"
-                    f"  USAGE, SELECT on {len(granted.sequences)} sequences\n"
-                    f"  EXECUTE on {function} (monthly partitions)\n"
-                    f"  by default, the same on tables and sequences {granted.owner} creates later "
-                    "(`offsite db upgrade` takes UPDATE and DELETE back from new append-only tables)"
-                )
+                typer.echo(_report(granted))
     finally:
         engine.dispose()
     for problem in found:
@@ -118,7 +196,49 @@ def grant_command(
     if found:
         raise typer.Exit(1)
     if check:
-        typer.echo(f"{role}: as granted")
+        typer.echo(f"{role}: as granted for the {chosen}")
+
+
+def _report(granted: Granted) -> str:
+    """What was granted, a line a kind."""
+    lines = [
+        f"granted to {granted.role} for the {granted.purpose} in database {granted.database}, "
+        f"schema {granted.schema} (owner {granted.owner}):",
+        "  CONNECT, TEMPORARY on the database; USAGE on the schema",
+    ]
+    archive = [t for t in granted.append_only if t in granted.tables]
+    privileges = granted.tables[archive[0]] if archive else ()
+    lines.append(
+        f"  {', '.join(privileges)} on {len(archive)} append-only tables: {', '.join(archive)}"
+        + ("" if "INSERT" in privileges else " (no INSERT: only the gateway's role appends to the archive)")
+    )
+    others = {t: p for t, p in granted.tables.items() if t not in granted.append_only and t != VERSION_TABLE}
+    groups = grouped(others)
+    for number, (privileges, tables) in enumerate(groups.items()):
+        last = number == len(groups) - 1
+        named = f"{len(tables)} other tables" if last else f"{len(tables)} tables"
+        listed = "" if last and len(tables) > 20 else f": {', '.join(tables)}"
+        lines.append(f"  {', '.join(privileges)} on {named}{listed}")
+    lines.append(f"  SELECT on {VERSION_TABLE}")
+    if granted.partitions:
+        lines.append(f"  on each of {granted.partitions} partitions, what its partitioned table gets")
+    for privileges, sequences in grouped(granted.sequences).items():
+        listed = f": {', '.join(sequences)}" if len(sequences) <= 20 else ""
+        lines.append(f"  {', '.join(privileges)} on {len(sequences)} sequences{listed}")
+    withheld = [s for s in granted.archive_sequences if s not in granted.sequences]
+    if withheld:
+        lines.append(f"  nothing on the archive's sequences ({', '.join(withheld)}): no nextval")
+    lines.append(f"  EXECUTE on {granted.function} (monthly partitions)")
+    defaults = ", ".join(granted.default_tables)
+    if granted.default_sequences:
+        defaults += f" on tables and {', '.join(granted.default_sequences)} on sequences"
+    else:
+        defaults += " on tables"
+    lines.append(
+        f"  by default, {defaults} {granted.owner} creates later (`offsite db upgrade` takes back what a role "
+        "that may not append to the archive got on a new append-only table; run `offsite db grant` again after it)"
+    )
+    return "\n".join(lines)
 
 
 @contextmanager
