@@ -10,6 +10,8 @@ import os
 import stat
 from pathlib import Path
 
+from offsite.db.durable import fsync_path
+
 
 class KeyFileError(ValueError):
     """A key file is unreadable, or readable by others than its owner."""
@@ -43,9 +45,5 @@ def create_private(path: Path, content: bytes) -> bool:
         fh.write(content)
         fh.flush()
         os.fsync(fh.fileno())
-    directory = os.open(path.parent, os.O_RDONLY)  # the new name survives a power cut too
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+    fsync_path(path.parent)  # the new name survives a power cut too
     return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine, select
 
+from offsite.db.durable import replace_durably
 from offsite.hj212.crc import CrcVariant
 from offsite.registry.models import Device
 from offsite.registry.passwords import PasswordKeyError, decrypt
@@ -139,14 +139,7 @@ def _write_snapshot(path: Path, rows: list[_Stored]) -> None:
         }
         for r in rows
     ]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"format": 1, "devices": items}, fh)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    replace_durably(path, json.dumps({"format": 1, "devices": items}).encode("utf-8"))
 
 
 def _read_snapshot(path: Path) -> list[_Stored]:

@@ -76,6 +76,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, overload
 
+from offsite.db.durable import fsync_path
 from offsite.store.archive import Incoming
 
 log = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class Spool:
             tmp = self.progress.with_name(self.progress.name + ".tmp")
             _write_durably(tmp, f"v2 {self._id.hex()} {offset}\n".encode())
             os.replace(tmp, self.progress)
-            _fsync_dir(self.directory)
+            fsync_path(self.directory)
             self._done = count
 
     def clear(self) -> None:
@@ -204,7 +205,7 @@ class Spool:
             for path in (self.path, self.progress):
                 path.unlink(missing_ok=True)
                 if self.directory.exists():
-                    _fsync_dir(self.directory)
+                    fsync_path(self.directory)
             self._reset()
 
     def __len__(self) -> int:
@@ -264,7 +265,7 @@ class Spool:
             return
         if not start:
             self.path.unlink()
-            _fsync_dir(self.directory)
+            fsync_path(self.directory)
             return
         if not _MAGIC.startswith(start):
             self._upgrade(self.path.read_bytes())
@@ -275,7 +276,7 @@ class Spool:
         if len(header) < _FILE_HEADER.size or not _header_ok(header):
             aside = self._aside("corrupt", "header")
             os.replace(self.path, aside)
-            _fsync_dir(self.directory)
+            fsync_path(self.directory)
             self.damaged += 1
             log.error("spool %s has a damaged file header: moved aside to %s, starting a new spool", self.path, aside)
             return
@@ -347,7 +348,7 @@ class Spool:
         else:
             aside = self._aside(kind, tag)
             _write_durably(aside, bytes(bad))
-            _fsync_dir(self.directory)
+            fsync_path(self.directory)
         if kind == "torn":
             log.warning(
                 "spool %s: a torn last record (%d bytes at offset %d, a write that never completed) is cut off; "
@@ -394,7 +395,7 @@ class Spool:
         tmp = self.path.with_name(self.path.name + ".tmp")
         _write_durably(tmp, _file_header(spool_id))
         os.replace(tmp, self.path)
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
         self._id = spool_id
         self._end = _FILE_HEADER.size
         self._stat = (os.stat(self.path).st_ino, self._end)
@@ -435,10 +436,10 @@ class Spool:
         tmp = self.path.with_name(self.path.name + ".tmp")
         _write_durably(tmp, b"".join(body))
         os.replace(tmp, self.path)
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
         # A plain count left behind (a crash here) names no spool id: the new spool ignores it.
         self.progress.unlink(missing_ok=True)
-        _fsync_dir(self.directory)
+        fsync_path(self.directory)
         self._id = None
         log.warning(
             "spool %s upgraded to format 2: %d records kept, %d already replayed dropped, %d damaged ranges",
@@ -658,11 +659,3 @@ def _pread_all(fd: int, size: int, offset: int) -> bytes:
         remaining -= len(chunk)
         offset += len(chunk)
     return b"".join(chunks)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -9,13 +9,13 @@ rewritten. Each publication names the signing key's fingerprint.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
 
+from offsite.db.durable import append_durably
 from offsite.hj212.times import CST
 from offsite.notify.channels import Channel, Outgoing
 from offsite.settings import Settings
@@ -47,7 +47,7 @@ def publish_heads(engine: Engine, settings: Settings, channels: dict[str, Channe
     lines = [head.as_json() for head in signed_heads(engine, key, now)]
     directory = settings.archive_witness_dir or settings.data_dir / "heads"
     path = directory / f"heads-{now.astimezone(CST):%Y%m%d}.jsonl"
-    _append(path, lines)
+    append_durably(path, "".join(line + "\n" for line in lines).encode("utf-8"))
     sent, failed = [], []
     body = "\n".join(lines) + f"\n\n签名公钥指纹 (key fingerprint): {key.fingerprint}\n"
     subject = (
@@ -64,13 +64,3 @@ def publish_heads(engine: Engine, settings: Settings, channels: dict[str, Channe
         else:
             sent.append(f"{channel} {address}")
     return Publication(len(lines), key.fingerprint, path, sent, failed)
-
-
-def _append(path: Path, lines: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    try:
-        os.write(fd, "".join(line + "\n" for line in lines).encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)

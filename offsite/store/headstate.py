@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from offsite.db.durable import replace_durably
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +85,4 @@ class HeadState:
         document = {"seq": left.seq, "hash": left.hash.hex()}
         if intended is not None:
             document["next"] = {"seq": intended.seq, "hash": intended.hash.hex()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, json.dumps(document).encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
-        directory = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+        replace_durably(self.path, json.dumps(document).encode("ascii"))

@@ -18,6 +18,7 @@ import polars as pl
 from sqlalchemy import Engine, func, select, text
 
 from offsite.db.base import to_micros
+from offsite.db.durable import fsync_path
 from offsite.db.roles import require_owner
 from offsite.store.models import RealtimeValue
 from offsite.store.partitions import existing, month_start, next_month, partition_name
@@ -69,23 +70,14 @@ def _write(frame: pl.DataFrame, out_dir: Path, stem: str) -> Path:
     partial = out_dir / f".{path.name}.{os.getpid()}.partial"
     try:
         frame.write_parquet(partial)
-        _fsync(partial)
+        fsync_path(partial)
         if pl.scan_parquet(partial).select(pl.len()).collect().item() != frame.height:
             raise OSError(f"{path}: the written file does not hold the {frame.height} rows read; nothing was removed")
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-    _fsync(out_dir)
+    fsync_path(out_dir)
     return path
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's data, or a directory's entries, to the disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _months_with_data(engine: Engine, limit: date) -> list[date]:
