@@ -58,23 +58,33 @@ def verify_command(
     published: Annotated[
         Path | None, typer.Option("--heads", help="Heads printed earlier by `offsite archive heads`, to check against.")
     ] = None,
-    public_key: Annotated[
-        Path | None,
+    public_keys: Annotated[
+        list[Path] | None,
         typer.Option(
             "--public-key",
-            help="The deployment's public key (`offsite archive public-key`): checks the signatures of the "
-            "checkpoints and of the heads file.",
+            help="A public key of the deployment (`offsite archive public-key`), given once per key it has "
+            "signed with: checks the signatures of the checkpoints and of the heads file (each with the key "
+            "it names), and that signed checkpoints cover every record but the newest.",
         ),
     ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Check every chain, its checkpoints and the published heads; name each bad record. Exit 1 if anything is wrong."""
-    engine = database_engine(with_database_url(database_url).database_url)
+    settings = with_database_url(database_url)
+    engine = database_engine(settings.database_url)
     with refused_as_usage_error(SigningKeyError, HeadsFileError):
-        key = None if public_key is None else load_public_key(public_key)
+        keys = [load_public_key(path) for path in public_keys or []]
         known = [] if published is None else parse_heads(_lines(published), str(published))
-    result = verify(engine, known, public_key=key)
-    signed = f", {result.signed} signed checkpoints checked with key {fingerprint(key)}" if key else ""
+    # the newest records wait for a checkpoint: up to two checkpoints' worth and a batch
+    slack = 2 * settings.archive_checkpoint_every + settings.gateway_batch_size
+    result = verify(engine, known, public_keys=keys, slack=slack)
+    fingerprints = sorted({fingerprint(k) for k in keys})
+    signed = (
+        f", {result.signed} signed checkpoints checked with key{'s' if len(fingerprints) > 1 else ''} "
+        + ", ".join(fingerprints)
+        if keys
+        else ""
+    )
     if result.ok:
         typer.echo(
             f"ok: {result.records} records in {result.chains} chains, {result.checkpoints} checkpoints, "

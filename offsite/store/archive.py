@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, Row, func, insert, select, tuple_
 
+from offsite.db.base import to_micros
 from offsite.store import merkle
 from offsite.store.headstate import HeadState
 from offsite.store.models import ArchiveCheckpoint, RawPacket
@@ -107,8 +108,23 @@ def record_hash(prev_hash: bytes, writer: str, seq: int, packet: Incoming) -> by
 
 
 def content_hash(writer: str, packet: Incoming) -> bytes:
-    """Format 2: SHA-256 over the record's fields (its chain, time, peer, header, outcome, bytes)."""
-    return _fields_digest(hashlib.sha256(b"offsite-archive-record-v2"), writer, "", packet)
+    """Format 2: SHA-256 over the record's fields (its chain, time, peer, header, outcome, bytes),
+    each framed by ``framed`` (an absent MN, CN, QN or error is not an empty one) and the time as
+    microseconds since the epoch (the instant, not the zone it was written in)."""
+    digest = hashlib.sha256(b"offsite-archive-record-v2")
+    for part in (
+        writer,
+        to_micros(packet.received_at),
+        packet.peer,
+        packet.mn,
+        packet.cn,
+        packet.qn,
+        packet.outcome,
+        packet.error,
+        packet.data,
+    ):
+        digest.update(_frame(part))
+    return digest.digest()
 
 
 def record_hash_v2(prev_hash: bytes, record_id: int, seq: int, content: bytes) -> bytes:
@@ -124,12 +140,32 @@ def stored_hash_again(row: Row[Any], prev_hash: bytes) -> bytes:
     return record_hash_v2(prev_hash, row.id, row.seq, content_hash(row.writer, packet))
 
 
-def checkpoint_message(writer: str, first_seq: int, seq: int, head: bytes, merkle_root: bytes) -> bytes:
-    """What a checkpoint's signature covers."""
-    return f"offsite-checkpoint-v1\n{writer}\n{first_seq}\n{seq}\n{head.hex()}\n{merkle_root.hex()}\n".encode()
+def checkpoint_message(
+    writer: str, first_seq: int, seq: int, head: bytes, merkle_root: bytes, *, created_at: datetime
+) -> bytes:
+    """What a checkpoint's signature covers: every column of it but the signature and the key's
+    fingerprint, each part framed."""
+    return framed("offsite-checkpoint-v2", writer, first_seq, seq, head, merkle_root, to_micros(created_at))
+
+
+def framed(*parts: bytes | str | int | None) -> bytes:
+    """The parts one after another, each framed so that none can bleed into the next: ``None`` as
+    one zero byte, anything else as a one byte, its length (8 bytes) and its bytes (text as UTF-8,
+    a number in decimal)."""
+    return b"".join(_frame(part) for part in parts)
+
+
+def _frame(part: bytes | str | int | None) -> bytes:
+    if part is None:
+        return b"\x00"
+    if isinstance(part, int):
+        part = str(part)
+    data = part.encode("utf-8", errors="surrogatepass") if isinstance(part, str) else part
+    return b"\x01" + len(data).to_bytes(8, "big") + data
 
 
 def _fields_digest(digest: Any, writer: str, seq: str, packet: Incoming) -> bytes:
+    """Format 1's digest, kept exactly as it was (an absent field hashes as an empty one)."""
     for part in (
         writer.encode(),
         *([seq.encode()] if seq else []),
@@ -266,7 +302,7 @@ class ArchiveWriter:
         tree = merkle.root(hashes)
         signature = None
         if self.signer is not None:
-            signature = self.signer.sign(checkpoint_message(self.writer, first, seq, head, tree))
+            signature = self.signer.sign(checkpoint_message(self.writer, first, seq, head, tree, created_at=at))
         conn.execute(
             insert(ArchiveCheckpoint).values(
                 writer=self.writer,

@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, select, text
 
+from offsite.db.base import to_micros
+from offsite.store.archive import framed
 from offsite.store.models import RawPacket
 from offsite.store.signing import Signer, verifies
 
@@ -38,12 +41,12 @@ class Head:
     signature: bytes | None = None
 
     def message(self) -> bytes:
-        """What the signature covers."""
-        signed = self.signed_at.isoformat() if self.signed_at else ""
-        return (
-            f"offsite-head-v1\n{self.writer}\n{self.seq}\n{self.hash}\n{self.received_at.isoformat()}\n"
-            f"{signed}\n{self.key or ''}\n"
-        ).encode()
+        """What the signature covers: every field but the signature, each framed (no field can
+        bleed into the next), times as microseconds since the epoch."""
+        signed = None if self.signed_at is None else to_micros(self.signed_at)
+        return framed(
+            "offsite-head-v2", self.writer, self.seq, self.hash, to_micros(self.received_at), signed, self.key
+        )
 
     def signed(self, signer: Signer, at: datetime) -> Head:
         unsigned = replace(self, signed_at=at, key=signer.fingerprint, signature=None)
@@ -69,15 +72,39 @@ class Head:
 
 
 def heads(engine: Engine) -> list[Head]:
-    """The last record of every chain."""
+    """The last record of every chain: the chains' names, then each chain's newest record, each
+    read from the (writer, seq) index without touching the rest of the archive."""
+    found = []
     with engine.connect() as conn:
-        last = select(RawPacket.writer, func.max(RawPacket.seq).label("seq")).group_by(RawPacket.writer).subquery()
-        rows = conn.execute(
-            select(RawPacket.writer, RawPacket.seq, RawPacket.hash, RawPacket.received_at)
-            .join(last, (RawPacket.writer == last.c.writer) & (RawPacket.seq == last.c.seq))
-            .order_by(RawPacket.writer)
-        ).all()
-    return [Head(r.writer, r.seq, bytes(r.hash).hex(), r.received_at) for r in rows]
+        for writer in chain_writers(conn):
+            row = conn.execute(
+                select(RawPacket.writer, RawPacket.seq, RawPacket.hash, RawPacket.received_at)
+                .where(RawPacket.writer == writer)
+                .order_by(RawPacket.seq.desc())
+                .limit(1)
+            ).one()
+            found.append(Head(row.writer, row.seq, bytes(row.hash).hex(), row.received_at))
+    return found
+
+
+_SKIP_SCAN = text(
+    """
+    WITH RECURSIVE chain(writer) AS (
+        SELECT min(writer) FROM raw_packet
+        UNION ALL
+        SELECT (SELECT min(r.writer) FROM raw_packet r WHERE r.writer > chain.writer)
+        FROM chain WHERE chain.writer IS NOT NULL
+    )
+    SELECT writer FROM chain WHERE writer IS NOT NULL ORDER BY writer
+    """
+)
+"""One probe of the (writer, seq) index per chain (a "loose index scan"): a GROUP BY or a DISTINCT
+reads every entry of it, millions at a province's scale, for a few dozen names."""
+
+
+def chain_writers(conn: Connection) -> list[str]:
+    """The names of the archive's chains, in order, each read from the (writer, seq) index."""
+    return [str(w) for w in conn.scalars(_SKIP_SCAN)]
 
 
 def signed_heads(engine: Engine, signer: Signer, at: datetime) -> list[Head]:
@@ -91,19 +118,55 @@ def parse_heads(lines: Sequence[str], source: str) -> list[Head]:
         if not line.strip():
             continue
         try:
-            item = json.loads(line)
-            signature = item.get("signature")
-            found.append(
-                Head(
-                    writer=str(item["writer"]),
-                    seq=int(item["seq"]),
-                    hash=str(item["hash"]),
-                    received_at=datetime.fromisoformat(item["received_at"]),
-                    signed_at=datetime.fromisoformat(item["signed_at"]) if item.get("signed_at") else None,
-                    key=item.get("key"),
-                    signature=base64.b64decode(signature, validate=True) if signature else None,
-                )
-            )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise HeadsFileError(f"{source}, line {number}: not a head ({type(exc).__name__}: {exc})") from exc
+            found.append(_head(json.loads(line)))
+        except KeyError as exc:
+            raise HeadsFileError(f"{source}, line {number}: not a head (no {exc})") from exc
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise HeadsFileError(f"{source}, line {number}: not a head ({exc})") from exc
     return found
+
+
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+def _head(item: Any) -> Head:
+    if not isinstance(item, dict):
+        raise ValueError("not a JSON object")
+    writer, seq, digest, key, signature = (
+        item["writer"],
+        item["seq"],
+        item["hash"],
+        item.get("key"),
+        item.get("signature"),
+    )
+    if not isinstance(writer, str):
+        raise ValueError(f"writer {writer!r} is not text")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
+        raise ValueError(f"seq {seq!r} is not a whole number of 1 or more")
+    if not isinstance(digest, str) or _HASH.fullmatch(digest) is None:
+        raise ValueError(f"hash {digest!r} is not 64 lowercase hex digits")
+    if key is not None and not isinstance(key, str):
+        raise ValueError(f"key {key!r} is not text")
+    if signature is not None and not isinstance(signature, str):
+        raise ValueError(f"signature {signature!r} is not base64 text")
+    return Head(
+        writer=writer,
+        seq=seq,
+        hash=digest,
+        received_at=_instant(item["received_at"], "received_at"),
+        signed_at=None if item.get("signed_at") is None else _instant(item["signed_at"], "signed_at"),
+        key=key,
+        signature=base64.b64decode(signature, validate=True) if signature else None,
+    )
+
+
+def _instant(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise ValueError(f"{name} {value!r} is not an ISO 8601 time")
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"{name} {value!r} is not an ISO 8601 time") from None
+    if moment.tzinfo is None:
+        raise ValueError(f"{name} {value!r} has no time zone")
+    return moment

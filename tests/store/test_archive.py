@@ -3,16 +3,27 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from offsite.cli import app
-from offsite.store.archive import ArchiveWriter, Incoming, UnknownRecords, records
+from offsite.store.archive import (
+    ArchiveWriter,
+    Incoming,
+    UnknownRecords,
+    content_hash,
+    record_hash_v2,
+    records,
+    stored_packet,
+)
 from offsite.store.heads import heads
+from offsite.store.models import RawPacket
 from offsite.store.verification import verify
 from tests.hj212.packets import minute_bytes
 
@@ -31,6 +42,14 @@ def fill(engine: Engine, writer: str, n: int, batch: int = 7) -> ArchiveWriter:
     for start in range(0, n, batch):
         archive.append([incoming(i) for i in range(start, min(start + batch, n))])
     return archive
+
+
+def problems(engine: Engine, *args: Any, **kwargs: Any) -> list[tuple[str, int, str]]:
+    """What ``verify`` names, exactly: (chain, seq, reason) of each problem, in order."""
+    return [(p.writer, p.seq, p.reason) for p in verify(engine, *args, **kwargs).problems]
+
+
+CHANGED = "content changed (or the record moved to another id or seq): its hash does not match"
 
 
 def without_guard(engine: Engine, sql: str) -> None:
@@ -55,6 +74,32 @@ def test_chains_of_two_writers_verify(engine: Engine) -> None:
     assert [(h.writer, h.seq) for h in heads(engine)] == [("gw-1", 30), ("gw-2", 12)]
 
 
+def test_heads_probe_the_index_instead_of_grouping_the_archive(engine: Engine) -> None:
+    """At a province's scale a GROUP BY writer reads every record; the heads need one probe per chain."""
+    fill(engine, "gw-2", 12)
+    fill(engine, "gw-1", 30)
+    fill(engine, "gw-10", 1)
+    statements: list[str] = []
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        statements.append(statement.upper())
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        found = heads(engine)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert [(h.writer, h.seq) for h in found] == [("gw-1", 30), ("gw-10", 1), ("gw-2", 12)]
+    with engine.connect() as conn:
+        newest = {
+            (r.writer, r.seq, bytes(r.hash).hex())
+            for r in conn.execute(text("SELECT writer, seq, hash FROM raw_packet ORDER BY seq")).all()
+        }
+    assert {(h.writer, h.seq, h.hash) for h in found} <= newest
+    assert not [s for s in statements if "GROUP BY" in s or "DISTINCT" in s], statements
+    assert len(statements) == 4  # the chains' names, then one newest record each
+
+
 def test_a_writer_resumes_its_chain_after_a_restart(engine: Engine) -> None:
     first = fill(engine, "gw-1", 5)
     again = ArchiveWriter(engine, "gw-1")
@@ -75,25 +120,80 @@ def test_the_database_refuses_updates_and_deletes(engine: Engine) -> None:
 def test_a_changed_record_is_found(engine: Engine) -> None:
     fill(engine, "gw-1", 20)
     without_guard(engine, "UPDATE raw_packet SET data = data || 'x' WHERE writer = 'gw-1' AND seq = 13")
-    (problem,) = verify(engine).problems
-    assert (problem.writer, problem.seq) == ("gw-1", 13)
-    assert "content changed" in problem.reason
+    assert problems(engine) == [("gw-1", 13, CHANGED)]
 
 
 def test_a_changed_receive_time_is_found(engine: Engine) -> None:
     fill(engine, "gw-1", 5)
     column = "received_at + 1" if engine.dialect.name == "sqlite" else "received_at + interval '1 second'"
     without_guard(engine, f"UPDATE raw_packet SET received_at = {column} WHERE seq = 2")
-    (problem,) = verify(engine).problems
-    assert problem.seq == 2
+    assert problems(engine) == [("gw-1", 2, CHANGED)]
 
 
 def test_a_dropped_record_is_found(engine: Engine) -> None:
     fill(engine, "gw-1", 20)
     without_guard(engine, "DELETE FROM raw_packet WHERE seq = 8")
-    (problem,) = verify(engine).problems
-    assert problem.seq == 8
-    assert "missing" in problem.reason
+    assert problems(engine) == [("gw-1", 8, "missing: seq 8 removed, the next record is seq 9")]
+
+
+def test_a_deleted_run_is_named_once_and_not_again_by_a_merkle_root(engine: Engine) -> None:
+    """Before, only the run's first seq counted as named, and the checkpoint over 11–20 claimed its
+    Merkle root differed: a second problem for the same deletion."""
+    fill(engine, "gw-1", 30, batch=5)  # checkpoints over 1–10, 11–20, 21–30
+    without_guard(engine, "DELETE FROM raw_packet WHERE seq BETWEEN 9 AND 12")
+    assert problems(engine) == [("gw-1", 9, "missing: seqs 9–12 removed, the next record is seq 13")]
+
+
+def test_a_record_rewritten_with_its_hash_recomputed_breaks_the_next_link(engine: Engine) -> None:
+    """Its own hash is right again; only the record after it shows the change."""
+    fill(engine, "gw-1", 20, batch=5)
+    _rewrite_keeping_its_hash_consistent(engine, 13)
+    assert problems(engine) == [
+        ("gw-1", 14, "seq 14 does not follow seq 13: one of the two was rewritten or replaced"),
+    ]
+    _rewrite_keeping_its_hash_consistent(engine, 20)  # the checkpoint at 20 (and nothing after it) shows it
+    assert problems(engine) == [
+        ("gw-1", 14, "seq 14 does not follow seq 13: one of the two was rewritten or replaced"),
+        ("gw-1", 20, "the chain was rewritten: it differs from the checkpoint taken at that seq"),
+    ]
+
+
+def test_a_rewrite_a_checkpoint_pins_is_named_at_its_record(engine: Engine) -> None:
+    """The checkpoint at seq 10 proves seq 10 changed: named there once, not also as seq 11's link."""
+    fill(engine, "gw-1", 20, batch=5)
+    published = heads(engine)
+    _rewrite_keeping_its_hash_consistent(engine, 10)
+    assert problems(engine) == [
+        (
+            "gw-1",
+            10,
+            "rewritten: its hash differs from the checkpoint taken at that seq, and seq 11 does not follow it",
+        )
+    ]
+    _rewrite_keeping_its_hash_consistent(engine, 20)
+    assert problems(engine, published)[1:] == [
+        (
+            "gw-1",
+            20,
+            "the chain was rewritten: it differs from the checkpoint taken at that seq and from a published head",
+        )
+    ]
+
+
+def _rewrite_keeping_its_hash_consistent(engine: Engine, seq: int) -> None:
+    with engine.connect() as conn:
+        row = conn.execute(select(*RawPacket.__table__.c).where(RawPacket.seq == seq)).one()
+    packet = replace(stored_packet(row), data=bytes(row.data) + b"x")
+    digest = record_hash_v2(bytes(row.prev_hash), row.id, seq, content_hash(row.writer, packet))
+    without_guard(
+        engine,
+        f"UPDATE raw_packet SET data = {blob(engine, packet.data)}, hash = {blob(engine, digest)} WHERE id = {row.id}",
+    )
+
+
+def blob(engine: Engine, value: bytes) -> str:
+    """A bytes literal in the engine's SQL."""
+    return f"'\\x{value.hex()}'::bytea" if engine.dialect.name == "postgresql" else f"X'{value.hex()}'"
 
 
 def test_two_swapped_records_are_found(engine: Engine) -> None:
@@ -101,27 +201,50 @@ def test_two_swapped_records_are_found(engine: Engine) -> None:
     without_guard(engine, "UPDATE raw_packet SET seq = -1 WHERE seq = 5")
     without_guard(engine, "UPDATE raw_packet SET seq = 5 WHERE seq = 6")
     without_guard(engine, "UPDATE raw_packet SET seq = 6 WHERE seq = -1")
-    problems = verify(engine).problems
-    assert [p.seq for p in problems] == [5, 6]  # each named once, nothing else
-    assert "does not follow" in problems[0].reason
-    assert "moved to another id or seq" in problems[1].reason
+    assert problems(engine) == [  # each named once, nothing else
+        ("gw-1", 5, f"does not follow seq 4; {CHANGED}"),
+        ("gw-1", 6, CHANGED),
+    ]
 
 
 def test_a_dropped_tail_or_a_rewritten_chain_shows_against_published_heads(engine: Engine) -> None:
     fill(engine, "gw-1", 15)
     published = heads(engine)
     without_guard(engine, "DELETE FROM raw_packet WHERE seq > 12")
-    (problem,) = verify(engine).problems  # the checkpoint taken at seq 14 shows the cut …
-    assert "tail was cut: it ends at seq 12, a checkpoint was taken at seq 14" in problem.reason
-    cut = [p.reason for p in verify(engine, published).problems]  # … and so does the published head
-    assert any("a published head is missing: the chain ends at seq 12" in r for r in cut), cut
+    assert problems(engine) == [  # the checkpoint taken at seq 14 shows the cut …
+        ("gw-1", 13, "the chain's tail was cut: it ends at seq 12, shown by the checkpoint taken at seq 14")
+    ]
+    assert problems(engine, published) == [  # … and so does the published head: one problem
+        (
+            "gw-1",
+            13,
+            "the chain's tail was cut: it ends at seq 12, "
+            "shown by the checkpoint taken at seq 14 and a published head at seq 15",
+        )
+    ]
 
     without_guard(engine, "DELETE FROM raw_packet")
     forged = ArchiveWriter(engine, "gw-1", checkpoint_every=10_000)
     forged.append([incoming(i + 100) for i in range(15)])
-    reasons = [p.reason for p in verify(engine, published).problems]
-    assert any("rewritten" in r for r in reasons), reasons  # the published head no longer matches
-    assert any("checkpoint" in r for r in reasons), reasons  # nor does the checkpoint at seq 10
+    assert problems(engine, published) == [
+        ("gw-1", 14, "the chain was rewritten: it differs from the checkpoint taken at that seq"),
+        ("gw-1", 15, "the chain was rewritten: it differs from a published head"),
+    ]
+
+
+def test_a_cut_tail_is_named_once_by_every_checkpoint_and_head_past_it(engine: Engine) -> None:
+    """Before, each checkpoint past the cut and each published head was a problem of its own."""
+    fill(engine, "gw-1", 30, batch=5)
+    published = heads(engine)
+    without_guard(engine, "DELETE FROM raw_packet WHERE seq > 12")
+    assert problems(engine, [*published, *published]) == [
+        (
+            "gw-1",
+            13,
+            "the chain's tail was cut: it ends at seq 12, "
+            "shown by the checkpoints taken at seqs 20, 30 and a published head at seq 30",
+        )
+    ]
 
 
 def test_a_failed_projection_rolls_the_batch_back_and_keeps_the_head(engine: Engine) -> None:
