@@ -15,6 +15,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
+import offsite.settings
 from offsite.cli import app
 from offsite.db import make_engine
 from offsite.db.schema import alembic_config, upgrade
@@ -36,7 +37,7 @@ def test_upgrade_load_and_archive_commands(tmp_path: Path) -> None:
     ArchiveWriter(make_engine(url), "gw-1").append(
         [Incoming(b"##0001", "127.0.0.1:1", datetime(2026, 11, 29, tzinfo=UTC))]
     )
-    heads = runner.invoke(app, ["archive", "heads", "--database-url", url])
+    heads = runner.invoke(app, ["archive", "heads", "--unsigned", "--database-url", url])
     (head,) = [json.loads(line) for line in heads.stdout.splitlines()]
     assert (head["writer"], head["seq"], len(head["hash"])) == ("gw-1", 1, 64)
     published = tmp_path / "heads.jsonl"
@@ -94,11 +95,11 @@ def test_only_db_upgrade_migrates(tmp_path: Path) -> None:
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     upgrade(url, "0004")
-    result = runner.invoke(app, ["archive", "heads", "--database-url", url])
+    result = runner.invoke(app, ["archive", "heads", "--unsigned", "--database-url", url])
     assert result.exit_code == 2
     assert "is at schema revision 0004, not" in result.stderr
     assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
-    assert runner.invoke(app, ["archive", "heads", "--database-url", url]).exit_code == 0
+    assert runner.invoke(app, ["archive", "heads", "--unsigned", "--database-url", url]).exit_code == 0
 
 
 def test_a_refused_database_url_hides_its_password(postgres_databases: PostgresDatabases) -> None:
@@ -130,3 +131,19 @@ def test_an_unreachable_database_is_one_line_naming_host_and_port(tmp_path: Path
     assert line.startswith("offsite: cannot reach the database:")
     assert f'"127.0.0.1", port {port}' in line
     assert "s3cret-Pw" not in done.stderr
+
+
+def test_heads_are_not_signed_with_a_key_made_on_the_spot(tmp_path: Path) -> None:
+    """A second key made by accident on another host would make the first's checkpoints look forged."""
+    url = f"sqlite:///{tmp_path / 'h.db'}"
+    assert runner.invoke(app, ["db", "upgrade", "--database-url", url]).exit_code == 0
+    offsite.settings.get_settings.cache_clear()
+    try:
+        result = runner.invoke(
+            app, ["archive", "heads", "--database-url", url], env={"OFFSITE_DATA_DIR": str(tmp_path / "data")}
+        )
+    finally:
+        offsite.settings.get_settings.cache_clear()
+    assert result.exit_code == 2
+    assert "no archive signing key at" in result.stderr
+    assert not (tmp_path / "data" / "archive-signing.key").exists()
