@@ -34,6 +34,19 @@ Wrong passwords for unregistered MNs are not counted here (there is nothing to g
 connection's rejection cap closes such connections. Memory is bounded: records idle for longer
 than a window plus the longest back-off are dropped, and an MN remembers at most a few trusted
 addresses.
+
+``AddressGuard`` bounds what one address's junk costs over time, however often it reconnects:
+
+- a junk budget: at most ``gateway_junk_per_address`` rejected frames from one address (over all
+  its connections) are archived one by one per ``gateway_password_window``; past it, its
+  rejected frames only go into the connections' ``junk_summary`` records;
+- an address whose connections ended with rejected frames and no accepted packet
+  ``gateway_junk_connections`` times within the window is refused new connections for a
+  back-off (``gateway_password_backoff``, doubling up to ``gateway_password_backoff_max``),
+  which caps the summaries too. Never an address that sent an accepted packet within the
+  window: real loggers behind a carrier NAT share it with whoever misbehaves there.
+
+It remembers at most ``_ADDRESSES_KEPT`` addresses, forgetting the least recently seen first.
 """
 
 from __future__ import annotations
@@ -50,6 +63,9 @@ _TRUSTED_PER_MN = 8
 
 _PRUNE_ABOVE = 10_000
 """Records kept before the idle ones are swept out."""
+
+_ADDRESSES_KEPT = 100_000
+"""Addresses the ``AddressGuard`` remembers at most."""
 
 
 @dataclass(slots=True)
@@ -163,3 +179,115 @@ class PasswordGuard:
         self._mns = {k: t for k, t in self._mns.items() if not t.idle(now, horizon)}
         # under a wide attack most records are live: sweep again only once they have doubled
         self._prune_above = max(_PRUNE_ABOVE, 2 * (len(self._pairs) + len(self._mns)))
+
+
+@dataclass(slots=True)
+class _Address:
+    """What one address cost lately."""
+
+    seen: float
+    window_start: float
+    archived: int = 0
+    """Rejected frames archived one by one since ``window_start``."""
+    accepted_at: float = float("-inf")
+    closures: _Track | None = None
+    """Connections that ended with rejections and no accepted packet, and the back-off they started."""
+
+
+class AddressGuard:
+    """Per address: the junk budget, and the back-off of addresses that send nothing but junk."""
+
+    def __init__(
+        self,
+        *,
+        budget: int,
+        connections: int,
+        window: float,
+        backoff: float,
+        backoff_max: float,
+        clock: Callable[[], float] = time.monotonic,
+        kept: int = _ADDRESSES_KEPT,
+    ) -> None:
+        self.budget = budget
+        self.connections = connections
+        self.window = window
+        self.backoff = backoff
+        self.backoff_max = backoff_max
+        self.clock = clock
+        self.kept = kept
+        self._addresses: dict[str, _Address] = {}
+        """Least recently seen first."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AddressGuard:
+        return cls(
+            budget=settings.gateway_junk_per_address,
+            connections=settings.gateway_junk_connections,
+            window=settings.gateway_password_window,
+            backoff=settings.gateway_password_backoff,
+            backoff_max=settings.gateway_password_backoff_max,
+        )
+
+    def __len__(self) -> int:
+        return len(self._addresses)
+
+    def refusal(self, address: str) -> str | None:
+        """Why a new connection from ``address`` is refused now; None if it is let in."""
+        record = self._addresses.get(address)
+        if record is None or record.closures is None:
+            return None
+        now = self.clock()
+        if now >= record.closures.locked_until or self._accepted_lately(record, now):
+            return None
+        return (
+            f"{address} sent only rejected frames on its last {self.connections} connections: "
+            f"refused for {record.closures.locked_until - now:.0f} s more"
+        )
+
+    def spend(self, address: str) -> bool:
+        """A rejected frame from ``address``: True if it may be archived by itself (the budget
+        allows it), False if it goes into its connection's junk summary."""
+        now = self.clock()
+        record = self._touch(address, now)
+        if now - record.window_start >= self.window:
+            record.window_start, record.archived = now, 0
+        if record.archived >= self.budget:
+            return False
+        record.archived += 1
+        return True
+
+    def accepted(self, address: str) -> None:
+        """An accepted packet came from ``address``: it is never refused within the window."""
+        now = self.clock()
+        self._touch(address, now).accepted_at = now
+
+    def rejected_connection(self, address: str) -> bool:
+        """A connection from ``address`` ended with rejected frames and no accepted packet; True if
+        that starts a back-off of the address."""
+        now = self.clock()
+        record = self._touch(address, now)
+        if self._accepted_lately(record, now):
+            return False
+        if record.closures is None:
+            record.closures = _Track()
+        return record.closures.fail(now, self.connections, self.window, self.backoff, self.backoff_max)
+
+    def _accepted_lately(self, record: _Address, now: float) -> bool:
+        return now - record.accepted_at <= self.window
+
+    def _touch(self, address: str, now: float) -> _Address:
+        addresses = self._addresses
+        record = addresses.pop(address, None)
+        if record is None:
+            record = _Address(seen=now, window_start=now)
+        record.seen = now
+        addresses[address] = record  # the most recently seen last
+        # forget from the least recently seen: any beyond the bound, and those whose every window
+        # and back-off is over
+        horizon = self.window + self.backoff_max
+        while len(addresses) > 1:
+            oldest = next(iter(addresses))
+            if len(addresses) <= self.kept and now - addresses[oldest].seen <= horizon:
+                break
+            del addresses[oldest]
+        return record

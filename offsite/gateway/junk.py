@@ -1,11 +1,13 @@
 """What one connection sent that is not archived frame by frame: counted, hashed, kept in part.
 
 A connection's first rejected frames are archived one by one, each with its reason. After that
-(``gateway_junk_archived``), and for whatever follows in a read once the connection reached its
-rejection cap, frames are folded into one summary instead: how many, how many bytes, the SHA-256
-of all their bytes in order, their outcomes and MNs, and the first bytes themselves. The summary
-is archived as one ``junk_summary`` record when the connection closes, so that a flood of junk or
-of password guesses costs a bounded number of permanent rows and is still on the record.
+(``gateway_junk_archived``, or sooner once its address has spent its junk budget over all its
+connections, ``guard.AddressGuard``), and for whatever follows in a read once the connection
+reached its rejection cap, frames are folded into one summary instead: how many, how many
+bytes, the SHA-256 of all their bytes in order, their outcomes and MNs, and the first bytes
+themselves. The summary is archived as one ``junk_summary`` record when the connection closes,
+so that a flood of junk or of password guesses costs a bounded number of permanent rows and is
+still on the record.
 """
 
 from __future__ import annotations

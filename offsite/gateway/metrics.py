@@ -56,6 +56,11 @@ class Metrics:
             "Frames folded into a connection's junk summary instead of being archived one by one",
             registry=self.registry,
         )
+        self.command_writes_dropped = Counter(
+            "offsite_gateway_command_writes_dropped",
+            "Platform command rows (and the requests waiting for theirs) dropped: too many waited for the database",
+            registry=self.registry,
+        )
         self.closed = Counter(
             "offsite_gateway_closed_connections",
             "Connections closed by the gateway, by reason",

@@ -18,12 +18,12 @@ from offsite.gateway.clock import drift
 from offsite.gateway.commands import Commander
 from offsite.gateway.directory import DeviceDirectory, KnownDevice
 from offsite.gateway.gaps import GapTracker
-from offsite.gateway.guard import PasswordGuard
+from offsite.gateway.guard import AddressGuard, PasswordGuard
 from offsite.gateway.ingest import Ingest
 from offsite.gateway.metrics import Metrics
 from offsite.gateway.presence import Presence
 from offsite.gateway.projection import is_outage, project_pending
-from offsite.gateway.session import DeviceSession
+from offsite.gateway.session import READ_SIZE, DeviceSession
 from offsite.gateway.spool import Spool
 from offsite.gateway.writers import SpoolElsewhere, claim_spool, lock_spool
 from offsite.hj212.frame import FramingOptions
@@ -71,13 +71,17 @@ class Gateway:
         )
         self.guard = PasswordGuard.from_settings(settings)
         """Wrong passwords per MN and per (MN, address), across connections, and their back-offs."""
+        self.addresses = AddressGuard.from_settings(settings)
+        """Each address's junk budget, and the back-off of addresses that send only junk."""
         self._server: asyncio.Server | None = None
         self._sessions: set[asyncio.Task[None]] = set()
         self.sessions: set[DeviceSession] = set()
-        """The open device connections."""
+        """The open device connections (an evicted one leaves at once)."""
+        self._unaccepted: dict[DeviceSession, None] = {}
+        """Open connections that have not sent an accepted packet yet, the oldest first."""
         self._per_peer: Counter[str] = Counter()
         self._tasks: list[asyncio.Task[None]] = []
-        self._reload_lock = asyncio.Lock()
+        self._reload: asyncio.Future[None] | None = None
         self.commander = Commander(self)
         self.gaps = GapTracker(timedelta(hours=settings.gateway_backfill_max_hours))
         self._clock_set: dict[int, float] = {}
@@ -109,13 +113,19 @@ class Gateway:
             asyncio.create_task(self._sweep(), name="offsite-presence"),
             asyncio.create_task(self.ingest.retry_spool(self.settings.gateway_spool_retry), name="offsite-spool-retry"),
             asyncio.create_task(self.commander.run(), name="offsite-commands"),
+            asyncio.create_task(self.commander.write(), name="offsite-command-writes"),
         ]
         if self.settings.gateway_metrics_port is not None:
             start_http_server(
                 self.settings.gateway_metrics_port, addr=self.settings.gateway_host, registry=self.metrics.registry
             )
+        # What a connection may hold in the gateway's memory: asyncio stops reading the socket once
+        # the reader's buffer holds more than twice the limit (sessions stop reading while the
+        # archive's queue is full). A session reads READ_SIZE at a time; the limit also exceeds
+        # the longest frame ("##", length, data segment, CRC, CRLF).
+        limit = max(READ_SIZE, 2 + 4 + self.framing.max_length + 4 + 2 + 1)
         self._server = await asyncio.start_server(
-            self._accept, self.settings.gateway_host, self.settings.gateway_port, limit=2**20, backlog=4096
+            self._accept, self.settings.gateway_host, self.settings.gateway_port, limit=limit, backlog=4096
         )
         host, port = self._server.sockets[0].getsockname()[:2]
         log.info("gateway listening on %s:%d", host, port)
@@ -133,6 +143,9 @@ class Gateway:
             await asyncio.gather(*late, return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self.commander.flush()  # the last command states, unless the database hangs
         await self.ingest.stop()
         for task in self._tasks:
             task.cancel()
@@ -147,22 +160,29 @@ class Gateway:
             self._spool_lock = None
 
     async def lookup(self, mn: str | None) -> KnownDevice | None:
+        """The registered device of ``mn``. An unknown MN reloads a stale registry, waiting for it
+        no longer than the ack deadline (the load goes on: a hung database holds no session)."""
         device = self.directory.get(mn)
         if device is None and mn and self.directory.stale():
-            async with self._reload_lock:
-                if self.directory.stale():
-                    with contextlib.suppress(Exception):
-                        await asyncio.to_thread(self.directory.load)
+            if self._reload is None or self._reload.done():
+                self._reload = asyncio.ensure_future(asyncio.to_thread(self.directory.load))
+                self._reload.add_done_callback(_quietly)
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.gateway_ack_deadline):
+                    await asyncio.shield(self._reload)
             device = self.directory.get(mn)
         return device
 
-    async def after_accept(
+    def after_accept(
         self, session: DeviceSession, device: KnownDevice, decoded: Decoded, received_at: datetime
     ) -> None:
-        """What a durable, acknowledged packet calls for: command results, clock setting, backfill."""
+        """What a durable, acknowledged packet calls for: command results, clock setting, backfill.
+
+        Decided in memory; the database writes and the requests go to the commander's write task,
+        so a slow or hung database never holds the session (nor the acks of its later packets)."""
         packet = decoded.packet
         if packet.cn in ("9011", "9012"):
-            await self.commander.on_reply(device.id, packet)
+            self.commander.on_reply(device.id, packet)
             return
         now = time.monotonic()
         target = Target(device.mn, device.password, packet.st or "31", _version(device.version))
@@ -176,7 +196,7 @@ class Gateway:
         ):
             self._clock_set[device.id] = now
             reason = f"clock off by {offset:+.0f} s (bound {self.settings.gateway_clock_bound:.0f} s)"
-            await self.commander.send(session, device.id, set_time(target, self.next_qn(), datetime.now(UTC)), reason)
+            self.commander.request(session, device.id, set_time(target, self.next_qn(), datetime.now(UTC)), reason)
         if decoded.data_time is not None and packet.cn in ("2051", "2061"):
             gap = self.gaps.observe(device.id, packet.cn, decoded.data_time)
             if (
@@ -187,7 +207,7 @@ class Gateway:
                 self._backfilled[device.id] = now
                 first, last = gap
                 reason = f"gap in {packet.cn} data from {first.isoformat()} to {last.isoformat()}"
-                await self.commander.send(
+                self.commander.request(
                     session, device.id, history(target, self.next_qn(), packet.cn, first, last), reason
                 )
 
@@ -196,12 +216,16 @@ class Gateway:
         self._qn = (self._qn + 1) % 1000
         return make_qn(datetime.now(UTC))[:14] + f"{self._qn:03d}"
 
+    def authenticated(self, session: DeviceSession) -> None:
+        """The session's first accepted packet: it is no longer the first to go at the cap."""
+        self._unaccepted.pop(session, None)
+
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         address = writer.get_extra_info("peername")
         ip = address[0] if address else "unknown"
-        if len(self._sessions) >= self.settings.gateway_max_connections:
-            self.metrics.closed.labels("connection_cap").inc()
-            log.warning("refusing %s: %d connections open, the cap", ip, len(self._sessions))
+        if (refusal := self.addresses.refusal(ip)) is not None:
+            self.metrics.closed.labels("address_backoff").inc()
+            log.debug("refusing %s: %s", ip, refusal)
             writer.transport.abort()
             return
         cap = self.settings.gateway_max_connections_per_peer
@@ -209,6 +233,17 @@ class Gateway:
             self.metrics.closed.labels("per_peer_cap").inc()
             writer.transport.abort()
             return
+        if len(self.sessions) >= self.settings.gateway_max_connections:
+            if not self._unaccepted:
+                self.metrics.closed.labels("connection_cap").inc()
+                log.warning("refusing %s: %d connections open, the cap", ip, len(self.sessions))
+                writer.transport.abort()
+                return
+            # the oldest connection that never sent an accepted packet makes room
+            oldest = next(iter(self._unaccepted))
+            self._unaccepted.pop(oldest)
+            self.sessions.discard(oldest)
+            oldest.evict(f"{len(self.sessions) + 1} connections open, the cap: making room for {ip}")
         self._per_peer[ip] += 1
         self.metrics.connections.inc()
         task = asyncio.current_task()
@@ -216,10 +251,12 @@ class Gateway:
         self._sessions.add(task)
         session = DeviceSession(self, reader, writer)
         self.sessions.add(session)
+        self._unaccepted[session] = None
         try:
             await session.run()
         finally:
             self.sessions.discard(session)
+            self._unaccepted.pop(session, None)
             self._sessions.discard(task)
             self._per_peer[ip] -= 1
             self.metrics.connections.dec()
@@ -230,6 +267,12 @@ class Gateway:
             self.presence.sweep()
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.presence.flush, self.engine)
+
+
+def _quietly(future: asyncio.Future[None]) -> None:
+    """A registry reload's failure is not news (lookups go on with what is known): take it."""
+    if not future.cancelled() and (exc := future.exception()) is not None:
+        log.debug("the registry could not be reloaded: %s", exc)
 
 
 def _version(text: str) -> Version:

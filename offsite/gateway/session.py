@@ -10,14 +10,22 @@ holding ``&``) stays archived and goes unanswered, and the rest of the read is u
 What one peer may cost is bounded:
 
 - rejections: items are judged one by one and judging stops at ``gateway_max_rejections``, even
-  in the middle of a read; after ``gateway_junk_archived`` rejected frames, and for the rest of a
-  read past the cap, frames go into one ``junk_summary`` record (``junk``) instead of the archive;
-- time: a frame that has started must be complete within ``gateway_frame_deadline`` (the idle
-  timeout, reset by every byte, would let a trickle hold the socket for ever);
+  in the middle of a read; after ``gateway_junk_archived`` rejected frames, once the address's
+  junk budget is spent (``guard.AddressGuard``), and for the rest of a read past the cap, frames
+  go into one ``junk_summary`` record (``junk``) instead of the archive;
+- time: the idle timeout restarts only when a frame (or a fault) comes out of the decoder, never on
+  bytes alone (a line feed every few minutes does not keep a socket); a frame that has started must be
+  complete within ``gateway_frame_deadline``; a connection without one accepted packet is closed
+  after ``gateway_auth_deadline``, and is the first to go when the gateway is at its connection
+  cap (``Gateway._accept``);
 - writes: ``send`` never waits. Its bytes go to the transport, whose buffer is the session's send
   queue: bounded by ``gateway_send_buffer``, and emptied by a drain task under
   ``gateway_write_timeout``. A peer that overflows it or does not read in time is closed, and
   nobody else (the command loop, other devices) ever waits for it.
+
+What an accepted packet calls for (command results, clock setting, backfill) is decided in memory;
+its database writes are the commander's (``commands``), so a hung database never stops a session
+from acknowledging the packets that follow.
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_READ = 65536
+READ_SIZE = 65536
+"""Bytes asked of the socket at a time (the server's stream limit is set from it)."""
 _DRAIN_POLL = 0.01
 """Seconds between looks at a transport that holds bytes without pausing its writer."""
 
@@ -95,8 +104,9 @@ class DeviceSession:
     async def run(self) -> None:
         settings = self.gateway.settings
         loop = asyncio.get_running_loop()
-        last_data = loop.time()
+        opened = last_frame = loop.time()  # last_frame: when a frame or fault last came out
         frame_started: float | None = None  # when the bytes waiting for the rest of a frame began
+        flushed = False  # the pending bytes were flushed once already: flushing again releases nothing
         try:
             while not self.gateway.closing.is_set() and not self.closed:
                 # While the write queue is full, read nothing (TCP back-pressure on the device); the
@@ -104,24 +114,32 @@ class DeviceSession:
                 paused = loop.time()
                 await self.gateway.ingest.room()
                 if (waited := loop.time() - paused) > 0:
-                    last_data += waited
+                    opened += waited
+                    last_frame += waited
                     if frame_started is not None:
                         frame_started += waited
                 # Wake early only while a frame waits for its terminator (and at its deadline); an
                 # idle connection sleeps until its idle timeout (thousands of connections, few wake-ups).
                 now = loop.time()
-                timeout = last_data + settings.gateway_idle_timeout - now
-                if self.decoder.pending:
-                    timeout = min(timeout, settings.gateway_flush_after)
-                    if frame_started is not None:
-                        timeout = min(timeout, frame_started + settings.gateway_frame_deadline - now)
+                if self.decoder.pending:  # a frame (or junk) in progress: bounded by the frame deadline
+                    timeout = 0.0 if frame_started is None else frame_started + settings.gateway_frame_deadline - now
+                    if not flushed:
+                        timeout = min(timeout, settings.gateway_flush_after)
+                else:
+                    timeout = last_frame + settings.gateway_idle_timeout - now
+                if not self.mns:
+                    timeout = min(timeout, opened + settings.gateway_auth_deadline - now)
                 try:
                     async with asyncio.timeout(max(timeout, 0.0)):
-                        data = await self.reader.read(_READ)
+                        data = await self.reader.read(READ_SIZE)
                 except TimeoutError:
-                    if self.decoder.pending:
+                    if self.decoder.pending and not flushed:
                         items = self.decoder.flush()
-                        frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, loop.time())
+                        now = loop.time()
+                        if items:
+                            last_frame = now
+                        flushed = not items
+                        frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, now)
                         await self._handle(items)
                         if self.capped:
                             self._cut_off()
@@ -137,7 +155,12 @@ class DeviceSession:
                         )
                         await self._handle(self.decoder.close())  # archived as truncated
                         return
-                    if now - last_data >= settings.gateway_idle_timeout:
+                    if not self.mns and now - opened >= settings.gateway_auth_deadline:
+                        self.gateway.metrics.closed.labels("unauthenticated").inc()
+                        log.info("closing %s: no accepted packet in %.0f s", self.peer, now - opened)
+                        await self._handle(self.decoder.close())
+                        return
+                    if not self.decoder.pending and now - last_frame >= settings.gateway_idle_timeout:
                         self.gateway.metrics.closed.labels("idle").inc()
                         await self._handle(self.decoder.close())
                         return
@@ -145,9 +168,12 @@ class DeviceSession:
                 if not data:
                     await self._handle(self.decoder.close())
                     return
-                last_data = loop.time()
+                now = loop.time()
+                flushed = False
                 items = self.decoder.feed(data)
-                frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, last_data)
+                if items:
+                    last_frame = now
+                frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, now)
                 await self._handle(items)
                 if self.capped:
                     self._cut_off()
@@ -167,9 +193,16 @@ class DeviceSession:
         self.junk.add_unjudged(items)
         self.gateway.metrics.unarchived.inc(len(items))
 
+    def evict(self, detail: str) -> None:
+        """Close at once to make room for a newcomer (this connection sent no accepted packet)."""
+        self._abort("evicted", detail, level=logging.INFO)
+
     async def _finish(self) -> None:
         """Archive the junk summary, let the last acks leave (within the write timeout), close."""
         self.closed = True
+        addresses = self.gateway.addresses
+        if self.rejections and not self.mns and addresses.rejected_connection(self.peer_ip):
+            log.warning("%s", addresses.refusal(self.peer_ip) or f"{self.peer_ip} is refused for a while")
         summary = None
         if self.junk.count:
             self.gateway.metrics.packets.labels("junk_summary").inc()
@@ -204,7 +237,7 @@ class DeviceSession:
             outcome = await self._judge(item, received_at)
             if outcome.rejected:
                 self.rejections += 1
-                if self.rejections > settings.gateway_junk_archived:
+                if self.rejections > settings.gateway_junk_archived or not self.gateway.addresses.spend(self.peer_ip):
                     metrics.packets.labels(outcome.incoming.outcome).inc()
                     metrics.unarchived.inc()
                     self.junk.add(outcome.incoming.data, outcome.incoming.outcome, outcome.incoming.mn)
@@ -227,7 +260,16 @@ class DeviceSession:
             if outcome.device is not None and outcome.decoded is not None:
                 if outcome.decoded.packet.is_split:
                     self.reassembler.add(outcome.decoded, asyncio.get_running_loop().time())
-                await self.gateway.after_accept(self, outcome.device, outcome.decoded, received_at)
+                try:  # never waits for the database; whatever fails there is not the device's
+                    self.gateway.after_accept(self, outcome.device, outcome.decoded, received_at)
+                except Exception:
+                    packet = outcome.decoded.packet
+                    log.exception(
+                        "what CN=%s QN=%s from MN %s calls for failed (it is acknowledged)",
+                        packet.cn,
+                        packet.qn,
+                        packet.mn,
+                    )
         self._expire_splits()
 
     def _reply(self, decoded: Decoded) -> bytes | None:
@@ -299,14 +341,14 @@ class DeviceSession:
         finally:
             self._drainer = None
 
-    def _abort(self, reason: str, detail: str) -> None:
+    def _abort(self, reason: str, detail: str, level: int = logging.WARNING) -> None:
         """Close at once, dropping what waits to be written (the peer does not read it)."""
         self.closed = True
         if self._aborted:
             return
         self._aborted = True
         self.gateway.metrics.closed.labels(reason).inc()
-        log.warning("closing %s: %s", self.peer, detail)
+        log.log(level, "closing %s: %s", self.peer, detail)
         self.writer.transport.abort()
 
     async def _judge(self, item: Decoded | FrameFault, received_at: datetime) -> _Outcome:
@@ -357,7 +399,10 @@ class DeviceSession:
         if outcome != "ok":
             return _Outcome(incoming, None, None, rejected=True)
         assert device is not None
+        if not self.mns:
+            self.gateway.authenticated(self)
         self.mns.add(device.mn)
+        self.gateway.addresses.accepted(self.peer_ip)
         return _Outcome(incoming, device, item, rejected=False)
 
     async def _legacy_crc(self, fault: FrameFault) -> Decoded | FrameFault:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,7 +161,10 @@ def test_a_megabyte_of_junk_gets_the_connection_closed(engine: Engine, database_
             except (ConnectionError, OSError):
                 closed = True
             if not closed:
-                assert await asyncio.wait_for(reader.read(), 10) == b""  # the gateway hung up
+                # the gateway hangs up; with bytes of ours still unread (it reads a bounded amount
+                # ahead), the hang-up is a reset
+                with contextlib.suppress(ConnectionResetError):
+                    assert await asyncio.wait_for(reader.read(), 10) == b""
             writer.close()
             # and it still serves others
             device = VirtualDevice(MN, PW, ack_timeout=5)

@@ -335,7 +335,12 @@ def test_connections_beyond_the_cap_are_closed_at_once(engine: Engine, database_
     async def scenario() -> None:
         async with running(settings_for(database_url, tmp_path, gateway_max_connections=2), engine) as (gateway, port):
             held = [await connect(port), await connect(port)]
-            await until(lambda: len(gateway.sessions) == 2)
+            for n, ((held_reader, held_writer), (mn, pw)) in enumerate(
+                zip(held, [(MN, PW), (MN_B, PW_B)], strict=True)
+            ):
+                qn = f"2026112910000000{n}"  # both devices accepted: no connection to make room
+                held_writer.write(encode(minute_upload(mn, pw, qn)))
+                assert await replies(held_reader, 1, 5) == [qn]
             reader, writer = await connect(port, "127.0.0.2")
             assert await closed_by_peer(reader, 2)
             assert gateway.metrics.closed.labels("connection_cap")._value.get() == 1
