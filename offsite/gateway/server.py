@@ -38,6 +38,9 @@ from offsite.store.signing import signer
 
 log = logging.getLogger(__name__)
 
+DIRECTORY_RELOAD_EVERY = 60.0
+"""Seconds between two reloads of the registry's devices."""
+
 
 class Gateway:
     def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
@@ -52,6 +55,8 @@ class Gateway:
         # held before the spool is opened: opening cuts a torn tail, which must never be another
         # live gateway's append in progress
         self._spool_lock: IO[str] | None = lock_spool(settings.spool_dir)
+        self._checked = False
+        """The start-up checks that need the database (registry, spool claim, projection) are done."""
         self.spool = Spool(settings.spool_dir)
         self.ingest = Ingest(
             self.engine,
@@ -93,12 +98,7 @@ class Gateway:
     async def start(self) -> tuple[str, int]:
         """Load what is known, project what a previous run left, then listen. Returns (host, port)."""
         try:
-            await asyncio.to_thread(self.directory.load)
-            await asyncio.to_thread(claim_spool, self.engine, self.settings.archive_writer, self.spool.directory)
-            await asyncio.to_thread(self.presence.load, self.engine)
-            done = await asyncio.to_thread(project_pending, self.engine, self.directory, framing=self.framing)
-            if done:
-                log.info("projected %d packets archived by an earlier run", done)
+            await asyncio.to_thread(self._checks_with_the_database)
         except Exception as exc:
             if isinstance(exc, PasswordKeyError | SpoolElsewhere) or not is_outage(exc):
                 self.release()
@@ -131,6 +131,28 @@ class Gateway:
         log.info("gateway listening on %s:%d", host, port)
         return host, port
 
+    def _checks_with_the_database(self) -> None:
+        """What start-up needs the database for; done again by the sweep until it has succeeded
+        once, when the gateway started while the database was away."""
+        self.directory.load()
+        claim_spool(self.engine, self.settings.archive_writer, self.spool.directory)
+        self.presence.load(self.engine)
+        done = project_pending(self.engine, self.directory, framing=self.framing)
+        if done:
+            log.info("projected %d packets archived by an earlier run", done)
+        self._checked = True
+
+    async def _check_late(self) -> None:
+        try:
+            await asyncio.to_thread(self._checks_with_the_database)
+        except SpoolElsewhere as exc:  # acknowledged packets wait elsewhere: said, loudly, until seen to
+            log.critical("%s", exc)
+        except Exception as exc:
+            if not is_outage(exc):
+                log.exception("start-up checks failed once the database answered")
+        else:
+            log.info("the database answers: start-up checks done, %d devices known", len(self.directory))
+
     async def stop(self, grace: float = 5.0) -> None:
         """Stop accepting, let sessions acknowledge what they received and close, commit, then stop."""
         self.closing.set()
@@ -150,7 +172,12 @@ class Gateway:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.to_thread(self.presence.flush, self.engine)
+        try:
+            await asyncio.to_thread(self.presence.flush, self.engine)
+        except Exception as exc:  # the database is away: presence is rebuilt from the next packets
+            if not is_outage(exc):
+                raise
+            log.warning("device presence not saved at stop: the database does not answer")
         self.release()
 
     def release(self) -> None:
@@ -262,8 +289,17 @@ class Gateway:
             self.metrics.connections.dec()
 
     async def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        reloaded = loop.time()
         while True:
             await asyncio.sleep(min(10.0, self.settings.gateway_offline_after / 3))
+            if not self._checked:
+                await self._check_late()
+            elif loop.time() - reloaded >= DIRECTORY_RELOAD_EVERY:
+                # a device deactivated (or a password changed) in the registry is known within a minute
+                reloaded = loop.time()
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(self.directory.load)
             self.presence.sweep()
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(self.presence.flush, self.engine)

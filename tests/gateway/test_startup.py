@@ -3,6 +3,7 @@ does not, and a spool holding acknowledged packets is never silently left behind
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.engine import make_url
 
 from offsite.db import make_engine
+from offsite.gateway import server
 from offsite.gateway.models import ArchiveWriter
 from offsite.gateway.server import Gateway
 from offsite.gateway.spool import Spool, Spooled
@@ -172,3 +174,53 @@ def test_another_chains_spool_holding_packets_is_never_left_behind(tmp_path: Pat
     with pytest.raises(SpoolElsewhere, match="OFFSITE_ARCHIVE_WRITER=old-host to replay them first"):
         orphaned_spools(tmp_path, tmp_path / "spool" / "new-host")
     orphaned_spools(tmp_path, orphan)  # its own chain's gateway may start
+
+
+def test_checks_skipped_at_a_start_without_the_database_are_done_once_it_answers(
+    postgres_engine: Engine, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A gateway started with another data directory while the database was away must still find
+    out that the chain's old spool holds acknowledged packets."""
+    register(postgres_engine)
+    url = make_url(postgres_engine.url)
+    first = settings_for(url.render_as_string(hide_password=False), tmp_path / "a")
+    assert first.gateway_spool_dir is not None
+
+    async def scenario() -> None:
+        async with running(first, postgres_engine):
+            pass
+        Spool(first.gateway_spool_dir).append(
+            [Spooled(Incoming(b"##0000", "127.0.0.1:1", utcnow(), "ok", None, MN), 1)]
+        )
+        proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
+        proxied = url.set(port=await proxy.start()).render_as_string(hide_password=False)
+        second = settings_for(proxied, tmp_path / "b", gateway_offline_after=0.3)
+        engine = make_engine(proxied)
+        proxy.cut()
+        try:
+            async with running(second, engine) as (gateway, _):
+                assert not gateway._checked
+                proxy.restore()
+                await until(lambda: "acknowledged packets waiting in its spool" in caplog.text, timeout=10)
+        finally:
+            engine.dispose()
+            await proxy.stop()
+
+    with caplog.at_level(logging.CRITICAL, logger="offsite.gateway.server"):
+        run(scenario)
+
+
+def test_a_device_deactivated_in_the_registry_is_dropped_within_a_reload(
+    engine: Engine, database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register(engine)
+    monkeypatch.setattr(server, "DIRECTORY_RELOAD_EVERY", 0.2)
+
+    async def scenario() -> None:
+        async with running(settings_for(database_url, tmp_path, gateway_offline_after=0.3), engine) as (gateway, _):
+            assert gateway.directory.get(MN) is not None
+            with engine.begin() as conn:
+                conn.execute(update(Device).where(Device.mn == MN).values(active=False))
+            await until(lambda: gateway.directory.get(MN) is None, timeout=5)
+
+    run(scenario)
