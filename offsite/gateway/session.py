@@ -45,7 +45,7 @@ from offsite.hj212.encoder import encode
 from offsite.hj212.errors import HJ212Error
 from offsite.hj212.frame import FrameFault
 from offsite.hj212.packet import Decoded
-from offsite.hj212.reassembly import Reassembler
+from offsite.hj212.reassembly import Reassembler, ranges
 from offsite.hj212.replies import reply_to
 from offsite.store.archive import Incoming
 
@@ -299,7 +299,7 @@ class DeviceSession:
                 mn,
                 cn,
                 data_time,
-                ",".join(map(str, lost.missing)),
+                ranges(lost.missing),
                 pnum,
             )
 
