@@ -118,6 +118,9 @@ class DeviceDirectory:
         self._by_mn = by_mn
         self._loaded_at = time.monotonic()
 
+    def devices(self) -> list[KnownDevice]:
+        return list(self._by_mn.values())
+
     def get(self, mn: str | None) -> KnownDevice | None:
         return self._by_mn.get(mn) if mn else None
 

@@ -169,6 +169,16 @@ class PasswordGuard:
         if len(trusted) > _TRUSTED_PER_MN:
             del trusted[next(iter(trusted))]  # the address that won least recently
 
+    def trust_from(self, mn: str, address: str, age: float) -> None:
+        """``address`` sent the MN's correct password ``age`` seconds ago (as the database
+        remembers it, across restarts): trust it as ``succeeded`` would have."""
+        if age > self.trust:
+            return
+        trusted = self._trusted.setdefault(mn, {})
+        trusted[address] = self.clock() - age
+        if len(trusted) > _TRUSTED_PER_MN:
+            del trusted[next(iter(trusted))]
+
     def _is_trusted(self, mn: str, address: str, now: float) -> bool:
         since = self._trusted.get(mn, {}).get(address)
         return since is not None and now - since <= self.trust

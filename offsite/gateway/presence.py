@@ -38,6 +38,11 @@ class Presence:
             for row in conn.execute(select(*DeviceStatus.__table__.c)):
                 self._states[row.device_id] = _State(row.status, row.since, row.last_seen, row.peer)
 
+    def last_peers(self) -> dict[int, tuple[str, datetime]]:
+        """Each device's last address ("ip:port") and when it was last heard."""
+        with self._lock:
+            return {d: (s.peer, s.last_seen) for d, s in self._states.items() if s.peer}
+
     def seen(self, device_id: int, at: datetime, peer: str) -> None:
         with self._lock:
             state = self._states.get(device_id)

@@ -137,10 +137,20 @@ class Gateway:
         self.directory.load()
         claim_spool(self.engine, self.settings.archive_writer, self.spool.directory)
         self.presence.load(self.engine)
+        self._trust_known_addresses()
         done = project_pending(self.engine, self.directory, framing=self.framing)
         if done:
             log.info("projected %d packets archived by an earlier run", done)
         self._checked = True
+
+    def _trust_known_addresses(self) -> None:
+        # a restart must not forget where each device calls from: an MN backed off by a guesser
+        # elsewhere still hears its own device from its last address
+        now = datetime.now(UTC)
+        by_id = {device.id: device.mn for device in self.directory.devices()}
+        for device_id, (peer, last_seen) in self.presence.last_peers().items():
+            if device_id in by_id:
+                self.guard.trust_from(by_id[device_id], peer.rsplit(":", 1)[0], (now - last_seen).total_seconds())
 
     async def _check_late(self) -> None:
         try:

@@ -358,3 +358,26 @@ def test_connections_beyond_the_cap_are_closed_at_once(engine: Engine, database_
 def _states(engine: Engine) -> dict[int, str]:
     with engine.connect() as conn:
         return dict(conn.execute(select(PlatformCommand.device_id, PlatformCommand.state)).all())  # type: ignore[arg-type]
+
+
+def test_a_restarted_gateway_still_trusts_a_device_s_last_address(
+    engine: Engine, database_url: str, tmp_path: Path
+) -> None:
+    """The trust a device's address earned lives in the database (its presence), not only in memory:
+    after a restart, guessing from elsewhere that backs the MN off does not lock out its own address."""
+    register(engine)
+    settings = settings_for(database_url, tmp_path, gateway_password_attempts_per_mn=3, gateway_password_attempts=100)
+
+    async def scenario() -> None:
+        async with running(settings, engine) as (_, port):
+            device = VirtualDevice(MN, PW, ack_timeout=5)
+            await device.connect("127.0.0.1", port)
+            assert await device.send(minute_upload(MN, PW, device.next_qn())) is not None
+            await device.close()
+        async with running(settings, engine) as (gateway, _):
+            for host in ("10.0.0.1", "10.0.0.2", "10.0.0.3"):
+                gateway.guard.failed(MN, host)
+            assert gateway.guard.refusal(MN, "10.0.0.4") is not None  # the MN is backed off …
+            assert gateway.guard.refusal(MN, "127.0.0.1") is None  # … but not for the device's own address
+
+    run(scenario)
