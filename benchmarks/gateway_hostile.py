@@ -55,6 +55,8 @@ from tests.databases import PostgresDatabases, postgres_reachable
 
 REAL_PEER = "127.0.0.1"
 GUESS_TIME = datetime(2026, 11, 1, tzinfo=UTC)
+GUESSES_PER_WRITE = 400
+JUNK = (b"##0010" + b"0123456789abcdef0123" + b"\r\n") * 2000
 
 
 def free_port() -> int:
@@ -207,7 +209,7 @@ async def hostile(i: int, port: int, until: Callable[[], bool]) -> None:
                     if until():
                         break
             elif kind == 1:  # junk: 60 kB of frames that are not HJ 212, again and again
-                junk = (b"##0010" + os.urandom(10).hex().encode() + b"\r\n") * 2000
+                junk = JUNK
                 while not until():
                     writer.write(junk[:61440])
                     await asyncio.wait_for(writer.drain(), 10)
@@ -223,8 +225,26 @@ async def hostile(i: int, port: int, until: Callable[[], bool]) -> None:
 
 
 async def guesser(port: int, devices: int, until: Callable[[], bool]) -> int:
-    """Wrong passwords for real MNs, from one address over several connections."""
+    """Wrong passwords for real MNs, from one address over several connections: writes of 400
+    guesses, encoded beforehand (the attacker's own CPU is not what is measured)."""
     guesses = 0
+    volleys = [
+        b"".join(
+            encode(
+                upload(
+                    cn="2011",
+                    mn=mn(random.randrange(devices)),
+                    pw=f"{v * GUESSES_PER_WRITE + k:06d}",
+                    st="31",
+                    qn=f"{20261101000000000 + k}",
+                    data_time=GUESS_TIME,
+                    factors={"a21026": {"Rtd": 1.0, "Flag": "N"}},
+                )
+            )
+            for k in range(GUESSES_PER_WRITE)
+        )
+        for v in range(8)
+    ]
     while not until():
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.250.0.1", 0))
@@ -232,19 +252,8 @@ async def guesser(port: int, devices: int, until: Callable[[], bool]) -> int:
             await asyncio.sleep(0.5)
             continue
         try:
-            for k in range(400):
-                target = mn(random.randrange(devices))
-                packet = upload(
-                    cn="2011",
-                    mn=target,
-                    pw=f"{k:06d}",
-                    st="31",
-                    qn=f"{20261101000000000 + k}",
-                    data_time=GUESS_TIME,
-                    factors={"a21026": {"Rtd": 1.0, "Flag": "N"}},
-                )
-                writer.write(encode(packet))
-                guesses += 1
+            writer.write(random.choice(volleys))
+            guesses += GUESSES_PER_WRITE
             await asyncio.wait_for(writer.drain(), 5)
             await asyncio.sleep(0.2)
         except (OSError, TimeoutError, ConnectionError):
@@ -400,6 +409,13 @@ def main() -> None:
                     .group_by(RawPacket.outcome)
                 ).all()
             )
+            address = func.split_part(RawPacket.peer, ":", 1)
+            per_address = conn.execute(
+                select(address, func.count())
+                .where(~RawPacket.peer.like(f"{REAL_PEER}:%"))
+                .group_by(address)
+                .order_by(func.count().desc())
+            ).all()
         engine.dispose()
         databases.close()
     calm = result["rates"]["calm"]
@@ -412,6 +428,12 @@ def main() -> None:
         )
     print(f"password guesses sent: {result['guesses']:,}")
     print(f"archive rows from hostile peers: {hostile_rows:,} {by_outcome}")
+    if per_address:
+        print(
+            f"  from {len(per_address):,} addresses: at most {per_address[0][1]:,} rows from one "
+            f"({per_address[0][0]}), {hostile_rows / len(per_address):.1f} on average, "
+            f"over {args.phase * 2 + args.hang + 8:.0f} s of attack"
+        )
     lost = result["acked"] - archived
     print(f"acked packets: {len(result['acked']):,}; acked but not in the archive: {len(lost)}")
 

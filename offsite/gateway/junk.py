@@ -40,6 +40,8 @@ class JunkSummary:
         self.mns: list[str] = []
         self._more_mns = False
         self._hash = hashlib.sha256()
+        self.unparsed = 0
+        """Bytes received after the cap and never split into frames (``add_unparsed``)."""
 
     def add(self, data: bytes, outcome: str, mn: str | None) -> None:
         """One frame, judged (``outcome`` its reason) or not (``NOT_JUDGED``)."""
@@ -65,6 +67,14 @@ class JunkSummary:
                 raw, mn = item.frame.raw, item.packet.mn
             self.add(raw, NOT_JUDGED, mn)
 
+    def add_unparsed(self, data: bytes) -> None:
+        """Bytes after the rejection cap that were not even split into frames: hashed and counted."""
+        self.unparsed += len(data)
+        self.size += len(data)
+        self._hash.update(data)
+        if len(self.head) < HEAD:
+            self.head += data[: HEAD - len(self.head)]
+
     @property
     def sha256(self) -> str:
         return self._hash.hexdigest()
@@ -75,7 +85,9 @@ class JunkSummary:
         mns = ", ".join(repr(mn[:40]) for mn in self.mns) + (" …" if self._more_mns else "")
         error = (
             f"{self.count} frames ({self.size} bytes) from this connection not archived one by one "
-            f"({outcomes}); sha256 of their bytes in order {self.sha256}"
+            f"({outcomes})"
+            + (f", the last {self.unparsed} bytes not even split into frames" if self.unparsed else "")
+            + f"; sha256 of their bytes in order {self.sha256}"
             + (f"; MN {mns}" if mns else "")
             + f"; data holds their first {len(self.head)} bytes"
         )

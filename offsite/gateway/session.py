@@ -55,6 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
+FEED_SIZE = 1024
+"""Bytes decoded at a time (real loggers' frames are about 1 kB; a flood is cut short at the cap)."""
 """Bytes asked of the socket at a time (the server's stream limit is set from it)."""
 _DRAIN_POLL = 0.01
 """Seconds between looks at a transport that holds bytes without pausing its writer."""
@@ -168,16 +170,20 @@ class DeviceSession:
                 if not data:
                     await self._handle(self.decoder.close())
                     return
-                now = loop.time()
                 flushed = False
-                items = self.decoder.feed(data)
-                if items:
-                    last_frame = now
-                frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, now)
-                await self._handle(items)
-                if self.capped:
-                    self._cut_off()
-                    return
+                # a read is decoded a slice at a time, so that a flood stops costing at the
+                # rejection cap: what comes after it is hashed into the summary, never parsed
+                for start in range(0, len(data), FEED_SIZE):
+                    now = loop.time()
+                    items = self.decoder.feed(data[start : start + FEED_SIZE])
+                    if items:
+                        last_frame = now
+                    frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, now)
+                    await self._handle(items)
+                    if self.capped:
+                        self._cut_off()
+                        self.junk.add_unparsed(data[start + FEED_SIZE :])
+                        return
         except (ConnectionError, OSError):
             return
         finally:
