@@ -26,7 +26,10 @@ from offsite.db import make_engine
 from offsite.notify.models import OutboxMessage
 from offsite.registry.models import Device, Unit
 from offsite.screening.models import Clue
+from offsite.store.heads import parse_heads
 from offsite.store.models import DAY, HOUR, MINUTE, ComputedValue, IntervalValue, RawPacket
+from offsite.store.signing import signer
+from offsite.store.verification import verify
 from tests.alarms.test_cli_alarms import plant_with_daily_values
 
 UNITS = 20
@@ -75,6 +78,18 @@ def test_it_says_ready_and_stops_cleanly(ran: Any) -> None:
     assert len(ready) == 1, result.stdout
     assert f"{DAYS} days filled" in ready[0]
     assert lines[-2].startswith("stopped:")
+
+
+def test_the_month_s_evidence_is_signed_and_its_heads_published(ran: Any) -> None:
+    result, engine, directory, _ = ran
+    assert any(line.startswith("heads: 1 chain heads signed with key ") for line in result.stdout.splitlines())
+    key = signer(directory)  # the demo's gateway made it in the demo's directory at its first start
+    (published,) = (directory / "heads").glob("heads-*.jsonl")
+    heads = parse_heads(published.read_text().splitlines(), str(published))
+    checked = verify(engine, heads, public_key=key.public)
+    assert checked.ok, checked.problems
+    assert checked.signed >= 1  # the fill crossed at least one checkpoint, signed
+    assert not (directory.parent / "offsite-data").exists()  # nothing written outside --dir
 
 
 def test_packets_came_over_tcp_and_were_acknowledged(ran: Any) -> None:

@@ -45,7 +45,7 @@ from offsite.demo.province import DEMO_MARK, DemoOutlet, DemoUnit, build
 from offsite.demo.sinks import Sinks
 from offsite.gateway.models import ProjectionMark
 from offsite.hj212.times import CST
-from offsite.jobs.scheduled import add_jobs
+from offsite.jobs.scheduled import add_jobs, heads_job
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
 from offsite.quality.incremental import aggregate_pending
@@ -231,6 +231,8 @@ class Demo:
         log.info("screened: %s clues, %s new", stored.clues, stored.created)
         plan.write_truth(self.options.directory / "scenarios.jsonl", placements, series, start)
         _deliver_all(engine, settings)
+        # the evidence: the month's archive chain, its head signed and published as the worker does hourly
+        self._say(heads_job(engine, settings) + " (`offsite archive verify --heads FILE --public-key KEY`)")
 
     def _ready(self, engine: Engine, fleet: Fleet, sinks: Sinks) -> None:
         self._refresh(engine, fleet, sinks)
