@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     archive_checkpoint_every: int = 1000
     """Records between checkpoints of a chain's head hash."""
 
+    archive_checkpoint_seconds: float = Field(default=300.0, gt=0)
+    """Seconds after which the gateway also takes a checkpoint (signed) at its next append, however
+    few records came: a quiet chain's newest records are signed, and published, within it."""
+
     archive_publish_every: float = Field(default=3600.0, gt=0)
     """Seconds between two publications of the archive's signed chain heads by the worker."""
 

@@ -73,6 +73,7 @@ class Ingest:
         signer: Signer | None = None,
         head_state: HeadState | None = None,
         quarantine: Spool | None = None,
+        checkpoint_seconds: float | None = None,
     ) -> None:
         self.engine = engine
         self.writer_name = writer
@@ -86,6 +87,7 @@ class Ingest:
         self.directory = directory
         self.signer = signer
         self.head_state = head_state
+        self.checkpoint_seconds = checkpoint_seconds
         self.quarantine = quarantine
         """Packets the archive refused even without their header fields: kept, counted, never lost."""
         self._tamper_logged = -1e9
@@ -113,10 +115,18 @@ class Ingest:
         self._task = asyncio.create_task(self._run(), name="offsite-ingest")
         self._projector_task = asyncio.create_task(self._project_loop(), name="offsite-projection")
 
-    async def stop(self) -> None:
-        """Commit (or spool) everything submitted, project it, then stop."""
+    async def stop(self, grace: float = 30.0) -> None:
+        """Commit (or spool) everything submitted, project it, then stop. Every packet is made durable
+        (a stuck write is bridged by the spool past the ack deadline); projection is waited for at most
+        ``grace`` seconds — what it leaves is projected from the chain's mark at the next start."""
         await self._queue.join()
-        await self._projections.join()
+        try:
+            async with asyncio.timeout(grace):
+                await self._projections.join()
+        except TimeoutError:
+            log.warning(
+                "stopping with %d batches not projected: the next start projects them", self._projections.qsize()
+            )
         for task in (self._task, self._projector_task):
             if task is not None:
                 task.cancel()
@@ -354,6 +364,7 @@ class Ingest:
                 checkpoint_every=self.checkpoint_every,
                 signer=self.signer,
                 state=self.head_state,
+                checkpoint_seconds=self.checkpoint_seconds,
             )
         return self._archive
 

@@ -72,6 +72,7 @@ class Gateway:
             signer=signer(settings.data_dir, create=True),
             head_state=HeadState(settings.data_dir / "chains" / f"{settings.archive_writer}.head"),
             quarantine=Spool(settings.data_dir / "quarantine" / settings.archive_writer),
+            checkpoint_seconds=settings.archive_checkpoint_seconds,
             queue_limit=settings.gateway_queue_limit,
         )
         self.guard = PasswordGuard.from_settings(settings)
@@ -178,14 +179,15 @@ class Gateway:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(grace):
                 await self.commander.flush()  # the last command states, unless the database hangs
-        await self.ingest.stop()
+        await self.ingest.stop(grace)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         try:
-            await asyncio.to_thread(self.presence.flush, self.engine)
-        except Exception as exc:  # the database is away: presence is rebuilt from the next packets
-            if not is_outage(exc):
+            async with asyncio.timeout(grace):
+                await asyncio.to_thread(self.presence.flush, self.engine)
+        except Exception as exc:  # the database is away or hung: presence is rebuilt from the next packets
+            if not (isinstance(exc, TimeoutError) or is_outage(exc)):
                 raise
             log.warning("device presence not saved at stop: the database does not answer")
         self.release()

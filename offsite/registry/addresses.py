@@ -95,9 +95,30 @@ def internal_address(host: str) -> str | None:
             address = ipaddress.IPv4Address(socket.inet_aton(host))
         except OSError:
             return None if host.lower().rstrip(".") != "localhost" else "this machine (localhost)"
-    if address.is_global:
+    embedded = _embedded_ipv4(address)
+    if address.is_global and (embedded is None or embedded.is_global):
         return None
     return f"a non-public address ({address})"
+
+
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_COMPATIBLE = ipaddress.ip_network("::/96")
+
+
+def _embedded_ipv4(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (NAT64, 6to4, Teredo, mapped, compatible), which is
+    where a packet to it may end up."""
+    if isinstance(address, ipaddress.IPv4Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in _NAT64 or address in _COMPATIBLE:
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
 
 
 def webhook_problem(value: str, *, allow_loopback_http: bool = False, allow_internal: bool = False) -> str | None:

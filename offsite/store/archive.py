@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -25,7 +26,7 @@ from offsite.db.base import to_micros
 from offsite.store import merkle
 from offsite.store.headstate import HeadState
 from offsite.store.models import ArchiveCheckpoint, RawPacket
-from offsite.store.signing import Signer
+from offsite.store.signing import Signer, verifies
 
 GENESIS = bytes(32)
 """prev_hash of a chain's first record."""
@@ -194,6 +195,7 @@ class ArchiveWriter:
         checkpoint_every: int = 1000,
         signer: Signer | None = None,
         state: HeadState | None = None,
+        checkpoint_seconds: float | None = None,
     ) -> None:
         """``state``: the writer's own record of its head; with it, a database head this writer
         did not leave raises ``ForeignRecords`` instead of being chained on and signed."""
@@ -202,6 +204,10 @@ class ArchiveWriter:
         self.checkpoint_every = checkpoint_every
         self.signer = signer
         self.state = state
+        self.checkpoint_seconds = checkpoint_seconds
+        """A checkpoint is also taken at the first append this long after the last one, so a quiet
+        chain's newest records are signed (and published) within it too."""
+        self._checkpoint_time = time.monotonic()
         with engine.connect() as conn:
             last = conn.execute(
                 select(RawPacket.seq, RawPacket.hash)
@@ -209,10 +215,20 @@ class ArchiveWriter:
                 .order_by(RawPacket.seq.desc())
                 .limit(1)
             ).first()
-            checkpointed = conn.scalar(
-                select(func.max(ArchiveCheckpoint.seq)).where(ArchiveCheckpoint.writer == writer)
+            head_seq = last.seq if last else 0
+            # the newest checkpoint this writer can stand behind: at or below the head, and signed
+            # by its key or (one of an earlier key) with a Merkle root that holds over the stored
+            # records: a row anyone inserted must not become the next range's start
+            self._checkpointed: int = 0
+            candidates = conn.execute(
+                select(*ArchiveCheckpoint.__table__.c)
+                .where(ArchiveCheckpoint.writer == writer, ArchiveCheckpoint.seq <= head_seq)
+                .order_by(ArchiveCheckpoint.seq.desc())
             )
-            self._checkpointed: int = checkpointed or 0
+            for row in candidates.all():
+                if signer is None or signed_by(row, signer) or _tree_holds(conn, row):
+                    self._checkpointed = row.seq
+                    break
             # the hashes since the last checkpoint, for the next one's Merkle root (at most checkpoint_every)
             self._since: list[bytes] = [
                 bytes(h)
@@ -252,6 +268,7 @@ class ArchiveWriter:
         self._seq, self._hash = archived[-1].seq, archived[-1].hash
         if checkpoint:
             self._checkpointed, self._since = self._seq, []
+            self._checkpoint_time = time.monotonic()
         else:
             self._since += [a.hash for a in archived]
         return archived
@@ -292,7 +309,9 @@ class ArchiveWriter:
             _copy_rows(conn, rows)
         else:
             conn.execute(insert(RawPacket), rows)
-        checkpoint = seq // self.checkpoint_every > self._seq // self.checkpoint_every
+        checkpoint = seq // self.checkpoint_every > self._seq // self.checkpoint_every or (
+            self.checkpoint_seconds is not None and time.monotonic() - self._checkpoint_time >= self.checkpoint_seconds
+        )
         if checkpoint:
             self._checkpoint(conn, seq, prev, [*self._since, *(h for _, h in chained)], packets[-1].received_at)
         return [Archived(id_, seq_, hash_) for id_, (seq_, hash_) in zip(ids, chained, strict=True)], checkpoint
@@ -315,6 +334,28 @@ class ArchiveWriter:
                 key_fingerprint=self.signer.fingerprint if self.signer else None,
             )
         )
+
+
+def signed_by(row: Row[Any], signer: Signer) -> bool:
+    """Whether a stored checkpoint carries ``signer``'s valid signature."""
+    if row.signature is None or row.merkle_root is None or row.first_seq is None:
+        return False
+    message = checkpoint_message(
+        row.writer, row.first_seq, row.seq, bytes(row.hash), bytes(row.merkle_root), created_at=row.created_at
+    )
+    return verifies(signer.public, bytes(row.signature), message)
+
+
+def _tree_holds(conn: Connection, row: Row[Any]) -> bool:
+    """Whether a stored checkpoint's Merkle root is the root of the records it names."""
+    if row.merkle_root is None or row.first_seq is None:
+        return False
+    hashes = conn.scalars(
+        select(RawPacket.hash)
+        .where(RawPacket.writer == row.writer, RawPacket.seq.between(row.first_seq, row.seq))
+        .order_by(RawPacket.seq)
+    )
+    return merkle.root([bytes(h) for h in hashes]) == bytes(row.merkle_root)
 
 
 def _new_ids(conn: Connection, count: int) -> list[int]:

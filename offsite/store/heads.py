@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select, text
 
 from offsite.db.base import to_micros
-from offsite.store.archive import framed
-from offsite.store.models import RawPacket
+from offsite.store.archive import framed, signed_by
+from offsite.store.models import ArchiveCheckpoint, RawPacket
 from offsite.store.signing import Signer, verifies
 
 
@@ -108,7 +108,28 @@ def chain_writers(conn: Connection) -> list[str]:
 
 
 def signed_heads(engine: Engine, signer: Signer, at: datetime) -> list[Head]:
-    return [head.signed(signer, at) for head in heads(engine)]
+    """Each chain's newest checkpoint that carries this deployment's signature, signed again as a
+    head to publish. Never the newest record as the database holds it: a record someone inserted
+    there would be signed too. The gateway checkpoints at least every
+    ``OFFSITE_ARCHIVE_CHECKPOINT_SECONDS``, so what is published trails by no more than that."""
+    found = []
+    with engine.connect() as conn:
+        for writer in chain_writers(conn):
+            rows = conn.execute(
+                select(*ArchiveCheckpoint.__table__.c)
+                .where(ArchiveCheckpoint.writer == writer)
+                .order_by(ArchiveCheckpoint.seq.desc())
+                .limit(_CHECKPOINTS_LOOKED_AT)
+            )
+            attested = next((row for row in rows if signed_by(row, signer)), None)
+            if attested is not None:
+                found.append(Head(writer, attested.seq, bytes(attested.hash).hex(), attested.created_at))
+    return [head.signed(signer, at) for head in found]
+
+
+_CHECKPOINTS_LOOKED_AT = 100
+"""Newest checkpoints of a chain looked at for one this key signed (forged unsigned rows on top
+of the chain must not hide the real ones)."""
 
 
 def parse_heads(lines: Sequence[str], source: str) -> list[Head]:

@@ -39,8 +39,10 @@ class HeadState:
         known = self._read()
         if known is None:
             if seq:
-                log.warning(
-                    "no record of chain %s's head at %s: taking the database's (seq %d) as this writer's",
+                log.critical(
+                    "no record of chain %s's head at %s: taking the database's (seq %d) as this writer's; "
+                    "records written since its last signed checkpoint were not seen by it: check them "
+                    "with `offsite archive verify --public-key`",
                     writer,
                     self.path,
                     seq,

@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.engine import make_url
 
 from offsite.db import make_engine
+from offsite.gateway.server import Gateway
 from offsite.sim.device import VirtualDevice
 from offsite.store.models import RawPacket
 from offsite.store.verification import verify
@@ -93,3 +94,33 @@ def test_a_locked_sqlite_database_is_bridged_by_the_spool(tmp_path: Path) -> Non
     run(scenario)
     assert len(archived_qns(engine)) == 1
     engine.dispose()
+
+
+def test_the_gateway_stops_while_postgresql_hangs(postgres_engine: Engine, tmp_path: Path) -> None:
+    """Before, stop() waited for ever on a projection or a presence write the database never answered."""
+    register(postgres_engine)
+    url = make_url(postgres_engine.url)
+
+    async def scenario() -> None:
+        proxy = Proxy(url.host or "127.0.0.1", url.port or 5432)
+        proxied = url.set(port=await proxy.start()).render_as_string(hide_password=False)
+        settings = settings_for(proxied, tmp_path, gateway_ack_deadline=0.5)
+        gateway_engine = make_engine(proxied)
+        gateway = Gateway(settings, gateway_engine)
+        _, port = await gateway.start()
+        try:
+            device = VirtualDevice(MN, PW, ack_timeout=5, retries=0)
+            await device.connect("127.0.0.1", port)
+            assert await device.send(minute_upload(MN, PW, device.next_qn(), 0)) is not None
+            proxy.stall()
+            assert await device.send(minute_upload(MN, PW, device.next_qn(), 1)) is not None  # from the spool
+            await device.close()
+            started = time.monotonic()
+            await gateway.stop(grace=1.0)
+            assert time.monotonic() - started < 10
+        finally:
+            proxy.resume()  # the threads still waiting on the database may finish now
+            await proxy.stop()
+            gateway_engine.dispose()
+
+    run(scenario)

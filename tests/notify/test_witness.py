@@ -19,14 +19,17 @@ from offsite.store.verification import verify
 from tests.notify.servers import Recorder, http_server, smtp_server
 from tests.notify.test_outbox import _settings
 from tests.store.test_archive import incoming
+from tests.store.test_headstate import forge_next
 
 NOW = datetime(2026, 12, 7, 2, 0, tzinfo=UTC)
 
 
 def test_heads_go_to_the_file_the_mailbox_and_the_webhook(engine: Engine, tmp_path: Path) -> None:
     key = signer(tmp_path / "data", create=True)  # the gateway makes it at its first start
-    ArchiveWriter(engine, "gw-1").append([incoming(i) for i in range(3)])
-    ArchiveWriter(engine, "gw-2").append([incoming(i, mn="MN-B") for i in range(2)])
+    # each batch closes a checkpoint (the gateway's every OFFSITE_ARCHIVE_CHECKPOINT_SECONDS at least)
+    ArchiveWriter(engine, "gw-1", signer=key, checkpoint_seconds=0).append([incoming(i) for i in range(3)])
+    ArchiveWriter(engine, "gw-2", signer=key, checkpoint_seconds=0).append([incoming(i, mn="MN-B") for i in range(2)])
+    ArchiveWriter(engine, "gw-3").append([incoming(9, mn="MN-C")])  # signed by no one: nothing to publish
     recorder = Recorder(answer={"ok": True})
     with smtp_server() as (port, mailbox), http_server(recorder) as url:
         settings = _settings(
@@ -52,8 +55,8 @@ def test_heads_go_to_the_file_the_mailbox_and_the_webhook(engine: Engine, tmp_pa
 
 
 def test_a_witness_that_fails_is_named_and_the_file_still_written(engine: Engine, tmp_path: Path) -> None:
-    ArchiveWriter(engine, "gw-1").append([incoming(0)])
-    signer(tmp_path / "data", create=True)
+    key = signer(tmp_path / "data", create=True)
+    ArchiveWriter(engine, "gw-1", signer=key, checkpoint_seconds=0).append([incoming(0)])
     settings = _settings(
         data_dir=tmp_path / "data",
         smtp_port=1,  # nothing listens there
@@ -74,3 +77,14 @@ def test_no_signing_key_no_publication(engine: Engine, tmp_path: Path) -> None:
         publish_heads(engine, settings, channels_for(settings), NOW)
     assert not (tmp_path / "data" / "archive-signing.key").exists()
     assert heads_job(engine, settings).startswith("heads: not published: no archive signing key")
+
+
+def test_a_record_someone_inserted_is_never_published(engine: Engine, tmp_path: Path) -> None:
+    """Heads come from the gateway's signed checkpoints, not from the newest row in the database."""
+    key = signer(tmp_path / "data", create=True)
+    ArchiveWriter(engine, "gw-1", signer=key, checkpoint_seconds=0).append([incoming(i) for i in range(3)])
+    forge_next(engine, "gw-1")
+    settings = _settings(data_dir=tmp_path / "data")
+    done = publish_heads(engine, settings, channels_for(settings), NOW)
+    [head] = parse_heads(done.file.read_text().splitlines(), "witness file")
+    assert (head.writer, head.seq) == ("gw-1", 3)  # not 4, the forged record

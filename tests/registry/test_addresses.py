@@ -110,6 +110,9 @@ def test_anything_but_one_telephone_number_is_refused(value: str) -> None:
         "https://10.0.0.5/hook",
         "https://[fd00::1]/",
         "https://localhost/",
+        "https://[64:ff9b::a00:1]/",  # NAT64 to 10.0.0.1
+        "https://[2002:7f00:1::]/",  # 6to4 around 127.0.0.1
+        "https://[::127.0.0.1]/",  # IPv4-compatible
     ],
 )
 def test_https_webhooks_to_no_public_network_are_refused_unless_allowed(value: str) -> None:
