@@ -6,8 +6,10 @@ hash stored before it, so one changed packet is reported once, and a published h
 that is still present and intact is not reported at all. What the walk cannot see from inside a
 chain — its tail cut off, the whole chain deleted, every hash recomputed — the checkpoints (their
 Merkle roots and signatures) and the published heads show. With public keys, the signed
-checkpoints must also cover every record of format 2, one after another, but for the newest
-few (``slack``): deleting checkpoints does not hide a recomputed chain.
+checkpoints must also cover every record, one after another, but for the newest few (``slack``):
+deleting checkpoints does not hide a recomputed chain. Only records of format 1 up to the newest
+checkpoint an older version wrote (no Merkle root, no signature) before the chain's first record
+of format 2 need none; such a checkpoint after a record of format 2 is a forged row.
 """
 
 from __future__ import annotations
@@ -74,7 +76,7 @@ class _Walk:
     records: int = 0
     last_seq: int = 0
     first_v2: int | None = None
-    """The first record of format 2 (from there on, signed checkpoints must cover the chain)."""
+    """The first record of format 2 (with keys, a checkpoint without signature after it is forged)."""
     pinned: dict[int, tuple[bytes, int]] = field(default_factory=dict)
     """Stored hash and record id at each seq a checkpoint or a published head names."""
     roots: dict[int, bytes] = field(default_factory=dict)
@@ -183,6 +185,9 @@ def _judge(
 
     wanted = {c.seq for c in checkpoints} | {h.seq for h in evidence_heads}
     walk = _walk(conn, writer, evidence_checkpoints, wanted, batch=batch)
+    exempt = 0
+    if ring:
+        evidence_checkpoints, exempt = _legacy_checkpoints(evidence_checkpoints, walk, problems)
     shown = _Evidence()
     for c in evidence_checkpoints:
         _hold_checkpoint(c, walk, shown, problems)
@@ -201,7 +206,7 @@ def _judge(
     for seq, against in shown.differs.items():
         _rewritten(walk, seq, against, problems)
     if ring:
-        _coverage(conn, walk, checkpoints, slack, problems)
+        _coverage(conn, walk, checkpoints, slack, problems, exempt=exempt)
     problems += [p for p in walk.problems if p is not None]
     return _in_order(problems), walk.records, signed
 
@@ -271,6 +276,35 @@ def _walk(conn: Connection, writer: str, checkpoints: list[Row[Any]], wanted: se
         # go on from what is stored, so that one bad record is named once and the rest is judged on its own
         prev, expected_seq = stored, row.seq + 1
     return walk
+
+
+def _legacy(c: Row[Any]) -> bool:
+    """A checkpoint as versions before format 2 wrote it: neither a Merkle root nor a signature."""
+    return c.merkle_root is None and c.signature is None
+
+
+def _legacy_checkpoints(
+    checkpoints: list[Row[Any]], walk: _Walk, problems: list[Problem]
+) -> tuple[list[Row[Any]], int]:
+    """With keys: an older checkpoint is evidence only before the chain's first record of format 2;
+    one after it is a row anyone could have inserted, named and set aside. Also the seq of the
+    newest one kept: the records of format 1 up to it need no signed checkpoint."""
+    kept, exempt = [], 0
+    for c in checkpoints:
+        if _legacy(c):
+            if walk.first_v2 is not None and c.seq >= walk.first_v2:
+                problems.append(
+                    Problem(
+                        c.writer,
+                        c.seq,
+                        None,
+                        "an unsigned checkpoint after records of format 2: a forged row",
+                    )
+                )
+                continue
+            exempt = max(exempt, c.seq)
+        kept.append(c)
+    return kept, exempt
 
 
 def _as_format_2(row: Row[Any], prev_hash: bytes) -> bytes:
@@ -386,11 +420,15 @@ def _rewritten(walk: _Walk, seq: int, against: list[str], problems: list[Problem
     problems.append(Problem(walk.writer, seq, record_id, reason))
 
 
-def _coverage(conn: Connection, walk: _Walk, checkpoints: list[Row[Any]], slack: int, problems: list[Problem]) -> None:
-    """Signed checkpoints must follow one another over the chain's records of format 2, each
-    starting after the one before, up to the newest ``slack`` records."""
-    start = walk.first_v2
-    if start is None:
+def _coverage(
+    conn: Connection, walk: _Walk, checkpoints: list[Row[Any]], slack: int, problems: list[Problem], *, exempt: int
+) -> None:
+    """Signed checkpoints must follow one another over the chain's records after ``exempt`` (the
+    newest older checkpoint kept, before any record of format 2), each starting after the one
+    before, up to the newest ``slack`` records — whatever the records' format: one recomputed as
+    format 1 needs its signed checkpoint as much."""
+    start = exempt + 1
+    if walk.last_seq < start:
         return
     uncovered = []
     previous: Row[Any] | None = None

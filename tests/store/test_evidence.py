@@ -141,17 +141,72 @@ def test_uncovered_records_that_are_gone_are_named_once(engine: Engine, tmp_path
 
 
 def test_records_of_the_first_format_need_no_signed_checkpoint(engine: Engine, tmp_path: Path) -> None:
-    """A chain begun before format 2 is covered from its first record of format 2 on."""
-    _first_format_records(engine, "gw-old", 12)
+    """A chain begun before format 2 needs signed checkpoints only after the newest checkpoint its
+    older version took (no Merkle root, no signature) before its first record of format 2."""
+    _first_format_records(engine, "gw-old", 25)
+    _legacy_checkpoints(engine, "gw-old", [10, 20])
     key = signer(tmp_path, create=True)
     archive = ArchiveWriter(engine, "gw-old", checkpoint_every=10, signer=key)
-    for start in range(12, 35, 5):
-        archive.append([incoming(i) for i in range(start, start + 5)])  # checkpoints over 1–22, 23–32
+    for start in range(25, 50, 5):
+        archive.append([incoming(i) for i in range(start, start + 5)])  # signed: 30 (from 1), 40, 50
     assert verify(engine, public_keys=[key.public], slack=15).ok
-    without_checkpoint_guard(engine, "DELETE FROM archive_checkpoint WHERE seq = 22")
+    assert verify(engine, public_keys=[key.public], slack=15).checkpoints == 5
+    without_checkpoint_guard(engine, "DELETE FROM archive_checkpoint WHERE seq = 30")
     assert problems(engine, public_keys=[key.public], slack=15) == [
-        ("gw-old", 13, "records 13–22 are covered by no signed checkpoint")
+        ("gw-old", 21, "records 21–30 are covered by no signed checkpoint")  # before, only 26–30 (format 2)
     ]
+
+
+def test_records_of_the_first_format_without_checkpoints_wait_only_for_the_slack(
+    engine: Engine, tmp_path: Path
+) -> None:
+    """Records of format 1 that no older checkpoint closed must be covered like any other."""
+    _first_format_records(engine, "gw-old", 7)
+    key = signer(tmp_path, create=True)
+    archive = ArchiveWriter(engine, "gw-old", checkpoint_every=10, signer=key)
+    for start in range(7, 37, 5):
+        archive.append([incoming(i) for i in range(start, start + 5)])  # signed: 10 (from 1), 20, 30
+    assert verify(engine, public_keys=[key.public], slack=15).ok  # 31–37 wait for the next checkpoint
+    without_checkpoint_guard(engine, "DELETE FROM archive_checkpoint")
+    assert verify(engine, public_keys=[key.public], slack=40).ok  # within the slack
+    assert problems(engine, public_keys=[key.public], slack=15) == [
+        ("gw-old", 1, "records 1–37 are covered by no signed checkpoint")  # before, 8–37
+    ]
+    assert verify(engine, slack=15).ok  # without a key, nothing says the checkpoints were there
+
+
+def test_a_chain_recomputed_as_format_1_needs_signed_checkpoints(engine: Engine, tmp_path: Path) -> None:
+    """Before, a chain of format 2 recomputed as format 1 (no record id in its hashes), its
+    checkpoints deleted, verified with the key: coverage began at the first record of format 2."""
+    key = signer(tmp_path, create=True)
+    signed_chain(engine, key, 25)
+    _recompute_as_format_1(engine, "gw-1", upto=25)
+    without_checkpoint_guard(engine, "DELETE FROM archive_checkpoint")
+    assert verify(engine).ok
+    uncovered = [("gw-1", 1, "records 1–25 are covered by no signed checkpoint")]
+    assert problems(engine, public_keys=[key.public], slack=15) == uncovered
+    _recompute_as_format_1(engine, "gw-1", upto=20)  # 21–25 of format 2 again: within the slack
+    assert verify(engine).ok
+    assert problems(engine, public_keys=[key.public], slack=15) == uncovered
+    assert verify(engine, public_keys=[key.public], slack=25).ok  # a tail within the slack waits
+
+
+def test_an_unsigned_checkpoint_after_records_of_format_2_is_a_forged_row(engine: Engine, tmp_path: Path) -> None:
+    """Only versions before format 2 took checkpoints without a Merkle root or a signature. Before,
+    one inserted past the end made the chain's tail 'cut'; one inside it was taken as evidence."""
+    key = signer(tmp_path, create=True)
+    signed_chain(engine, key, 25)
+    with engine.begin() as conn:
+        conn.execute(insert(ArchiveCheckpoint).values(writer="gw-1", seq=1003, hash=bytes(32), created_at=T0))
+    forged = "an unsigned checkpoint after records of format 2: a forged row"
+    assert problems(engine, public_keys=[key.public], slack=15) == [("gw-1", 1003, forged)]
+    assert problems(engine) == [  # without a key, an older checkpoint is one as before
+        ("gw-1", 26, "the chain's tail was cut: it ends at seq 25, shown by the checkpoint taken at seq 1003")
+    ]
+    without_checkpoint_guard(engine, "DELETE FROM archive_checkpoint WHERE seq = 1003")
+    _legacy_checkpoints(engine, "gw-1", [22])  # with the right hash: still no version took it
+    assert problems(engine, public_keys=[key.public], slack=15) == [("gw-1", 22, forged)]
+    assert verify(engine).ok
 
 
 def test_each_checkpoint_and_head_is_checked_with_the_key_it_names(engine: Engine, tmp_path: Path) -> None:
@@ -296,6 +351,35 @@ def _first_format_records(engine: Engine, writer: str, n: int) -> None:
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('raw_packet', 'id'), {n})"))
 
 
+def _legacy_checkpoints(engine: Engine, writer: str, seqs: list[int]) -> None:
+    """Checkpoints as versions before format 2 took them: the head's hash, no range, root or signature."""
+    with engine.begin() as conn:
+        for seq in seqs:
+            head = conn.scalar(select(RawPacket.hash).where(RawPacket.writer == writer, RawPacket.seq == seq))
+            conn.execute(insert(ArchiveCheckpoint).values(writer=writer, seq=seq, hash=head, created_at=T0))
+
+
+def _recompute_as_format_1(engine: Engine, writer: str, upto: int) -> None:
+    """Every hash recomputed: records 1 … ``upto`` as format 1, the rest as format 2."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(*RawPacket.__table__.c).where(RawPacket.writer == writer).order_by(RawPacket.seq)
+        ).all()
+    prev = GENESIS
+    for row in rows:
+        packet = stored_packet(row)
+        if row.seq <= upto:
+            version, digest = 1, record_hash(prev, writer, row.seq, packet)
+        else:
+            version, digest = 2, record_hash_v2(prev, row.id, row.seq, content_hash(writer, packet))
+        without_guard(
+            engine,
+            f"UPDATE raw_packet SET prev_hash = {blob(engine, prev)}, hash = {blob(engine, digest)}, "
+            f"version = {version} WHERE id = {row.id}",
+        )
+        prev = digest
+
+
 def test_the_first_format_hashes_as_it_always_did() -> None:
     """Records of format 1 are never rewritten: their hash must not change by a bit."""
     packet = Incoming(
@@ -383,21 +467,24 @@ def test_every_leaf_has_a_proof_and_no_other_leaf_passes(leaves: list[bytes], da
 
 def test_signed_heads_prove_themselves(engine: Engine, tmp_path: Path) -> None:
     key = signer(tmp_path, create=True)
-    fill(engine, "gw-1", 8)
+    signed_chain(engine, key, 20)  # heads are published from signed checkpoints, never from bare records
     published = signed_heads(engine, key, T0)
     lines = [h.as_json() for h in published]
     assert verify(engine, parse_heads(lines, "heads"), public_keys=[key.public]).ok
     forged = [lines[0].replace(published[0].hash, "00" * 32)]  # a heads file edited to fit a rewritten chain
     assert problems(engine, parse_heads(forged, "heads"), public_keys=[key.public]) == [
-        ("gw-1", 8, f"this published head is not signed by the key {key.fingerprint}: the heads file is not authentic")
+        ("gw-1", 20, f"this published head is not signed by the key {key.fingerprint}: the heads file is not authentic")
     ]
     stranger = signer(tmp_path / "other", create=True)
+    unknown = f"signed by key {key.fingerprint}, which is not among the public keys given"
     assert problems(engine, parse_heads(lines, "heads"), public_keys=[stranger.public]) == [
-        ("gw-1", 8, f"this published head is signed by key {key.fingerprint}, which is not among the public keys given")
+        ("gw-1", 10, f"the checkpoint is {unknown}"),
+        ("gw-1", 20, f"the checkpoint is {unknown}"),
+        ("gw-1", 20, f"this published head is {unknown}"),
     ]
     unsigned = [h.as_json() for h in heads(engine)]
     assert problems(engine, parse_heads(unsigned, "heads"), public_keys=[key.public]) == [
-        ("gw-1", 8, "this published head is not signed: the heads file is not authentic")
+        ("gw-1", 20, "this published head is not signed: the heads file is not authentic")
     ]
 
 
