@@ -12,8 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from offsite.db.durable import replace_durably
 
@@ -33,6 +36,8 @@ class _Head:
 class HeadState:
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._fd: int | None = None
+        self._counter = 0
 
     def check(self, writer: str, seq: int, digest: bytes) -> None:
         """Accept the database's head (``seq``, ``digest``) only if this writer left it."""
@@ -74,17 +79,53 @@ class HeadState:
 
     def _read(self) -> tuple[_Head, _Head | None] | None:
         try:
-            document = json.loads(self.path.read_text(encoding="ascii"))
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise ForeignRecords(f"the head record {self.path} cannot be read ({exc}): not appending") from exc
+        slots = [_slot(data[i : i + _SLOT]) for i in (0, _SLOT)]
+        valid = [slot for slot in slots if slot is not None]
+        if not valid:
+            raise ForeignRecords(f"the head record {self.path} cannot be read (no intact slot): not appending")
+        _, document = max(valid, key=lambda slot: slot[0])
+        self._counter = max(slot[0] for slot in valid)
         left = _Head(int(document["seq"]), bytes.fromhex(document["hash"]))
         intended = document.get("next")
         return left, (_Head(int(intended["seq"]), bytes.fromhex(intended["hash"])) if intended else None)
 
     def _write(self, left: _Head, intended: _Head | None) -> None:
-        document = {"seq": left.seq, "hash": left.hash.hex()}
+        # two slots written in turn, each with its counter and checksum, so one fdatasync of an
+        # overwrite suffices (the gateway does this before every commit): a write torn by a
+        # power cut leaves the other slot, the head before it, intact
+        document: dict[str, Any] = {"seq": left.seq, "hash": left.hash.hex()}
         if intended is not None:
             document["next"] = {"seq": intended.seq, "hash": intended.hash.hex()}
-        replace_durably(self.path, json.dumps(document).encode("ascii"))
+        if self._fd is None:
+            if not self.path.exists():
+                replace_durably(self.path, bytes(2 * _SLOT))
+            self._fd = os.open(self.path, os.O_RDWR)
+        self._counter += 1
+        body = json.dumps(document, separators=(",", ":")).encode("ascii")
+        record = _MAGIC + self._counter.to_bytes(8, "big") + len(body).to_bytes(2, "big") + body
+        record = record.ljust(_SLOT - 4, b"\0")
+        record += zlib.crc32(record).to_bytes(4, "big")
+        os.pwrite(self._fd, record, (self._counter % 2) * _SLOT)
+        os.fdatasync(self._fd)
+
+
+_SLOT = 256
+_MAGIC = b"OFHS"
+
+
+def _slot(raw: bytes) -> tuple[int, dict[str, Any]] | None:
+    """A slot's counter and document, or None if it is empty or torn."""
+    if len(raw) != _SLOT or not raw.startswith(_MAGIC):
+        return None
+    if zlib.crc32(raw[:-4]) != int.from_bytes(raw[-4:], "big"):
+        return None
+    size = int.from_bytes(raw[12:14], "big")
+    try:
+        return int.from_bytes(raw[4:12], "big"), json.loads(raw[14 : 14 + size])
+    except ValueError:
+        return None

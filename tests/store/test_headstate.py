@@ -81,3 +81,17 @@ def test_an_unreadable_head_record_stops_the_writer(engine: Engine, tmp_path: Pa
     path.write_text("{not json")
     with pytest.raises(ForeignRecords, match="cannot be read"):
         ArchiveWriter(engine, "gw-1", state=HeadState(path))
+
+
+def test_a_torn_write_of_the_head_record_leaves_the_head_before_it(tmp_path: Path) -> None:
+    path = tmp_path / "gw-1.head"
+    state = HeadState(path)
+    state.intend((1, b"\x01" * 32), (2, b"\x02" * 32))
+    state.intend((2, b"\x02" * 32), (3, b"\x03" * 32))  # the newer slot
+    data = bytearray(path.read_bytes())
+    newer = 0 if data[:256].find(b'"seq":2') != -1 else 256
+    data[newer + 20] ^= 0xFF  # a power cut tore it
+    path.write_bytes(bytes(data))
+    HeadState(path).check("gw-1", 2, b"\x02" * 32)  # the slot before it still knows seq 1 -> 2
+    with pytest.raises(ForeignRecords):
+        HeadState(path).check("gw-1", 3, b"\x03" * 32)
