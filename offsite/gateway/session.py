@@ -55,9 +55,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 READ_SIZE = 65536
-FEED_SIZE = 1024
-"""Bytes decoded at a time (real loggers' frames are about 1 kB; a flood is cut short at the cap)."""
 """Bytes asked of the socket at a time (the server's stream limit is set from it)."""
+FEED_SIZE = 1024
+"""Bytes decoded at a time from a connection without accepted packets, or with rejected ones
+(real loggers' frames are about 1 kB; a flood is cut short at the cap)."""
 _DRAIN_POLL = 0.01
 """Seconds between looks at a transport that holds bytes without pausing its writer."""
 
@@ -173,16 +174,19 @@ class DeviceSession:
                 flushed = False
                 # a read is decoded a slice at a time, so that a flood stops costing at the
                 # rejection cap: what comes after it is hashed into the summary, never parsed
-                for start in range(0, len(data), FEED_SIZE):
+                # (a connection that has sent accepted packets and nothing rejected decodes its read
+                # whole: its pipelined uploads are then committed as one group)
+                step = len(data) if self.mns and not self.rejections else FEED_SIZE
+                for start in range(0, len(data), step):
                     now = loop.time()
-                    items = self.decoder.feed(data[start : start + FEED_SIZE])
+                    items = self.decoder.feed(data[start : start + step])
                     if items:
                         last_frame = now
                     frame_started = _frame_start(frame_started, bool(items), self.decoder.pending, now)
                     await self._handle(items)
                     if self.capped:
                         self._cut_off()
-                        self.junk.add_unparsed(data[start + FEED_SIZE :])
+                        self.junk.add_unparsed(data[start + step :])
                         return
         except (ConnectionError, OSError):
             return

@@ -57,15 +57,16 @@ class Signer:
 
 def signer(data_dir: Path, *, create: bool = False) -> Signer:
     """The deployment's signing key under ``data_dir``; made there only with ``create`` (the
-    gateway's first start, ``offsite archive keygen``). Everything else refuses a missing key:
+    gateway's first start). Everything else refuses a missing key:
     a second key made by accident on another host would make every checkpoint of the first look
     forged."""
     path = data_dir / KEY_FILE
     if not path.exists():
         if not create:
             raise SigningKeyError(
-                f"no archive signing key at {path}: the gateway makes it at its first start "
-                "(or `offsite archive keygen`); every process that signs must share it"
+                f"no archive signing key at {path}: if another data directory signed this database (the "
+                "demo's is its --dir, offsite-demo), set OFFSITE_DATA_DIR to it; a new deployment's "
+                "gateway makes the key at its first start, and every process that signs must share it"
             )
         pem = Ed25519PrivateKey.generate().private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
