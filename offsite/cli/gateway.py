@@ -18,7 +18,7 @@ from offsite.db import make_engine
 from offsite.gateway.models import UnknownDevice
 from offsite.gateway.rates import daily_rates, monthly_rates
 from offsite.gateway.server import Gateway
-from offsite.gateway.writers import SpoolElsewhere, orphaned_spools, settled_writer
+from offsite.gateway.writers import SpoolElsewhere, legacy_spool, orphaned_spools, settled_writer
 from offsite.hj212.times import CST
 from offsite.registry.passwords import PasswordKeyError, key_source
 from offsite.settings import Settings, with_database_url
@@ -42,6 +42,7 @@ def run(
     with refused_as_usage_error(SpoolElsewhere):
         settings = settled_writer(settings)
         orphaned_spools(settings.data_dir, settings.spool_dir)
+        legacy_spool(settings.spool_dir)
     engine = _gateway_engine(settings)
     typer.echo(f"data directory: {settings.data_dir}")
     typer.echo(f"spool: {settings.spool_dir} (archive chain {settings.archive_writer})")

@@ -118,6 +118,20 @@ def orphaned_spools(data_dir: Path, own: Path) -> None:
             )
 
 
+def legacy_spool(own: Path, directory: Path | None = None) -> None:
+    """Refuse to start while the spool versions before 2026-12-07 kept by default in the working
+    directory (``./offsite-spool``) holds acknowledged packets that no gateway replays."""
+    old = (directory or Path.cwd()) / "offsite-spool"
+    if old.resolve() == own.resolve():
+        return
+    waiting = _waiting_in(old)
+    if waiting:
+        raise SpoolElsewhere(
+            f"{old} holds {waiting} acknowledged packets an earlier version spooled: start the gateway once "
+            f"with OFFSITE_GATEWAY_SPOOL_DIR={old} to replay them, then remove it"
+        )
+
+
 def _waiting_in(directory: Path) -> int | None:
     """Packets waiting in the spool at ``directory``; None while a live gateway holds it."""
     if not directory.is_dir():

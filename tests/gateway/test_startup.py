@@ -16,7 +16,7 @@ from offsite.gateway import server
 from offsite.gateway.models import ArchiveWriter
 from offsite.gateway.server import Gateway
 from offsite.gateway.spool import Spool, Spooled
-from offsite.gateway.writers import SpoolElsewhere, orphaned_spools, settled_writer
+from offsite.gateway.writers import SpoolElsewhere, legacy_spool, orphaned_spools, settled_writer
 from offsite.registry.models import Device
 from offsite.registry.passwords import PasswordKeyError, encrypt
 from offsite.settings import Settings
@@ -224,3 +224,11 @@ def test_a_device_deactivated_in_the_registry_is_dropped_within_a_reload(
             await until(lambda: gateway.directory.get(MN) is None, timeout=5)
 
     run(scenario)
+
+
+def test_the_spool_an_earlier_version_left_in_the_working_directory_is_not_missed(tmp_path: Path) -> None:
+    old = tmp_path / "offsite-spool"
+    Spool(old).append([Spooled(Incoming(b"##0000", "127.0.0.1:1", utcnow(), "ok", None, MN), 1)])
+    with pytest.raises(SpoolElsewhere, match="acknowledged packets an earlier version spooled"):
+        legacy_spool(tmp_path / "data" / "spool" / "vm", tmp_path)
+    legacy_spool(old, tmp_path)  # started on it, as the README says: it replays them
