@@ -26,13 +26,7 @@ def replace_durably(path: Path, data: bytes, mode: int = 0o600) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _write_and_close(fd, data)
     os.replace(tmp, path)
     fsync_path(path.parent)
 
@@ -42,6 +36,13 @@ def append_durably(path: Path, data: bytes, mode: int = 0o644) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     new = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, mode)
+    _write_and_close(fd, data)
+    if new:
+        fsync_path(path.parent)
+
+
+def _write_and_close(fd: int, data: bytes) -> None:
+    """Write all of ``data`` (a write may take only part of it), fsync, close."""
     try:
         view = memoryview(data)
         while view:
@@ -49,5 +50,3 @@ def append_durably(path: Path, data: bytes, mode: int = 0o644) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
-    if new:
-        fsync_path(path.parent)
