@@ -29,12 +29,15 @@ class DataMark(Base):
     __table_args__ = (
         CheckConstraint("end_at > start_at", name="window_positive"),
         CheckConstraint(f"state IN ({', '.join(repr(s) for s in MARK_STATES)})", name="state_allowed"),
-        CheckConstraint(f"kind IN ({', '.join(repr(k) for k in MARK_KINDS)})", name="kind_allowed"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     outlet_id: Mapped[int] = mapped_column(ForeignKey("outlet.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(12))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("device.id", ondelete="CASCADE"))
+    """The analyser or logger the mark covers; none: every device at the outlet."""
+    factor: Mapped[str | None] = mapped_column(String(16))
+    """The one factor the mark covers; none: every factor (of the device, or of the outlet)."""
+    kind: Mapped[str] = mapped_column(String(16))
     start_at: Mapped[datetime] = mapped_column(UtcDateTime)
     end_at: Mapped[datetime] = mapped_column(UtcDateTime)
     reason: Mapped[str] = mapped_column(Text)
@@ -46,6 +49,9 @@ class DataMark(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     decision_comment: Mapped[str | None] = mapped_column(Text)
+    decide_by: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    """When the bureau's decision is due; a pending mark past it is escalated, never approved by default."""
+    escalated_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     contradiction: Mapped[str | None] = mapped_column(Text)
     """Why the data contradict the mark (rule R16: a stop mark while the outlet discharged), once
     checked; kept for screening."""

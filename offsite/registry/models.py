@@ -29,6 +29,9 @@ UNIT_STATUSES = ("producing", "stopped", "closed")
 MEDIA = ("gas", "water")
 LIMIT_BASES = ("measured", "corrected")
 LIMIT_PERIODS = ("hour", "day")
+FLOW_BASES = ("actual_wet", "standard_dry")
+"""How a device's flow (a00000) is reported: at flue conditions, or already at standard state, dry."""
+FLOW_UNITS = ("m3/s", "m3/h", "L/s")
 PERMIT_PERIODS = ("year", "month", "day")
 CONTACT_ROLES = ("province_officer", "city_officer", "county_officer", "enterprise_responsible", "operator")
 CHANNELS = ("sms", "email", "webhook")
@@ -132,6 +135,13 @@ class Device(Base):
     installed_on: Mapped[date | None] = mapped_column(Date)
     networked_on: Mapped[date | None] = mapped_column(Date)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    minute_interval_s: Mapped[int | None] = mapped_column(Integer)
+    """Declared spacing of its minute data (2051) in seconds, e.g. 600 for a logger sending every
+    10 minutes; none: inferred from the data."""
+    flow_basis: Mapped[str | None] = mapped_column(String(12))
+    """One of ``FLOW_BASES``; none: actual (flue) conditions, wet."""
+    flow_unit: Mapped[str | None] = mapped_column(String(8))
+    """One of ``FLOW_UNITS``; none: the code table's unit (m³/s for a00000, L/s for w00000)."""
 
     outlet: Mapped[Outlet] = relationship(back_populates="devices")
 
@@ -156,7 +166,9 @@ class Limit(Base):
     __table_args__ = (
         _in("basis", LIMIT_BASES),
         _in("period", LIMIT_PERIODS),
-        CheckConstraint("value > 0", name="value_positive"),
+        CheckConstraint(
+            "(value IS NULL OR value > 0) AND (value IS NOT NULL OR lower IS NOT NULL)", name="value_positive"
+        ),
         Index("ix_outlet_limit_lookup", "outlet_id", "factor", "valid_from"),
     )
 
@@ -164,8 +176,8 @@ class Limit(Base):
     outlet_id: Mapped[int] = mapped_column(ForeignKey("outlet.id", ondelete="CASCADE"))
     factor: Mapped[str] = mapped_column(String(16))
     standard: Mapped[str] = mapped_column(String(64))
-    value: Mapped[float] = mapped_column(Float)
-    """Upper limit."""
+    value: Mapped[float | None] = mapped_column(Float)
+    """Upper limit; none where the standard sets only a lower one."""
     lower: Mapped[float | None] = mapped_column(Float)
     """Lower limit where the standard sets a range (pH 6–9)."""
     basis: Mapped[str] = mapped_column(String(9), default="corrected")

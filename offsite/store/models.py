@@ -255,6 +255,9 @@ class ComputedValue(Base):
     valid: Mapped[bool] = mapped_column(Boolean)
     n_valid: Mapped[int] = mapped_column(SmallInteger)
     """Valid minutes of an hour, valid hours of a day."""
+    n_expected: Mapped[int | None] = mapped_column(SmallInteger)
+    """Inputs the period should hold at the device's reporting interval (or measuring cycle); the
+    period is valid with 75 % of them, rounded up."""
 
 
 class PendingHour(Base):
