@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import Engine
 
-from offsite.db.schema import SchemaError, ready_engine
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 DatabaseUrl = Annotated[
     str | None,
@@ -54,5 +54,8 @@ def refused_as_usage_error(*errors: type[Exception]) -> Iterator[None]:
 
 def database_engine(url: str, **kwargs: Any) -> Engine:
     """The engine of a database at the newest schema; else one line naming what to do, exit 2."""
+    # imported here: every command module imports these options, and Alembic is heavy
+    from offsite.db.schema import SchemaError, ready_engine  # noqa: PLC0415
+
     with refused_as_usage_error(SchemaError):
         return ready_engine(url, **kwargs)
