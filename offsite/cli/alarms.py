@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-import polars as pl
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -18,8 +16,11 @@ from offsite.alarms import lifecycle
 from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
 from offsite.alarms.recompute import recompute
 from offsite.alarms.statistics import alarm_statistics
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, amount, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
+from offsite.cli.output import CLOCK, Format, emit_rows, when
 from offsite.db import session_factory
+from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
 from offsite.registry.models import Region, Unit
 from offsite.settings import with_database_url
@@ -62,13 +63,27 @@ def grade_command(
     typer.echo(outcome.summary())
 
 
+LEVEL_ZH = {"red": "红", "orange": "橙", "yellow": "黄", "blue": "蓝", "offline": "脱机", "missing": "缺数"}
+STATE_ZH = {
+    "open": "待处理",
+    "acknowledged": "已签收",
+    "verified": "已核实",
+    "closed": "已办结",
+    "cleared": "已解除",
+    "cleared_unverified": "解除未核实",
+}
+
+
 @app.command("list")
 def list_alarms(
     show_all: Annotated[bool, typer.Option("--all", help="Every alarm, not only the open ones.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Open alarms (with --all, every alarm), most severe first."""
+    """Open alarms (with --all, every alarm), most severe first; times in China time."""
+    out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
     with session_factory(database_engine(settings.database_url))() as session:
         query = select(Alarm, Unit, Region).join(Unit, Unit.id == Alarm.unit_id).join(Region)
@@ -84,29 +99,40 @@ def list_alarms(
             "region": region.name,
             "level": alarm.level,
             "days": alarm.days,
-            "opened_at": alarm.opened_at.isoformat(),
+            "opened_at": alarm.opened_at,
+            "updated_at": alarm.updated_at,
             "state": alarm.state,
+            "factor": alarm.factor,
+            "value": alarm.value,
+            "limit": alarm.limit,
         }
         for alarm, unit, region in rows
     ]
-    if as_json:
-        for record in records:
-            typer.echo(json.dumps(record, ensure_ascii=False))
+    if emit_rows(records, out):
         return
-    table = Table("id", "level", "days", "unit", "region", "opened", "state")
-    for r in records:
+    table = Table("编号", "级别", "超标天数", "单位", "地区", "因子", "值/限值", f"发起时间（{CLOCK}）", "状态")
+    for alarm, unit, region in rows:
         table.add_row(
-            str(r["id"]),
-            str(r["level"]),
-            str(r["days"]),
-            str(r["unit_name"]),
-            str(r["region"]),
-            str(r["opened_at"])[:16],
-            str(r["state"]),
+            str(alarm.id),
+            LEVEL_ZH.get(alarm.level, alarm.level),
+            str(alarm.days),
+            unit.name,
+            region.name,
+            _factor(alarm.factor),
+            f"{amount(alarm.value)} / {amount(alarm.limit)}" if alarm.value is not None else "-",
+            when(alarm.opened_at),
+            STATE_ZH.get(alarm.state, alarm.state),
         )
     Console().print(table)
     if not records:
         typer.echo("no open alarms" if not show_all else "no alarms")
+
+
+def _factor(code: str | None) -> str:
+    if code is None:
+        return "-"
+    info = FACTORS.get(code)
+    return f"{info.name_zh} {code}" if info is not None else code
 
 
 def _step(database_url: str | None, action: Callable[[Session, datetime], Alarm]) -> None:
@@ -148,18 +174,27 @@ def close(alarm_id: int, by: Actor, comment: Comment = "", database_url: Databas
 def stats(
     year: Annotated[int | None, typer.Option(help="Year (default: this year, China time).")] = None,
     by_month: Annotated[bool, typer.Option("--by-month", help="One row per city and month.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """Alarms per city and for the province: by highest level reached, and units alarmed."""
+    out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
-    chosen = year or datetime.now(CST).year
+    chosen_year = year or datetime.now(CST).year
     with session_factory(database_engine(settings.database_url))() as session:
-        table = alarm_statistics(session, chosen, by_month=by_month)
-    if as_json:
-        for record in table.iter_rows(named=True):
-            typer.echo(json.dumps(record, ensure_ascii=False))
+        frame = alarm_statistics(session, chosen_year, by_month=by_month)
+    if emit_rows(frame.to_dicts(), out, columns=frame.columns):
         return
-    typer.echo(f"alarms opened in {chosen}")
-    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
-        typer.echo(str(table))
+    # short headers, so that every level fits a terminal of 80 columns
+    headers = {"region_code": "代码", "region": "地区", "month": "月", "alarms": "合计", "units": "单位数"}
+    table = Table(
+        *(headers.get(c, LEVEL_ZH.get(c, c)) for c in frame.columns),
+        title=f"{chosen_year} 年发起的预警（按达到的最高级别；{CLOCK}）",
+        title_justify="left",
+        padding=(0, 1),
+    )
+    for record in frame.iter_rows():
+        table.add_row(*("-" if v is None else str(v) for v in record))
+    Console().print(table)

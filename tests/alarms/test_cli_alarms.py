@@ -56,15 +56,29 @@ def _database(tmp_path: Path) -> str:
 def test_list_shows_open_alarms_most_severe_first(tmp_path: Path) -> None:
     url = _database(tmp_path)
     result = runner.invoke(app, ["alarms", "list", "--json", "--database-url", url])
-    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    rows = json.loads(result.stdout)
     assert [(r["unit_name"], r["level"], r["days"], r["state"]) for r in rows] == [
         ("乙厂", "red", 11, "acknowledged"),
         ("甲厂", "yellow", 4, "open"),
     ]
     assert rows[0]["region"] == "镜湖区"
-    assert set(rows[0]) == {"id", "unit", "unit_name", "region", "level", "days", "opened_at", "state"}
+    assert set(rows[0]) >= {"id", "unit", "unit_name", "region", "level", "days", "opened_at", "state"}
+    assert rows[0]["opened_at"] == "2026-11-20T08:00:00+08:00"  # stored 00:00 UTC, handed over in China time
     everything = runner.invoke(app, ["alarms", "list", "--all", "--json", "--database-url", url])
-    assert len(everything.stdout.splitlines()) == 3
+    assert len(json.loads(everything.stdout)) == 3
+
+
+def test_list_prints_china_time_and_says_so(tmp_path: Path) -> None:
+    url = _database(tmp_path)
+    table = runner.invoke(app, ["alarms", "list", "--database-url", url], env={"COLUMNS": "160"}).stdout
+    assert "2026-11-20 08:00 +08:00" in table
+    assert "北京时间" in table
+    assert "红" in table
+    assert "乙厂" in table
+    csv = runner.invoke(app, ["alarms", "list", "--csv", "--database-url", url]).stdout.splitlines()
+    assert csv[0].startswith("id,unit,unit_name,region,level,days,opened_at")
+    assert len(csv) == 3
+    assert ",2026-11-20T08:00:00+08:00," in csv[1]
 
 
 def test_officer_steps_and_a_refused_step(tmp_path: Path) -> None:
@@ -142,10 +156,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
         "2026-11-01..2026-11-06 (manual): 6 daily values, 1 units alarmed on 2026-11-06; "
         "opened 1, raised 1, lowered 0, cleared 0; 2 messages queued; 0 hourly exceedances kept"
     )
-    [row] = [
-        json.loads(line)
-        for line in runner.invoke(app, ["alarms", "list", "--json", "--database-url", url]).stdout.splitlines()
-    ]
+    [row] = json.loads(runner.invoke(app, ["alarms", "list", "--json", "--database-url", url]).stdout)
     assert (row["level"], row["days"], row["region"]) == ("yellow", 3, "蜀山区")
     again = runner.invoke(
         app, ["alarms", "grade", "--from", "2026-11-01", "--day", "2026-11-06", "--database-url", url]
@@ -197,7 +208,7 @@ def test_stats_count_alarms_by_highest_level_and_units_per_city_and_province(tmp
                 )
         session.commit()
     result = runner.invoke(app, ["stats", "--year", "2026", "--json", "--database-url", url])
-    rows = {r["region"]: r for r in map(json.loads, result.stdout.splitlines())}
+    rows = {r["region"]: r for r in json.loads(result.stdout)}
     counts = {
         name: (r["blue"], r["yellow"], r["orange"], r["red"], r["alarms"], r["units"]) for name, r in rows.items()
     }
@@ -207,8 +218,17 @@ def test_stats_count_alarms_by_highest_level_and_units_per_city_and_province(tmp
         "安徽省": (1, 1, 1, 1, 4, 3),
     }
     monthly = runner.invoke(app, ["stats", "--year", "2026", "--by-month", "--json", "--database-url", url])
-    months = {(r["region"], r["month"]): r["alarms"] for r in map(json.loads, monthly.stdout.splitlines())}
+    months = {(r["region"], r["month"]): r["alarms"] for r in json.loads(monthly.stdout)}
     assert months[("合肥市", 1)] == 1
     assert months[("合肥市", 11)] == 2
-    table = runner.invoke(app, ["stats", "--year", "2026", "--database-url", url])
-    assert "合肥市" in table.stdout
+    table = runner.invoke(app, ["stats", "--year", "2026", "--database-url", url], env={"COLUMNS": "80"}).stdout
+    assert "合肥市" in table
+    header = next(line for line in table.splitlines() if "地区" in line)
+    assert all(level in header for level in ("蓝", "黄", "橙", "红", "合计", "单位数"))  # none hidden at 80 columns
+    [hefei] = [line for line in table.splitlines() if "合肥市" in line]
+    assert [cell.strip() for cell in hefei.split("│")[3:7]] == ["1", "1", "0", "1"]
+    per_month = runner.invoke(
+        app, ["stats", "--year", "2026", "--by-month", "--database-url", url], env={"COLUMNS": "80"}
+    )
+    assert "月" in per_month.stdout
+    assert "…" not in per_month.stdout
