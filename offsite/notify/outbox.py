@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from offsite.hj212.times import CST
 from offsite.notify.channels import Channel, DeliveryError, Outgoing
 from offsite.notify.models import CHANNELS, DeliveryAttempt, OutboxMessage
+from offsite.notify.texts import china_time, most_severe
 from offsite.settings import Settings
 
 DIGEST_PREFIX = "digest:"
@@ -166,7 +167,8 @@ def _outgoing(batch: list[OutboxMessage]) -> Outgoing:
     first = batch[0]
     if len(batch) == 1:
         return Outgoing(first.channel, first.address, first.subject, first.body, first.template, first.params)
-    subject = f"{len(batch)} notices: {first.subject}"
+    # titled by the most severe notice it carries: a red unit's mail must not read as its blue one
+    subject = f"{most_severe(m.subject for m in batch)}（共 {len(batch)} 条通知）"
     body = "\n\n".join(f"{i}. {m.subject}\n{m.body}" for i, m in enumerate(batch, 1))
     return Outgoing(first.channel, first.address, subject, body)
 
@@ -228,8 +230,8 @@ def _write_digests(session: Session, settings: Settings, now: datetime) -> int:
             event_key=f"{DIGEST_PREFIX}{channel}:{address}:{day}:{messages[-1].id}",
             channel=channel,
             address=address,
-            subject=f"{len(messages)} notices held back (daily limit reached)",
-            body="\n".join(f"- {m.created_at.astimezone(CST):%Y-%m-%d %H:%M} {m.subject}" for m in messages),
+            subject=f"{most_severe(m.subject for m in messages)}（当日已达发送上限，汇总 {len(messages)} 条通知）",
+            body="\n".join(f"- {china_time(m.created_at)} {m.subject}" for m in messages),
             template=settings.sms_digest_template if channel == "sms" else None,
             params={"count": str(len(messages)), "day": day} if channel == "sms" else None,
             state="pending",
