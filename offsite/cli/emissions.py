@@ -2,42 +2,106 @@
 
 from __future__ import annotations
 
-import json
-from datetime import date, datetime
-from typing import Annotated
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any
 
 import polars as pl
 import typer
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy import select
 
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, amount, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
+from offsite.cli.output import CLOCK, Format, emit_rows
 from offsite.db import session_factory
+from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
-from offsite.quality.totals import emission_totals
+from offsite.quality.coverage import load_coverage, month_span
+from offsite.quality.totals import SCOPE, emission_totals
+from offsite.registry.models import Outlet
 from offsite.settings import with_database_url
+
+TONNE_KG = 1000.0
 
 
 def emissions(
     month: Annotated[str | None, typer.Option(help="YYYY-MM (default: this month, China time).")] = None,
     over: Annotated[bool, typer.Option("--over", help="Only rows over a permit cap.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Emission totals (kg) from the computed loads: the month, the year to date and the largest
-    day, beside the day, month and year caps of the discharge permit."""
-    chosen = _month(month)
+    """Emission totals from the computed loads: the month, the year to date and the largest day,
+    beside the day, month and year caps of the discharge permit, and the days and hours of the
+    month each total covers. Tables show kg or t, rounded; --format json|csv gives kg unrounded."""
+    out = chosen(fmt, as_json, as_csv)
+    chosen_month = _month(month)
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     with session_factory(engine)() as session:
-        table = emission_totals(engine, session, chosen)
+        table = emission_totals(engine, session, chosen_month)
+        coverage = load_coverage(engine, session, chosen_month)
+        outlets: dict[int, str] = {row.id: row.code for row in session.execute(select(Outlet.id, Outlet.code))}
+    days, hours = month_span(chosen_month, datetime.now(CST))
+    table = table.join(coverage, on=SCOPE, how="left", nulls_equal=True).with_columns(
+        pl.col("days_with_data", "hours_with_data").fill_null(0),
+        pl.col("outlet").replace_strict(outlets, default=None, return_dtype=pl.String).alias("outlet_code"),
+        pl.lit(days).alias("days_in_month"),
+        pl.lit(hours).alias("hours_in_month"),
+    )
     if over:
         table = table.filter(pl.col("over"))
-    if as_json:
-        for record in table.iter_rows(named=True):
-            typer.echo(json.dumps(record, ensure_ascii=False))
+    if emit_rows(table.to_dicts(), out, columns=table.columns):
         return
-    typer.echo(f"emissions in {chosen:%Y-%m} (kg)")
-    with pl.Config(tbl_rows=-1, tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True, tbl_cols=-1):
-        typer.echo(str(table.drop("unit")))
+    Console().print(_people(table, chosen_month, days, hours))
+    if table.is_empty():
+        typer.echo("no totals" + (" over a cap" if over else ""))
+
+
+def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
+    first = month.replace(day=1)
+    whole = ((first + timedelta(days=32)).replace(day=1) - first).days
+    so_far = "" if days == whole else f"，本月截至今日 {days} 天"
+    shown = Table(
+        title=f"{month:%Y-%m} 排放量（由计算的日排放量累计{so_far}；{CLOCK}）",
+        caption="覆盖：有排放量的天数 / 本月天数（有效小时）。没有数据的天不计入，总量只代表所覆盖的天。",
+        title_justify="left",
+        caption_justify="left",
+    )
+    for header in ("单位", "排放口", "因子"):
+        shown.add_column(header)
+    for header in ("本月", "覆盖", "年累计", "最大日", "日许可", "超日许可天数", "月许可", "年许可", "超许可"):
+        shown.add_column(header, justify="right")
+    for r in table.iter_rows(named=True):
+        shown.add_row(
+            r["unit_name"] or "-",
+            r["outlet_code"] or "全厂",
+            _factor(r["factor"]),
+            _mass(r["month_kg"]),
+            f"{r['days_with_data']}/{days} 天（{r['hours_with_data']} 小时）",
+            _mass(r["year_kg"]),
+            _mass(r["max_day_kg"]),
+            _mass(r["day_cap_kg"]),
+            str(r["days_over"]) if r["day_cap_kg"] is not None else "-",
+            _mass(r["month_cap_kg"]),
+            _mass(r["year_cap_kg"]),
+            "是" if r["over"] else "否",
+        )
+    return shown
+
+
+def _mass(kg: Any) -> str:
+    """kg below a tonne, t above it, three significant figures; ``-`` for none."""
+    if kg is None:
+        return "-"
+    return f"{amount(kg / TONNE_KG)} t" if abs(kg) >= TONNE_KG else f"{amount(kg)} kg"
+
+
+def _factor(code: str) -> str:
+    info = FACTORS.get(code)
+    return f"{info.name_zh} {code}" if info is not None else code
 
 
 def _month(text: str | None) -> date:

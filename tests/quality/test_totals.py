@@ -77,12 +77,12 @@ def test_month_and_year_totals_against_unit_and_outlet_caps(database_url: str, e
     assert imported.exit_code == 1  # DA009 is no outlet of the unit: the whole file is refused
     assert "DA009" in imported.stderr
     before = runner.invoke(app, ["emissions", "--month", "2026-11", "--over", "--json", "--database-url", database_url])
-    assert before.stdout == ""  # no caps stored, nothing over
+    assert json.loads(before.stdout) == []  # no caps stored, nothing over
     permits.write_text(header + good, encoding="utf-8")
     assert runner.invoke(app, ["registry", "import", str(permits), "--database-url", database_url]).exit_code == 0
     result = runner.invoke(app, ["emissions", "--month", "2026-11", "--json", "--database-url", database_url])
     assert result.exit_code == 0, result.output
-    got = {(r["factor"], r["outlet"]): r for r in map(json.loads, result.stdout.splitlines())}
+    got = {(r["factor"], r["outlet"]): r for r in json.loads(result.stdout)}
     assert set(got) == {("a21002", None), ("a21026", None), ("a21026", 2)}
     unit = got["a21026", None]
     # November: 3 days × (100 + 50) = 450 kg > the 400 kg month cap; with 31 October's 200 kg the
@@ -97,6 +97,6 @@ def test_month_and_year_totals_against_unit_and_outlet_caps(database_url: str, e
     only_over = runner.invoke(
         app, ["emissions", "--month", "2026-11", "--over", "--json", "--database-url", database_url]
     )
-    assert len(only_over.stdout.splitlines()) == 2
+    assert len(json.loads(only_over.stdout)) == 2
     bad = runner.invoke(app, ["emissions", "--month", "11/2026", "--database-url", database_url])
     assert bad.exit_code == 2
