@@ -1,11 +1,16 @@
 """Alarms follow the grading: a level change opens, raises, lowers or clears one; officers then
-acknowledge, verify and close it. Every step is an ``AlarmEvent`` with who, when and a comment.
+acknowledge, verify and close it. Every step is an ``AlarmEvent`` with who, when and a comment, and
+the worst exceedance behind its level (outlet, factor, value, limit), as the alarm itself keeps.
+
+One grading run may step an alarm several times (a recomputation over weeks replays blue, yellow,
+orange, red): every step is recorded, but people hear only of the level the run ends on.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Any
 
 import polars as pl
 from sqlalchemy import select
@@ -16,6 +21,8 @@ from offsite.alarms.routing import notify_alarm
 from offsite.settings import Settings
 
 GRADING = "grading"
+WORST_FIELDS = ("outlet_id", "factor", "value", "limit")
+"""The worst exceedance behind a level, as ``Alarm`` and ``AlarmEvent`` keep it."""
 
 
 class AlarmStateError(ValueError):
@@ -38,9 +45,12 @@ def apply_grading(session: Session, graded: pl.DataFrame, settings: Settings, no
     it have been applied before; only the level they now end on counts, and if a recomputation
     (a mark approved late, a limit corrected) changed it, one step marked "recomputed" sets it.
     So applying the same grading again does nothing, and messages are keyed by alarm, step, level
-    and day.
+    and day. Of the steps an alarm takes in one run only its last is sent, and only when the run
+    opened or raised it and it is still live: past escalations are history, not news.
     """
     applied = Applied()
+    last_steps: dict[int, AlarmEvent] = {}
+    escalated: set[int] = set()
     for rows in _level_changes(graded).partition_by("unit", maintain_order=True):
         unit = rows["unit"][0]
         latest = latest_alarm(session, unit, "exceedance")
@@ -60,16 +70,38 @@ def apply_grading(session: Session, graded: pl.DataFrame, settings: Settings, no
                 day=row["day"],
                 now=now,
                 comment=comment,
+                worst=_worst(row),
             )
             if event is None:
                 continue
             stepped = session.get(Alarm, event.alarm_id)  # from the session's identity map, no query
             alarm = stepped if stepped is not None and stepped.state in LIVE else None
             setattr(applied, event.action, getattr(applied, event.action) + 1)
+            last_steps[event.alarm_id] = event
             if event.action in {"opened", "raised"}:
-                applied.messages += notify_alarm(session, event, settings, now)
+                escalated.add(event.alarm_id)
+    for alarm_id, event in last_steps.items():
+        if alarm_id in escalated and event.action in {"opened", "raised", "lowered"}:
+            applied.messages += notify_alarm(session, event, settings, now)
     _keep_counts_current(session, graded)
     return applied
+
+
+def _worst(row: dict[str, Any]) -> dict[str, Any]:
+    """The worst exceedance a graded row carries (none on a level of none, or a bare grading)."""
+    if row["level"] == "none":
+        return dict.fromkeys(WORST_FIELDS)
+    outlet = row.get("outlet")
+    return {
+        "outlet_id": int(outlet) if isinstance(outlet, int) else None,
+        "factor": row.get("factor"),
+        "value": row.get("value"),
+        "limit": row.get("limit"),
+    }
+
+
+def _set_worst(target: Alarm | AlarmEvent, worst: dict[str, Any]) -> None:
+    target.outlet_id, target.factor, target.value, target.limit = (worst[f] for f in WORST_FIELDS)
 
 
 def _keep_counts_current(session: Session, graded: pl.DataFrame) -> None:
@@ -90,6 +122,7 @@ def _keep_counts_current(session: Session, graded: pl.DataFrame) -> None:
         alarm = alarms.get(row["unit"])
         if alarm is not None and alarm.level == row["level"] and row["day"] > alarm.day:
             alarm.days, alarm.day = row["days"], row["day"]
+            _set_worst(alarm, _worst(row))
 
 
 def _level_changes(graded: pl.DataFrame) -> pl.DataFrame:
@@ -117,7 +150,9 @@ def _step(
     day: date,
     now: datetime,
     comment: str = "",
+    worst: dict[str, Any] | None = None,
 ) -> AlarmEvent | None:
+    worst = worst or dict.fromkeys(WORST_FIELDS)
     if level == "none":
         if alarm is None:
             return None
@@ -134,16 +169,21 @@ def _step(
             opened_at=now,
             updated_at=now,
         )
+        _set_worst(alarm, worst)
         session.add(alarm)
         session.flush()
-        return record_step(session, alarm, "opened", level=level, days=days, day=day, now=now, comment=comment)
+        return record_step(
+            session, alarm, "opened", level=level, days=days, day=day, now=now, comment=comment, worst=worst
+        )
     if alarm.level == level:
         if day > alarm.day:
             alarm.days, alarm.day = days, day
+            _set_worst(alarm, worst)
         return None
     action = "raised" if SEVERITY[level] > SEVERITY[alarm.level] else "lowered"
     alarm.level = level
-    return record_step(session, alarm, action, level=level, days=days, day=day, now=now, comment=comment)
+    _set_worst(alarm, worst)
+    return record_step(session, alarm, action, level=level, days=days, day=day, now=now, comment=comment, worst=worst)
 
 
 def record_step(
@@ -157,9 +197,14 @@ def record_step(
     now: datetime,
     actor: str = GRADING,
     comment: str = "",
+    worst: dict[str, Any] | None = None,
 ) -> AlarmEvent:
+    """An alarm step; ``worst``: the exceedance behind its level (an officer's step and a clearing
+    carry none)."""
     alarm.days, alarm.day, alarm.updated_at = days, day, now
     event = AlarmEvent(alarm_id=alarm.id, at=now, actor=actor, action=action, level=level, days=days, comment=comment)
+    if worst is not None:
+        _set_worst(event, worst)
     session.add(event)
     session.flush()
     return event
@@ -185,7 +230,16 @@ def _officer_step(
         raise AlarmStateError(f"{action} needs the name of who does it")
     alarm.state = to
     record_step(
-        session, alarm, action, level=alarm.level, days=alarm.days, day=alarm.day, now=now, actor=actor, comment=comment
+        session,
+        alarm,
+        action,
+        level=alarm.level,
+        days=alarm.days,
+        day=alarm.day,
+        now=now,
+        actor=actor,
+        comment=comment,
+        worst={f: getattr(alarm, f) for f in WORST_FIELDS},
     )
     return alarm
 

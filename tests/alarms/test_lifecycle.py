@@ -14,7 +14,7 @@ from offsite.alarms.lifecycle import AlarmStateError, acknowledge, apply_grading
 from offsite.alarms.models import Alarm, AlarmEvent
 from offsite.db import make_engine, session_factory
 from offsite.notify.models import OutboxMessage
-from offsite.registry.models import Contact, Unit
+from offsite.registry.models import Contact, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.settings import Settings
 
@@ -106,9 +106,10 @@ def _events(sessions: sessionmaker[Session]) -> list[tuple[str, str, int]]:
 
 def test_an_alarm_opens_rises_and_clears_unverified_with_the_grading(sessions: sessionmaker[Session]) -> None:
     # Exceedances on days 0, 1, 2: blue on day 0, yellow on day 2; the window ending on day 30 holds
-    # days 1–30 (two exceedances: blue again), and by day 32 it has passed them all.
+    # days 1–30 (two exceedances: blue again), and by day 32 it has passed them all. Every step is
+    # recorded; the run ends with the alarm cleared, so nobody is told of its past levels.
     applied = _apply(sessions, _daily([0, 1, 2]))
-    assert applied == {"opened": 1, "raised": 1, "lowered": 1, "cleared": 1, "messages": 8}
+    assert applied == {"opened": 1, "raised": 1, "lowered": 1, "cleared": 1, "messages": 0}
     assert _events(sessions) == [
         ("opened", "blue", 1),
         ("raised", "yellow", 3),
@@ -139,7 +140,7 @@ def test_applying_the_same_grading_again_changes_nothing_and_sends_nothing(sessi
     again = _apply(sessions, _daily([0, 1, 2]), last=10)
     assert again == {"opened": 0, "raised": 0, "lowered": 0, "cleared": 0, "messages": 0}
     with sessions() as session:
-        assert len(session.scalars(select(OutboxMessage)).all()) == 8
+        assert len(session.scalars(select(OutboxMessage)).all()) == 4  # yellow, to four people
 
 
 def test_messages_reach_county_city_province_and_the_enterprise_on_their_channels(
@@ -199,3 +200,61 @@ def test_a_unit_that_exceeds_again_after_an_alarm_closed_gets_a_new_alarm(sessio
     with sessions() as session:
         alarms = session.scalars(select(Alarm).order_by(Alarm.id)).all()
     assert [(a.state, a.opened_at is not None) for a in alarms] == [("cleared_unverified", True), ("open", True)]
+
+
+def test_a_run_that_replays_several_escalations_sends_only_the_level_it_ends_on(
+    sessions: sessionmaker[Session],
+) -> None:
+    # ten exceedance days graded in one run: blue, yellow, orange and red are all recorded, but the
+    # four people of unit 1 hear once each, of red
+    applied = _apply(sessions, _daily(list(range(10))), last=9)
+    assert [e[:2] for e in _events(sessions)] == [
+        ("opened", "blue"),
+        ("raised", "yellow"),
+        ("raised", "orange"),
+        ("raised", "red"),
+    ]
+    assert applied["messages"] == 4
+    with sessions() as session:
+        sent = session.scalars(select(OutboxMessage)).all()
+    assert {m.params["level"] for m in sent if m.params} == {"红色"}
+    assert all("红色" in m.subject for m in sent)
+
+
+def test_the_next_run_tells_of_a_new_escalation_only(sessions: sessionmaker[Session]) -> None:
+    _apply(sessions, _daily([0, 1]), last=1)  # opened blue: told
+    assert _apply(sessions, _daily([0, 1]), last=2)["messages"] == 0  # blue held: nothing new
+    assert _apply(sessions, _daily([0, 1, 3]), last=3)["messages"] == 4  # yellow: told
+
+
+def test_an_alarm_and_each_step_carry_the_worst_exceedance_behind_the_level(sessions: sessionmaker[Session]) -> None:
+    rows = [
+        (1, 7, "a21026", D0, 150.0, 100.0, True, False),  # SO2 0.5 times over
+        (1, 7, "a21002", D0, 80.0, 100.0, True, False),
+        (1, 7, "a21002", D0 + timedelta(days=1), 320.0, 200.0, True, False),  # NOx 0.6 times over
+        (1, 7, "a34013", D0 + timedelta(days=2), 25.0, 20.0, True, False),  # dust 0.25 times over
+    ]
+    frame = pl.DataFrame(
+        rows, schema=["unit", "outlet", "factor", "day", "value", "limit", "valid", "marked"], orient="row"
+    )
+    graded = grade(frame, D0, D0 + timedelta(days=2))
+    assert graded["factor"].to_list() == ["a21026", "a21002", "a21002"]
+    assert [round(m, 2) for m in graded["multiple"].to_list()] == [0.5, 0.6, 0.6]
+    with sessions() as session:
+        session.add(Outlet(id=7, unit_id=1, code="DA001", name="1号烟囱", medium="gas", o2_ref=6.0))
+        session.commit()
+        apply_grading(session, graded, Settings(), NOW)
+        session.commit()
+        [alarm] = session.scalars(select(Alarm))
+        events = session.scalars(select(AlarmEvent).order_by(AlarmEvent.id)).all()
+    assert (alarm.level, alarm.outlet_id, alarm.factor, alarm.value, alarm.limit) == (
+        "yellow",
+        7,
+        "a21002",
+        320.0,
+        200.0,
+    )
+    assert [(e.action, e.factor, e.value, e.limit) for e in events] == [
+        ("opened", "a21026", 150.0, 100.0),
+        ("raised", "a21002", 320.0, 200.0),
+    ]
