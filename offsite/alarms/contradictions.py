@@ -3,8 +3,10 @@ hours in which the outlet plainly discharged — flow above a share of its norma
 production line drawing power. The finding is written on the mark (``DataMark.contradiction``)
 for the county bureau deciding it and for screening; the mark itself is not changed.
 
-Only stop and shut-down marks are checked: a fault, maintenance or calibration mark says the
-analyser was out, not the plant, so a running plant does not contradict it.
+Only marks of the kinds the kinds table says stop the plant (``stop = true``: stopped, shutdown)
+are checked, and only those over a whole outlet or device: a fault, maintenance or calibration
+mark — or any mark on one factor — says an analyser was out, not the plant, so a running plant
+does not contradict it.
 """
 
 from __future__ import annotations
@@ -16,13 +18,15 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from offsite.alarms.daily import hour_values
+from offsite.quality.markkinds import mark_kinds
 from offsite.quality.marks import DataMark
 from offsite.quality.rules import GAS_FLOW, WATER_FLOW
 from offsite.registry.models import Device, Outlet, PowerMeter
 from offsite.settings import Settings
 from offsite.store.models import PowerReading
 
-STOP_KINDS = ("stopped", "shutdown")
+STOP_KINDS = mark_kinds().stop_keys()
+"""The packaged table's stop kinds; ``mark_kinds_file`` replaces them (``stop_kinds``)."""
 BASELINE = timedelta(days=30)
 """The normal flow is the median valid hourly flow of the 30 days before the mark."""
 
@@ -31,7 +35,9 @@ def check_marks(engine: Engine, session: Session, start: datetime, end: datetime
     """Check every stop mark (pending or decided) overlapping ``start``–``end``; returns how many
     are contradicted. A finding the data no longer support is withdrawn."""
     marks = session.scalars(
-        select(DataMark).where(DataMark.kind.in_(STOP_KINDS), DataMark.start_at < end, DataMark.end_at > start)
+        select(DataMark).where(
+            DataMark.kind.in_(stop_kinds(settings)), DataMark.start_at < end, DataMark.end_at > start
+        )
     ).all()
     found = 0
     for mark in marks:
@@ -42,10 +48,15 @@ def check_marks(engine: Engine, session: Session, start: datetime, end: datetime
 
 def contradiction(engine: Engine, session: Session, mark: DataMark, settings: Settings) -> str | None:
     """Why the data contradict ``mark`` (zh-CN, with the numbers), or None."""
-    if mark.kind not in STOP_KINDS:
+    if mark.kind not in stop_kinds(settings) or mark.factor is not None:
         return None
     reasons = [r for r in (_flow(engine, session, mark, settings), _power(session, mark, settings)) if r]
     return "；".join(reasons) or None
+
+
+def stop_kinds(settings: Settings) -> tuple[str, ...]:
+    """The kinds that say the plant did not run, from the kinds table the settings name."""
+    return STOP_KINDS if settings.mark_kinds_file is None else mark_kinds(settings.mark_kinds_file).stop_keys()
 
 
 def _flow(engine: Engine, session: Session, mark: DataMark, settings: Settings) -> str | None:

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from sqlalchemy import select
 
 from offsite.alarms.contradictions import contradiction
 from offsite.alarms.recompute import reach_back, recompute
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
+from offsite.cli.output import CLOCK, Format, emit_rows, when
 from offsite.db import session_factory
 from offsite.hj212.times import CST
-from offsite.quality.marks import MARK_KINDS, DataMark, MarkError, decide, file_mark
+from offsite.quality.markcaps import MarkCapsError, cap_findings, mark_caps
+from offsite.quality.markkinds import MarkKindsError, mark_kinds
+from offsite.quality.marks import DataMark, MarkError, decide, file_mark
+from offsite.registry.models import Device
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="Data marks (数据标记): filing and approval.", no_args_is_help=True)
@@ -35,17 +39,26 @@ def _instant(text: str, option: str) -> datetime:
 @app.command("file")
 def file_command(
     outlet: Annotated[int, typer.Option(help="Outlet id.")],
-    kind: Annotated[str, typer.Option(help=f"One of {', '.join(MARK_KINDS)}.")],
+    kind: Annotated[
+        str, typer.Option(help="A kind key, Chinese term or code (stopped / 停运 / F …; `marks kinds` lists them).")
+    ],
     start: Annotated[str, typer.Option(help="Window start, ISO 8601 with offset.")],
     end: Annotated[str, typer.Option(help="Window end, ISO 8601 with offset.")],
     by: By,
     reason: Annotated[str, typer.Option(help="Why the data are marked.")] = "",
+    device: Annotated[str | None, typer.Option("--device", help="MN of the one device (at the outlet) marked.")] = None,
+    factor: Annotated[
+        str | None, typer.Option("--factor", help="HJ 212-2017 code of the one factor marked, e.g. a34013.")
+    ] = None,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """File a mark for an outlet's data window (pending until the county bureau decides)."""
+    """File a mark for an outlet's data window, or one device's or one factor's (pending until the
+    county bureau decides, by the deadline ``mark_decide_within`` sets)."""
     settings = with_database_url(database_url)
     window = _instant(start, "--start"), _instant(end, "--end")
     engine = database_engine(settings.database_url)
+    with refused_as_usage_error(MarkKindsError, MarkCapsError):
+        kinds, caps = mark_kinds(settings.mark_kinds_file), mark_caps(settings.mark_caps_file)
     with session_factory(engine)() as session:
         with refused_as_usage_error(MarkError):
             mark = file_mark(
@@ -58,12 +71,47 @@ def file_command(
                 by=by,
                 now=datetime.now(UTC),
                 late_after=settings.mark_late_after,
+                device=device,
+                factor=factor,
+                decide_within=settings.mark_decide_within,
+                kinds=kinds,
             )
         mark.contradiction = contradiction(engine, session, mark, settings)
+        beyond = cap_findings(session, [mark], caps).get(mark.id)
         session.commit()
         typer.echo(f"mark {mark.id}: pending" + (" (filed late)" if mark.late else ""))
+        typer.echo(f"mark {mark.id}: {mark.kind}, {_scope(mark, device)}; to be decided by {when(mark.decide_by)}")
+        if beyond:
+            typer.echo(f"warning: mark {mark.id} {beyond} (the outlet's standard caps marked hours)", err=True)
         if mark.contradiction:
             typer.echo(f"mark {mark.id}: contradicted by the data: {mark.contradiction}")
+
+
+@app.command("kinds")
+def kinds_command(
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The mark kinds accepted: key, Chinese terms, codes, and where each comes from ([V]/[R])."""
+    settings = with_database_url(database_url)
+    with refused_as_usage_error(MarkKindsError):
+        table = mark_kinds(settings.mark_kinds_file)
+    rows = [
+        {"key": k.key, "terms": "/".join(k.terms), "codes": "/".join(k.codes), "stop": k.stop, "tag": k.tag}
+        for k in table.kinds
+    ]
+    if emit_rows(rows, chosen(fmt, as_json, as_csv)):
+        return
+    for r in rows:
+        typer.echo(f"{r['key']}\t{r['terms']}\t{r['codes'] or '-'}\t{r['tag']}")
+
+
+def _scope(mark: DataMark, mn: str | None) -> str:
+    """``outlet 3``, ``device MN``, ``factor a34013 of device MN`` or ``factor a34013 of outlet 3``."""
+    holder = f"device {mn}" if mn else f"outlet {mark.outlet_id}"
+    return f"factor {mark.factor} of {holder}" if mark.factor else holder
 
 
 def _decide(mark_id: int, *, approve: bool, by: str, comment: str, database_url: str | None) -> None:
@@ -95,29 +143,76 @@ def reject(mark_id: int, by: By, comment: str = "", database_url: DatabaseUrl = 
     _decide(mark_id, approve=False, by=by, comment=comment, database_url=database_url)
 
 
+LIST_COLUMNS = (
+    "id", "outlet", "scope", "device", "factor", "kind", "start", "end", "state", "late", "filed_by", "filed_at",
+    "decide_by", "escalated_at", "decided_by", "cap", "contradiction", "reason",
+)  # fmt: skip
+
+
 @app.command("list")
 def list_marks(
     pending: Annotated[bool, typer.Option("--pending", help="Only marks awaiting a decision.")] = False,
+    overdue: Annotated[
+        bool,
+        typer.Option("--overdue", help="Only pending marks past their decision deadline (escalated or due to be)."),
+    ] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Marks as JSON lines, newest first."""
+    """Marks, newest first: scope, window, state, deadline and any cap their outlet's standard sets
+    that they exceed. Times are China time."""
+    out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
+    with refused_as_usage_error(MarkCapsError):
+        caps = mark_caps(settings.mark_caps_file)
+    now = datetime.now(UTC)
     with session_factory(database_engine(settings.database_url))() as session:
         query = select(DataMark).order_by(DataMark.id.desc())
-        if pending:
+        if pending or overdue:
             query = query.where(DataMark.state == "pending")
-        for m in session.scalars(query):
-            record = {
-                "id": m.id,
-                "outlet": m.outlet_id,
-                "kind": m.kind,
-                "start": m.start_at.isoformat(),
-                "end": m.end_at.isoformat(),
-                "state": m.state,
-                "late": m.late,
-                "filed_by": m.filed_by,
-                "reason": m.reason,
-                "decided_by": m.decided_by,
-                "contradiction": m.contradiction,
-            }
-            typer.echo(json.dumps(record, ensure_ascii=False))
+        if overdue:
+            query = query.where(DataMark.decide_by < now)
+        marks = list(session.scalars(query))
+        devices = dict(session.execute(select(Device.id, Device.mn)).all()) if marks else {}
+        beyond = cap_findings(session, marks, caps)
+    rows: list[dict[str, Any]] = [
+        {
+            "id": m.id,
+            "outlet": m.outlet_id,
+            "scope": _scope(m, devices.get(m.device_id) if m.device_id else None),
+            "device": devices.get(m.device_id) if m.device_id else None,
+            "factor": m.factor,
+            "kind": m.kind,
+            "start": m.start_at,
+            "end": m.end_at,
+            "state": m.state,
+            "late": m.late,
+            "filed_by": m.filed_by,
+            "filed_at": m.filed_at,
+            "decide_by": m.decide_by,
+            "escalated_at": m.escalated_at,
+            "decided_by": m.decided_by,
+            "cap": beyond.get(m.id),
+            "contradiction": m.contradiction,
+            "reason": m.reason,
+        }
+        for m in marks
+    ]
+    if emit_rows(rows, out, columns=LIST_COLUMNS):
+        return
+    if not rows:
+        typer.echo(
+            "no marks" + (" past their decision deadline" if overdue else " awaiting a decision" if pending else "")
+        )
+        return
+    typer.echo(f"编号\t范围\t类型\t起\t止（{CLOCK}）\t状态\t审核期限\t超限")
+    for r in rows:
+        state = r["state"] + (" 已逾期上报" if r["escalated_at"] else "") + (" 迟报" if r["late"] else "")
+        typer.echo(
+            f"{r['id']}\t{r['scope']}\t{r['kind']}\t{when(r['start'])}\t{when(r['end'])}\t{state}"
+            f"\t{when(r['decide_by'])}\t{r['cap'] or '-'}"
+        )
+        if r["contradiction"]:
+            typer.echo(f"\t数据矛盾：{r['contradiction']}")

@@ -8,6 +8,8 @@ from typing import Any
 
 import polars as pl
 
+from offsite.hj212.codes.factors import factor_info
+from offsite.quality.markkinds import MarkKinds, UnknownMarkKind, mark_kinds
 from offsite.registry.standards import default_standards
 from offsite.screening.inputs import DATA, DEVICES, INDUSTRIES, LIMITS, MARKS, VIDEO, Inputs
 
@@ -27,12 +29,16 @@ def read_inputs(
     marks: Path | None = None,
     devices: Path | None = None,
     industries: Path | None = None,
+    kinds: MarkKinds | None = None,
 ) -> Inputs:
+    """``kinds``: the mark kinds table (``mark_kinds_file``); none: the packaged one."""
     return Inputs(
         read_data(data),
         _read(limits, LIMITS, _limits) if limits else pl.DataFrame(schema=LIMITS),
         _read(video, VIDEO, _video) if video else pl.DataFrame(schema=VIDEO),
-        _read(marks, MARKS, _marks) if marks else pl.DataFrame(schema=MARKS),
+        _read(marks, MARKS, lambda p, f: _marks(p, f, kinds or mark_kinds()), optional=("filed_at", "factor"))
+        if marks
+        else pl.DataFrame(schema=MARKS),
         _read(devices, DEVICES, _devices) if devices else pl.DataFrame(schema=DEVICES),
         industries=_read(industries, INDUSTRIES, _industries) if industries else pl.DataFrame(schema=INDUSTRIES),
     )
@@ -120,9 +126,33 @@ def _video(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _marks(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
-    if "filed_at" not in frame.columns:
-        frame = frame.with_columns(pl.lit(None, pl.String).alias("filed_at"))
+def _marks(path: Path, frame: pl.DataFrame, kinds: MarkKinds) -> pl.DataFrame:
+    """Marks with their kind as the table's key (停运 → stopped), refused on a kind the table does
+    not hold; an optional ``factor`` column scopes a row's mark to that factor of the device."""
+    for optional in ("filed_at", "factor"):
+        if optional not in frame.columns:
+            frame = frame.with_columns(pl.lit(None, pl.String).alias(optional))
+    frame = frame.with_columns(pl.col("factor").str.strip_chars().replace("", None))
+    _refuse(
+        path,
+        frame.filter(pl.col("factor").is_not_null() & ~pl.col("factor").map_elements(_known, return_dtype=pl.Boolean)),
+        lambda r: f"factor {r['factor']!r} is not an HJ 212-2017 factor code (e.g. a34013)",
+    )
+    _refuse(path, frame.filter(pl.col("kind").is_null()), lambda r: f"kind is empty; accepted: {kinds.accepted()}")
+    canonical: dict[str, str | None] = {}
+    for text in frame["kind"].drop_nulls().unique():
+        try:
+            canonical[text] = kinds.canonical(text)
+        except UnknownMarkKind:
+            canonical[text] = None
+    frame = frame.with_columns(
+        pl.col("kind").alias("_kind"), pl.col("kind").replace_strict(canonical, default=None, return_dtype=pl.String)
+    )
+    _refuse(
+        path,
+        frame.filter(pl.col("kind").is_null()),
+        lambda r: f"kind {r['_kind']!r} is not a mark kind; accepted: {kinds.accepted()}",
+    )
     frame = _video(path, frame).with_columns(
         pl.when(pl.col("filed_at").is_null())
         .then(None)
@@ -138,6 +168,10 @@ def _marks(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col("approved") == "true")
 
 
+def _known(code: str) -> bool:
+    return factor_info(code) is not None
+
+
 def _devices(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(
         _number(path, frame, "range_max", optional=True), _number(path, frame, "detection_limit", optional=True)
@@ -149,8 +183,14 @@ def _industries(path: Path, frame: pl.DataFrame) -> pl.DataFrame:
     return frame
 
 
-def _read(path: Path, schema: pl.Schema, check: Callable[[Path, pl.DataFrame], pl.DataFrame]) -> pl.DataFrame:
-    required = [c for c in schema.names() if c not in {"basis", "filed_at", "o2_ref", "limit"}]
+def _read(
+    path: Path,
+    schema: pl.Schema,
+    check: Callable[[Path, pl.DataFrame], pl.DataFrame],
+    *,
+    optional: tuple[str, ...] = ("basis", "o2_ref", "limit"),
+) -> pl.DataFrame:
+    required = [c for c in schema.names() if c not in optional]
     return check(path, _frame(path, tuple(required))).select(schema.names()).cast(schema)
 
 

@@ -84,7 +84,7 @@ def test_a_legitimate_load_drop_moves_flow_with_the_pollutant_and_is_not_a_drop(
 def test_an_approved_shutdown_mark_keeps_a_stopped_plants_zeros_out_of_r02() -> None:
     s = device("MN-STOP", 5, lambda s: sc.zero(s, "a21026", AT, 240))
     start, end = START + timedelta(minutes=AT), START + timedelta(minutes=AT + 240)
-    marks = pl.DataFrame([("MN-STOP", start, end, "stopped", True, start)], schema=MARKS, orient="row")
+    marks = pl.DataFrame([("MN-STOP", start, end, "stopped", True, start, None)], schema=MARKS, orient="row")
     assert "R02" in fired(run([s]), "MN-STOP")
     assert "R02" not in fired(run([s], marks=marks), "MN-STOP")
 
