@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import UTC, datetime
 from typing import Annotated
@@ -12,7 +11,9 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select
 
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
+from offsite.cli.output import CLOCK, Format, emit_rows, when
 from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
@@ -54,10 +55,13 @@ def deliver(
 def list_messages(
     state: Annotated[str | None, typer.Option(help=f"Only messages in this state ({', '.join(STATES)}).")] = None,
     limit: Annotated[int, typer.Option(help="Most recent messages shown.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The outbox, newest first, with each message's attempts and last answer."""
+    """The outbox, newest first, with each message's attempts and last answer; times in China time."""
+    out = chosen(fmt, as_json, as_csv)
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r}; known: {', '.join(STATES)}", param_hint="--state")
     settings = with_database_url(database_url)
@@ -73,35 +77,37 @@ def list_messages(
             .order_by(DeliveryAttempt.id)
         )
         last_answer = {a.message_id: a.detail for a in attempts}  # later attempts overwrite earlier
-    if as_json:
-        for m in messages:
-            row = {
-                "id": m.id,
-                "event": m.event_key,
-                "created_at": m.created_at.isoformat(),
-                "channel": m.channel,
-                "address": m.address,
-                "subject": m.subject,
-                "state": m.state,
-                "attempts": m.attempts,
-                "last_answer": last_answer.get(m.id),
-            }
-            typer.echo(json.dumps(row, ensure_ascii=False))
+    records = [
+        {
+            "id": m.id,
+            "event": m.event_key,
+            "created_at": m.created_at,
+            "channel": m.channel,
+            "address": m.address,
+            "subject": m.subject,
+            "state": m.state,
+            "attempts": m.attempts,
+            "last_answer": last_answer.get(m.id),
+        }
+        for m in messages
+    ]
+    if emit_rows(records, out):
         return
-    table = Table("id", "created (CST)", "channel", "address", "subject", "state", "attempts", "last answer")
+    table = Table("编号", f"创建时间（{CLOCK}）", "渠道", "地址", "标题", "状态", "尝试次数", "最近回执")
     for m in messages:
-        answer = last_answer.get(m.id, "")
         table.add_row(
             str(m.id),
-            f"{m.created_at.astimezone(CST):%Y-%m-%d %H:%M}",
+            when(m.created_at),
             m.channel,
             m.address,
             m.subject,
             m.state,
             str(m.attempts),
-            answer[:80],
+            last_answer.get(m.id, "")[:80],
         )
     Console().print(table)
+    if not messages:
+        typer.echo("no messages" + (f" {state}" if state else ""))
 
 
 @app.command("test")
@@ -123,7 +129,7 @@ def send_test(
                 channel=channel,
                 address=address,
                 subject="Offsite test message",
-                body=f"Sent at {now.astimezone(CST):%Y-%m-%d %H:%M:%S} CST to check the {channel} channel.",
+                body=f"Sent at {when(now, seconds=True)} (China time) to check the {channel} channel.",
                 template=template,
                 params={"time": f"{now.astimezone(CST):%H:%M}"} if template else None,
                 now=now,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -42,9 +43,14 @@ def test_test_message_deliver_and_list(tmp_path: Path) -> None:
         assert "HTTP 500" in failed.stderr
         # The failed message waits for its retry; a later pass (once due) delivers it.
         listed = runner.invoke(app, ["notify", "list", "--state", "pending", "--json", "--database-url", url])
-        [row] = [json.loads(line) for line in listed.stdout.splitlines()]
+        [row] = json.loads(listed.stdout)
         assert (row["channel"], row["address"], row["attempts"]) == ("wecom", hook, 1)
         assert "HTTP 500" in row["last_answer"]
+        created = datetime.fromisoformat(row["created_at"])
+        assert row["created_at"].endswith("+08:00")  # handed over in China time, offset written
+        table = runner.invoke(app, ["notify", "list", "--database-url", url], env={"COLUMNS": "250"}).stdout
+        assert "北京时间" in table
+        assert f"{created:%Y-%m-%d %H:%M} +08:00" in table
     assert len(recorder.requests) == 1
 
     result = runner.invoke(app, ["notify", "deliver", "--database-url", url])
