@@ -9,7 +9,9 @@ from typing import Annotated
 import typer
 
 from offsite.cli.options import DatabaseUrl
+from offsite.demo import unfinished
 from offsite.demo.errors import DemoError
+from offsite.demo.unfinished import PHASES
 from offsite.settings import with_database_url
 
 
@@ -49,5 +51,13 @@ def demo(
         typer.echo(f"offsite demo: {exc}", err=True)
         raise typer.Exit(2) from exc
     except KeyboardInterrupt:
-        # Ctrl-C before the live phase (while the province is built): what is stored stays
-        typer.echo("offsite demo: interrupted; the database keeps what was stored", err=True)
+        # Ctrl-C outside the event loop (while the province is built, or while stopping)
+        earlier = unfinished.read(directory)
+        if earlier is not None:
+            typer.echo(
+                f"offsite demo: interrupted while {PHASES.get(earlier.phase, earlier.phase)}; "
+                "the next `offsite demo` here resets it and starts again",
+                err=True,
+            )
+        else:
+            typer.echo("offsite demo: interrupted; the demo was ready and the database keeps it", err=True)

@@ -39,7 +39,7 @@ from offsite.alarms.recompute import recompute
 from offsite.db import session_factory
 from offsite.db.engine import dialect_of
 from offsite.db.schema import upgraded_engine
-from offsite.demo import plan, view
+from offsite.demo import plan, unfinished, view
 from offsite.demo.errors import DemoError
 from offsite.demo.province import DEMO_MARK, DemoOutlet, DemoUnit, build
 from offsite.demo.sinks import Sinks
@@ -100,17 +100,21 @@ class Demo:
         self.snapshot = view.Snapshot("starting", devices=0)
         self.started = time.monotonic()
         self._refreshed = self.started
+        self.ready = False
 
     def run(self) -> None:
         o = self.options
-        engine = _prepare(self.settings, o.reset, o.directory)
-        o.directory.mkdir(parents=True, exist_ok=True)
-        _log_to(o.directory / "demo.log")
         now = datetime.now(UTC).replace(second=0, microsecond=0)
+        engine = _prepare(self.settings, o.reset, o.directory, say=self._say)
+        o.directory.mkdir(parents=True, exist_ok=True)
+        # until `ready:`, the directory says a demo of this database is unfinished (see unfinished.py)
+        unfinished.begin(o.directory, shown_url(self.settings.database_url), now)
+        _log_to(o.directory / "demo.log")
         start = datetime.combine(now.astimezone(CST).date() - timedelta(days=o.days), datetime.min.time(), CST)
         with session_factory(engine)() as session:
             units = build(session, cipher(self.settings), o.units, seed=o.seed, now=now, kilns=len(plan.SCENARIOS))
             session.commit()
+        unfinished.reached(o.directory, "filling")
         placements = plan.place(units, o.days)
         specs = _specs(units, placements, start)
         self.snapshot = view.Snapshot("filling", devices=len(specs), packets=_expected(specs, start, now, o))
@@ -175,6 +179,7 @@ class Demo:
                 raise DemoError(f"the simulated fleet stopped before the month was filled: {running.result()!r}")
             if first is filled:
                 self.snapshot.phase = "settling"
+                unfinished.reached(self.options.directory, "settling")
                 await asyncio.to_thread(
                     partial(
                         self._settle,
@@ -195,6 +200,12 @@ class Demo:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._say(self.snapshot.line().replace(self.snapshot.phase, "stopped", 1))
+        if not self.ready:
+            self._say(
+                "stopped before the demo was ready: the database holds part of a province; "
+                "the next `offsite demo` here resets it and starts again"
+            )
+            return
         self._say(
             "the database is kept: try `offsite alarms list`, `offsite clues list`, `offsite stats`, "
             "`offsite devices status` here"
@@ -237,6 +248,8 @@ class Demo:
     def _ready(self, engine: Engine, fleet: Fleet, sinks: Sinks) -> None:
         self._refresh(engine, fleet, sinks)
         self.snapshot.phase = "live"
+        self.ready = True
+        unfinished.finished(self.options.directory)
         took = time.monotonic() - self.started
         self._say(f"ready: {self.options.days} days filled in {took:.0f} s; " + self.snapshot.line().split(": ", 1)[1])
 
@@ -291,11 +304,14 @@ async def _first(*waitables: asyncio.Event | asyncio.Task[object]) -> object:
     return waiting[next(iter(done))]
 
 
-def _prepare(settings: Settings, reset: bool, directory: Path) -> Engine:
-    """The database, empty or holding only an earlier demo (wiped with ``reset``)."""
+def _prepare(settings: Settings, reset: bool, directory: Path, *, say: Callable[[str], None] = print) -> Engine:
+    """The database, empty or holding only an earlier demo (wiped with ``reset``, or when that
+    demo was interrupted before it was ready: its note in ``directory`` says so)."""
     engine = upgraded_engine(settings.database_url)
     with Session(engine) as session:
         names = session.scalars(select(Unit.name)).all()
+    earlier = unfinished.read(directory)
+    interrupted = earlier if earlier is not None and earlier.database == shown_url(settings.database_url) else None
     if not names:
         return engine
     if any(not name.endswith(DEMO_MARK) for name in names):
@@ -303,7 +319,9 @@ def _prepare(settings: Settings, reset: bool, directory: Path) -> Engine:
             f"{shown_url(settings.database_url)} holds a registry that is not a demo ({len(names)} units); "
             "the demo will not touch it: give it another database with --database-url"
         )
-    if not reset:
+    if interrupted is not None:
+        say(f"{interrupted.said()}; resetting {shown_url(settings.database_url)} and starting again")
+    elif not reset:
         raise DemoError(
             f"{shown_url(settings.database_url)} already holds a demo ({len(names)} units): inspect it with "
             "`offsite alarms list` or `offsite clues list`, or start again with --reset"
