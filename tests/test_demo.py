@@ -14,17 +14,21 @@ import mailbox
 import os
 import subprocess
 import sys
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.fernet import Fernet
 from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
 
 from offsite.alarms.models import Alarm
 from offsite.db import make_engine
+from offsite.db.schema import upgraded_engine
+from offsite.demo.province import build
 from offsite.notify.models import OutboxMessage
-from offsite.registry.models import Device, Unit
+from offsite.registry.models import Device, Limit, Outlet, Unit
 from offsite.screening.models import Clue
 from offsite.store.heads import parse_heads
 from offsite.store.models import DAY, HOUR, MINUTE, ComputedValue, IntervalValue, RawPacket
@@ -246,3 +250,24 @@ def _clues(engine: Engine) -> list[dict[str, Any]]:
         {"rules": rules, "score": score, "start": start, "end": end, "unit": unit, "unit_name": name}
         for rules, score, start, end, unit, name in rows
     ]
+
+
+def test_the_demo_registry_reads_like_a_real_one(tmp_path: Path) -> None:
+    """Outlet names fit the industry and each limit cites its standard and clause (issue 14 point 13)."""
+    engine = upgraded_engine(f"sqlite:///{tmp_path / 'province.db'}")
+    with Session(engine) as session:
+        build(session, Fernet(Fernet.generate_key()), 60, seed=1, now=datetime(2026, 12, 7, tzinfo=UTC), kilns=8)
+        session.commit()
+        outlets = session.execute(select(Unit.industry_code, Outlet.code, Outlet.name).join(Outlet)).all()
+        sources = set(session.scalars(select(Limit.source)))
+    engine.dispose()
+    names: dict[str, set[str]] = {}
+    for industry, code, name in outlets:
+        names.setdefault(industry, set()).add(name)
+        assert code in ("DA001", "DW001")  # each medium's outlets are numbered from 001
+    assert names["C3011"] == {"水泥窑窑尾排气筒"}
+    assert not any("窑" in name for industry, named in names.items() if industry != "C3011" for name in named)
+    assert names["D4411"] == {"1号燃煤锅炉烟囱"}
+    assert "GB 13223-2011 表1" in sources
+    assert all(source.startswith(("GB ", "环")) for source in sources)
+    assert not any("via" in source or "screening-rules" in source or "Table" in source for source in sources)

@@ -8,6 +8,7 @@ would hold), so the demo's registry is checked exactly as a real one is. Unit na
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -34,21 +35,24 @@ VIDEO_PLATFORM = "demo-video"
 
 @dataclass(frozen=True, slots=True)
 class Kind:
-    """A kind of key unit: its industry (GB/T 4754) and the standard each outlet keeps to."""
+    """A kind of key unit: its industry (GB/T 4754), the standard each outlet keeps to, and what
+    its permit calls that outlet (a power plant's stack is no kiln's)."""
 
     name: str
     industry: str
     gas: str | None
     water: str | None
+    gas_outlet: str = ""
+    water_outlet: str = ""
 
 
 KINDS = (
-    Kind("建材", "C3011", "GB4915-2013-kiln", None),
-    Kind("热电", "D4411", "GB13223-2011-coal", None),
-    Kind("化工", "C2614", "GB13271-2014-coal", "GB8978-1996-grade1"),
-    Kind("垃圾焚烧发电", "D4417", "GB18485-2014-day", None),
-    Kind("污水处理", "D4620", None, "GB18918-2002-1A"),
-    Kind("印染", "C1713", None, "GB8978-1996-grade1"),
+    Kind("建材", "C3011", "GB4915-2013-kiln", None, gas_outlet="水泥窑窑尾排气筒"),
+    Kind("热电", "D4411", "GB13223-2011-coal", None, gas_outlet="1号燃煤锅炉烟囱"),
+    Kind("化工", "C2614", "GB13271-2014-coal", "GB8978-1996-grade1", "燃煤锅炉排气筒", "废水总排放口"),
+    Kind("垃圾焚烧发电", "D4417", "GB18485-2014-day", None, gas_outlet="1号焚烧炉排气筒"),
+    Kind("污水处理", "D4620", None, "GB18918-2002-1A", water_outlet="尾水总排放口"),
+    Kind("印染", "C1713", None, "GB8978-1996-grade1", water_outlet="废水总排放口"),
 )
 BUILDING_MATERIALS = KINDS[0]
 
@@ -149,7 +153,8 @@ FIRMS = [
 def _outlet(unit: int, number: int, medium: str, key: str, rng: random.Random) -> DemoOutlet:
     std = standard(key)
     measured = GAS_FACTORS if medium == "gas" else WATER_FACTORS
-    code = f"D{'A' if medium == 'gas' else 'W'}{number:03d}"
+    # a permit numbers each medium's outlets from 001 (DA001, DW001); the MN keeps ``number``
+    code = f"D{'A' if medium == 'gas' else 'W'}001"
     mn = f"34{unit:08d}{number:02d}{'31' if medium == 'gas' else '32'}"
     return DemoOutlet(
         code=code,
@@ -203,13 +208,20 @@ def _tables(units: list[DemoUnit], today: date) -> list[Table]:
     return [Table(sheet, "offsite demo", list(enumerate(rows[sheet.name], start=2))) for sheet in sheets]
 
 
+def citation(source: str) -> str:
+    """The standard and clause a limit cites, as a permit writes it ("GB 13223-2011 表1"): the
+    table's note on where the figure was read (", via screening-rules.md …") is ours, not the law's."""
+    cited = source.split(", via ", 1)[0].strip()
+    return re.sub(r"\bTable (\d+)", r"表\1", cited)
+
+
 def _outlet_rows(rows: dict[str, list[dict[str, object]]], u: DemoUnit, o: DemoOutlet, since: date) -> None:
     gas = o.medium == "gas"
     rows[OUTLETS.name].append(
         {
             "credit_code": u.credit_code,
             "code": o.code,
-            "name": "窑尾排气筒" if gas else "废水总排口",
+            "name": u.kind.gas_outlet if gas else u.kind.water_outlet,
             "medium": o.medium,
             "standard": o.standard,
             "o2_ref": o.o2_ref if gas else None,
@@ -243,7 +255,7 @@ def _outlet_rows(rows: dict[str, list[dict[str, object]]], u: DemoUnit, o: DemoO
                 "basis": "corrected" if gas else "measured",
                 "period": std.period,
                 "valid_from": since,
-                "source": std.source,
+                "source": citation(std.source),
             }
         )
     if o.camera:
