@@ -110,7 +110,7 @@ def build(per_family: int, controls: int, rng: np.random.Generator) -> tuple[lis
         stopped.values["a00000"][at : at + 240] = 0.0
         stopped.labels.clear()  # declared, approved: not a finding
         window = (START + timedelta(minutes=at), START + timedelta(minutes=at + 240))
-        marks.append((stopped.mn, *window, "stopped", True, window[0]))
+        marks.append((stopped.mn, *window, "stopped", True, window[0], None))
         planted.append(stopped)
         calibration = new(f"control-calibration-{n}")
         sc.flagged(calibration, "a21026", at, 30 + at % 30, "C")

@@ -6,6 +6,7 @@ import re
 import socket
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -247,6 +248,24 @@ class Settings(BaseSettings):
     """Seconds a networked device may go unheard before its unit gets an offline alarm (a working
     default: the bureaus' own thresholds are not published)."""
 
+    furnace_factors: tuple[str, ...] = ("a01901", "a01902")
+    """Furnace-temperature codes of waste incinerators (炉膛温度; HJ 212-2017 code table [R])."""
+
+    furnace_min_temperature: float = 850.0
+    """℃ a furnace's 5-minute mean must not fall below (MEE Order No. 10 of 2019, 生活垃圾焚烧发电厂
+    自动监测数据应用管理规定, art. 11 as recalled [R]; GB 18485-2014 §6 sets the same 850 ℃)."""
+
+    furnace_mean_minutes: int = Field(default=5, ge=1)
+    """Minutes each furnace-temperature mean covers (MEE Order No. 10: 5-minute means [R])."""
+
+    furnace_max_below_per_day: int = Field(default=5, ge=0)
+    """A day with more 5-minute means below the minimum than this is a violation of its own,
+    未采取减少持久性有机污染物排放措施 (MEE Order No. 10: more than five a natural day [R])."""
+
+    furnace_counts_toward_grading: bool = False
+    """Whether a furnace-temperature breach day counts as an exceedance day in the 30-day grading
+    (off: Order No. 10 makes it a violation of its own, not an exceedance) [D]."""
+
     screen_workers: int | None = Field(default=None, ge=1)
     """Processes that screen batches of devices in the database mode (the worker's hourly and
     nightly passes, ``offsite screen --from``, the demo); unset: one per core."""
@@ -260,6 +279,24 @@ class Settings(BaseSettings):
 
     mark_active_hours: int = 1
     """Hours of such activity inside a stop mark that make it contradicted (rule R16: overlap ≥ 1 h, [D])."""
+
+    mark_takes_effect: Literal["approved", "filed"] = "approved"
+    """When a mark leaves its hours out of exceedance judgement: once the county bureau approves it
+    (``approved``), or as soon as it is filed (``filed``: pending marks count too; rejected never) [D]."""
+
+    mark_decide_within: float = Field(default=72.0, gt=0)
+    """Hours the bureau has to decide a filed mark; a pending mark past it is escalated to the city
+    bureau, never approved by default [D]."""
+
+    sms_mark_template: str = "SMS_MARK_OVERDUE"
+    """Approved SMS template of an overdue-mark escalation (parameters ``unit``, ``mark``, ``deadline``)."""
+
+    mark_kinds_file: Path | None = None
+    """A TOML table of mark kinds used instead of the packaged one (``offsite/quality/data/mark_kinds.toml``)."""
+
+    mark_caps_file: Path | None = None
+    """A TOML table of per-standard caps on marked hours used instead of the packaged one
+    (``offsite/quality/data/mark_caps.toml``)."""
 
     notify_timeout: float = 10.0
     """Seconds one delivery attempt may take."""

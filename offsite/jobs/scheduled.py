@@ -14,7 +14,9 @@ Jobs:
 - ``daily``: at 01:00 China time, grade yesterday, keep its hourly exceedances, and check that
   every device sent its daily data;
 - ``heads``: every ``archive_publish_every`` seconds, the archive's chain heads, signed, to the
-  witnesses (a file, an e-mail address, a webhook).
+  witnesses (a file, an e-mail address, a webhook);
+- ``marks``: at five past every hour, pending marks past their decision deadline escalated to the
+  city bureau (never approved by default).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
 from offsite.notify.witness import publish_heads
+from offsite.quality.escalation import escalate_overdue
 from offsite.screening.database import PROFILE_WINDOW, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
@@ -89,6 +92,13 @@ def profiles_job(engine: Engine, settings: Settings) -> str:
     return f"profiles: {found.height} over {found['industry'].n_unique()} industries"
 
 
+def marks_job(engine: Engine, settings: Settings) -> str:
+    with session_factory(engine)() as session:
+        done = escalate_overdue(session, settings, datetime.now(UTC))
+        session.commit()
+    return "marks: " + done.summary()
+
+
 def heads_job(engine: Engine, settings: Settings) -> str:
     try:
         done = publish_heads(engine, settings, channels_for(settings), datetime.now(UTC))
@@ -106,6 +116,7 @@ JOBS: dict[str, Callable[[Engine, Settings], str]] = {
     "offline": offline_job,
     "outbox": deliver_job,
     "heads": heads_job,
+    "marks": marks_job,
 }
 
 
@@ -136,6 +147,7 @@ def add_jobs(
         "screen": CronTrigger(minute=10, timezone=CST),
         "profiles": CronTrigger(hour=0, minute=30, timezone=CST),
         "heads": IntervalTrigger(seconds=settings.archive_publish_every),
+        "marks": CronTrigger(minute=5, timezone=CST),
     }
     for name, trigger in triggers.items():
         if name in skip:

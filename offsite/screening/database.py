@@ -384,10 +384,10 @@ def _marks(session: Session, devices: list[dict[str, Any]], start: datetime, end
     ).all()
     return pl.DataFrame(
         [
-            (d["mn"], m.start_at, m.end_at, m.kind, m.state == "approved", m.filed_at)
+            (d["mn"], m.start_at, m.end_at, m.kind, m.state == "approved", m.filed_at, m.factor)
             for m in marks
             for d in devices
-            if d["outlet"] == m.outlet_id
+            if d["outlet"] == m.outlet_id and m.device_id in (None, d["id"])
         ],
         schema=MARKS,
         orient="row",

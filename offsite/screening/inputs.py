@@ -4,7 +4,7 @@
 power series (``power:production``, ``power:treatment``) share it, keyed by the device's MN.
 The other frames are optional (empty when not given): limits per ``mn, factor`` (``limit``,
 ``basis``, ``o2_ref``), video outages (``mn, start, end``), data marks (``mn, start, end, kind, approved,
-filed_at``) and instrument facts (``mn, factor, range_max, detection_limit``).
+filed_at, factor``) and instrument facts (``mn, factor, range_max, detection_limit``).
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ MARKS = pl.Schema(
         "kind": pl.String(),
         "approved": pl.Boolean(),
         "filed_at": pl.Datetime("us", "UTC"),
+        "factor": pl.String(),
     }
 )
+"""``factor``: the one factor a mark covers; none: every factor of the device."""
 INDUSTRIES = pl.Schema({"mn": pl.String(), "industry": pl.String()})
 SCOPES = pl.Schema({"mn": pl.String(), "scope": pl.String()})
 """The unit (``unit:<credit code>``) and outlet (``outlet:<id>``) of each device, for parameter

@@ -200,7 +200,8 @@ def _with_power(frame: pl.DataFrame, data: pl.DataFrame) -> pl.DataFrame:
 
 
 def _outside_stops(frame: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
-    stops = marks.filter(pl.col("approved") & pl.col("kind").is_in(STOP_KINDS))
+    # a stop mark on one factor says that analyser's data are marked, not that the plant stopped
+    stops = marks.filter(pl.col("approved") & pl.col("kind").is_in(STOP_KINDS) & pl.col("factor").is_null())
     if stops.is_empty():
         return frame
     inside = _inside(frame.filter(pl.col("mn").is_in(stops["mn"].implode())).select("mn", "time"), stops)
@@ -220,25 +221,33 @@ def _operating(pollutants: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
     approved = marks.filter(pl.col("approved"))
     if approved.is_empty():
         return pollutants.with_columns(pl.lit(value=False).alias("marked"))
+    whole, one = approved.filter(pl.col("factor").is_null()), approved.filter(pl.col("factor").is_not_null())
     touched = pollutants.filter(pl.col("mn").is_in(approved["mn"].implode())).select("mn", "time").unique()
-    inside = _inside(touched, approved)
-    stops = _inside(touched, approved.filter(pl.col("kind").is_in(STOP_KINDS))).rename({"inside": "stopped"})
+    inside = _inside(touched, whole)
+    stops = _inside(touched, whole.filter(pl.col("kind").is_in(STOP_KINDS))).rename({"inside": "stopped"})
+    # a mark with a factor covers that factor's readings only (a dust meter's maintenance leaves SO2 judged)
+    if one.is_empty():  # the common case: no join to pay for
+        on_factor = pollutants.clear().select("mn", "factor", "time", pl.lit(value=True).alias("factor_marked"))
+    else:
+        series = pollutants.filter(pl.col("mn").is_in(one["mn"].implode())).select("mn", "factor", "time").unique()
+        on_factor = _inside(series, one, by=("mn", "factor")).rename({"inside": "factor_marked"})
     return (
         pollutants.join(inside, on=["mn", "time"], how="left", maintain_order="left")
         .join(stops, on=["mn", "time"], how="left", maintain_order="left")
+        .join(on_factor, on=["mn", "factor", "time"], how="left", maintain_order="left")
         .with_columns(
-            pl.col("inside").fill_null(value=False).alias("marked"),
+            (pl.col("inside").fill_null(value=False) | pl.col("factor_marked").fill_null(value=False)).alias("marked"),
             (pl.col("operating") & ~pl.col("stopped").fill_null(value=False)).alias("operating"),
         )
-        .drop("inside", "stopped")
+        .drop("inside", "stopped", "factor_marked")
     )
 
 
-def _inside(times: pl.DataFrame, windows: pl.DataFrame) -> pl.DataFrame:
-    """``mn, time, inside`` for the times that fall in one of the windows (``mn, start, end``)."""
+def _inside(times: pl.DataFrame, windows: pl.DataFrame, *, by: tuple[str, ...] = ("mn",)) -> pl.DataFrame:
+    """``*by, time, inside`` for the times that fall in one of the windows (``*by, start, end``)."""
     return (
-        times.join(windows.select("mn", "start", "end"), on="mn")
+        times.join(windows.select(*by, "start", "end"), on=list(by))
         .filter((pl.col("time") >= pl.col("start")) & (pl.col("time") < pl.col("end")))
-        .select("mn", "time", pl.lit(value=True).alias("inside"))
+        .select(*by, "time", pl.lit(value=True).alias("inside"))
         .unique()
     )
