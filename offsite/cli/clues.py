@@ -14,7 +14,9 @@ from rich.table import Table
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
+from offsite.cli.output import CLOCK, Format, emit_rows, iso, when
 from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.registry.models import Outlet, Region, Unit
@@ -24,6 +26,7 @@ from offsite.screening.models import STATES, Clue
 from offsite.settings import with_database_url
 
 PACKETS_SHOWN = 20
+CSV_COLUMNS = ("id", "rule", "rules", "mn", "factor", "start", "end", "score", "summary", "unit", "unit_name", "state")
 RULE = re.compile(r"R(0[1-9]|1[0-8])")
 app = typer.Typer(help="Stored clues from the screening engine, and their review.", no_args_is_help=True)
 
@@ -37,10 +40,13 @@ def list_clues(
     rule: Annotated[str | None, typer.Option(help="Only clues this rule is among (R01–R18).")] = None,
     min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Only clues scoring this or more.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many, the highest scores.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Stored clues, highest score first."""
+    """Stored clues, highest score first; times in China time."""
+    out = chosen(fmt, as_json, as_csv)
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r} is not one of {', '.join(STATES)}", param_hint="--state")
     if rule is not None and not RULE.fullmatch(rule):
@@ -59,15 +65,26 @@ def list_clues(
             query = query.where(Clue.score >= min_score)
         found = session.execute(query.order_by(Clue.score.desc(), Clue.start_at, Clue.id).limit(limit)).all()
     records = [_record(clue, unit) for clue, unit in found]
-    if as_json:
-        for record in records:
-            typer.echo(json.dumps(record, ensure_ascii=False))
+    if out is Format.csv:
+        # a CSV cell holds text: the rule list joined, the evidence (nested) left to --format json
+        emit_rows([{**r, "rules": ",".join(r["rules"])} for r in records], out, columns=CSV_COLUMNS)
         return
-    table = Table("id", "score", "rules", "unit", "window", "state", "summary")
+    if emit_rows(records, out):
+        return
+    table = Table("编号", "得分", "规则", "单位", f"时段（{CLOCK}）", "状态", "摘要")
     for clue, unit in found:
-        window = f"{clue.start_at.astimezone(CST):%m-%d %H:%M}–{clue.end_at.astimezone(CST):%m-%d %H:%M}"
-        table.add_row(str(clue.id), f"{clue.score:.2f}", clue.rules, unit.name, window, clue.state, clue.summary)
+        table.add_row(
+            str(clue.id),
+            f"{clue.score:.2f}",
+            clue.rules,
+            unit.name,
+            _window(clue.start_at, clue.end_at),
+            clue.state,
+            clue.summary,
+        )
     Console().print(table)
+    if not found:
+        typer.echo("no clues")
 
 
 @app.command("show")
@@ -96,7 +113,7 @@ def show(
     if as_json:
         record = {**_record(clue, unit), "outlet": outlet.code, "outlet_name": outlet.name}
         record |= {"reviewed_by": clue.reviewed_by, "reason": clue.reason}
-        record["reviewed_at"] = clue.reviewed_at.astimezone(CST).isoformat() if clue.reviewed_at else None
+        record["reviewed_at"] = iso(clue.reviewed_at)
         typer.echo(json.dumps(record, ensure_ascii=False))
         return
     _print_clue(Console(), clue, unit, outlet, every_reading=data)
@@ -142,8 +159,8 @@ def _record(clue: Clue, unit: Unit) -> dict[str, Any]:
         "rules": clue.rules.split(","),
         "mn": clue.mn,
         "factor": clue.factor,
-        "start": clue.start_at.astimezone(CST).isoformat(),
-        "end": clue.end_at.astimezone(CST).isoformat(),
+        "start": iso(clue.start_at),
+        "end": iso(clue.end_at),
         "score": clue.score,
         "summary": clue.summary,
         "evidence": clue.evidence,
@@ -159,7 +176,7 @@ def _print_clue(console: Console, clue: Clue, unit: Unit, outlet: Outlet, *, eve
     console.print(f"[bold]线索 #{clue.id}[/bold]  {clue.rules}  score {clue.score:.2f}  {clue.state}")
     console.print(
         f"{unit.name} ({unit.credit_code}) · 排口 {outlet.name} ({outlet.code}) · 设备 {clue.mn} · "
-        f"{_factor(clue.factor)} · {_window(clue.start_at, clue.end_at)} (China time)"
+        f"{_factor(clue.factor)} · {_window(clue.start_at, clue.end_at)}（{CLOCK}）"
     )
     console.print(clue.summary)
     console.print("[bold]Rules that fired[/bold]")
@@ -180,11 +197,9 @@ def _print_clue(console: Console, clue: Clue, unit: Unit, outlet: Outlet, *, eve
     if packets:
         shown = " ".join(map(str, packets[:PACKETS_SHOWN])) + (" …" if len(packets) > PACKETS_SHOWN else "")
         console.print(f"{len(packets)} archived packets behind these readings: offsite archive show {shown}")
-    found = clue.found_at.astimezone(CST)
-    console.print(f"found {found:%Y-%m-%d %H:%M}, last seen {clue.updated_at.astimezone(CST):%Y-%m-%d %H:%M}")
+    console.print(f"found {when(clue.found_at)}, last seen {when(clue.updated_at)}")
     if clue.reviewed_at is not None:
-        reviewed = clue.reviewed_at.astimezone(CST)
-        console.print(f"{clue.state} by {clue.reviewed_by} at {reviewed:%Y-%m-%d %H:%M}: {clue.reason or '-'}")
+        console.print(f"{clue.state} by {clue.reviewed_by} at {when(clue.reviewed_at)}: {clue.reason or '-'}")
 
 
 def _digest(series: dict[str, list[list[Any]]], title: str) -> Table:
@@ -207,7 +222,7 @@ def _readings(series: dict[str, list[list[Any]]], title: str) -> Table:
             at[moment][factor] = (
                 f"{value:g}" + ("" if flag in (None, "N") else f" {flag}") if value is not None else "-"
             )
-    table = Table("time", *map(_factor, names), title=title, title_justify="left")
+    table = Table(f"time（{CLOCK}）", *map(_factor, names), title=title, title_justify="left")
     for moment in sorted(at):
         table.add_row(
             f"{datetime.fromisoformat(moment).astimezone(CST):%m-%d %H:%M}", *(at[moment].get(n, "") for n in names)
@@ -221,4 +236,5 @@ def _factor(code: str) -> str:
 
 
 def _window(start: datetime, end: datetime) -> str:
-    return f"{start.astimezone(CST):%Y-%m-%d %H:%M}–{end.astimezone(CST):%m-%d %H:%M}"
+    """``2026-11-28 08:00–11-28 10:00 +08:00``: China time, its offset written once."""
+    return f"{start.astimezone(CST):%Y-%m-%d %H:%M}–{end.astimezone(CST):%m-%d %H:%M} +08:00"

@@ -83,7 +83,7 @@ def test_database_clues_are_stored_joined_and_their_review_respected(database_ur
     stored, _ = screen_window(engine, START, START + timedelta(days=3), catalogue=catalogue, now=NOW)
     assert (stored.clues, stored.created) == (2, 2)  # two drops, each with the station-room video missing
     listed = runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url])
-    clues = [json.loads(line) for line in listed.stdout.splitlines()]
+    clues = json.loads(listed.stdout)
     assert [c["rules"] for c in clues] == [["R05", "R11"], ["R05", "R11"]]
     first = clues[0]
     assert (first["unit"], first["unit_name"], first["state"]) == ("91340100000000000D", "宿州某建材公司", "new")
@@ -112,12 +112,12 @@ def test_database_clues_are_stored_joined_and_their_review_respected(database_ur
     third, _ = screen_window(engine, START, START + timedelta(days=3), catalogue=catalogue, now=NOW)
     assert (third.created, third.updated, third.kept_dismissed) == (0, 1, 1)
     states = [
-        json.loads(line)["state"]
-        for line in runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
+        c["state"]
+        for c in json.loads(runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout)
     ]
     assert sorted(states) == ["dismissed", "new"]
     only_new = runner.invoke(app, ["clues", "list", "--state", "new", "--json", "--database-url", database_url])
-    assert len(only_new.stdout.splitlines()) == 1
+    assert len(json.loads(only_new.stdout)) == 1
     no_reason = runner.invoke(
         app, ["clues", "review", "1", "--state", "dismissed", "--by", "x", "--database-url", database_url]
     )
@@ -148,10 +148,7 @@ def test_a_range_lowered_without_maintenance_is_r04(database_url: str, engine: E
         )
         session.commit()
     screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
-    listed = [
-        json.loads(line)
-        for line in runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
-    ]
+    listed = json.loads(runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout)
     changed = [c for c in listed if "R04" in c["rules"]]
     assert len(changed) == 1
     assert "量程" in changed[0]["summary"]
@@ -179,10 +176,7 @@ def test_comparison_tests_imported_and_screened(database_url: str, engine: Engin
     assert refused.exit_code == 1
     assert "no device 'NOPE'" in refused.stderr
     screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
-    listed = [
-        json.loads(line)
-        for line in runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
-    ]
+    listed = json.loads(runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout)
     compared = [c for c in listed if "R17" in c["rules"]]
     assert len(compared) == 1
     assert "参比值 180.0，在线值 95.0，偏差 -47%" in compared[0]["summary"]
@@ -233,8 +227,8 @@ def write_minutes(engine: Engine, frame: pl.DataFrame, device_of: dict[str, int]
 
 
 def peer_clues(database_url: str) -> list[dict[str, object]]:
-    listed = runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout.splitlines()
-    return [c for c in map(json.loads, listed) if "同行业" in c["summary"]]
+    listed = json.loads(runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout)
+    return [c for c in listed if "同行业" in c["summary"]]
 
 
 def test_peers_are_judged_by_stored_profiles_computed_over_every_device(database_url: str, engine: Engine) -> None:
@@ -350,7 +344,7 @@ def test_a_clue_is_shown_with_its_evidence(database_url: str, engine: Engine) ->
     plant(engine)
     screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
     listed = runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url])
-    [first, _] = [json.loads(line) for line in listed.stdout.splitlines()]
+    [first, _] = json.loads(listed.stdout)
     args = ["clues", "show", str(first["id"]), "--database-url", database_url]
     shown = runner.invoke(app, args, env={"COLUMNS": "200"})
     assert shown.exit_code == 0, shown.output
@@ -412,7 +406,7 @@ def test_clues_are_listed_by_region_rule_and_score(database_url: str, engine: En
     def listed(*args: str) -> list[dict[str, Any]]:
         result = runner.invoke(app, ["clues", "list", "--json", *args, "--database-url", database_url])
         assert result.exit_code == 0, result.output
-        return [json.loads(line) for line in result.stdout.splitlines()]
+        return json.loads(result.stdout)
 
     assert len(listed()) == 2
     assert len(listed("--region", "340000")) == 2  # the province
@@ -430,3 +424,18 @@ def test_clues_are_listed_by_region_rule_and_score(database_url: str, engine: En
     for bad in (["--region", "999999"], ["--rule", "R19"], ["--rule", "r05"]):
         refused = runner.invoke(app, ["clues", "list", *bad, "--database-url", database_url])
         assert refused.exit_code == 2, bad
+
+
+def test_clues_list_reads_china_time_and_says_so(database_url: str, engine: Engine) -> None:
+    plant(engine)
+    screen_window(engine, START, START + timedelta(days=3), catalogue=load(), now=NOW)
+    [first, _] = json.loads(runner.invoke(app, ["clues", "list", "--json", "--database-url", database_url]).stdout)
+    start = datetime.fromisoformat(first["start"])
+    assert first["start"].endswith("+08:00")
+    table = runner.invoke(app, ["clues", "list", "--database-url", database_url], env={"COLUMNS": "250"}).stdout
+    assert "北京时间" in table
+    assert f"{start:%Y-%m-%d %H:%M}–" in table  # the window as China time, not the stored UTC
+    csv = runner.invoke(app, ["clues", "list", "--csv", "--database-url", database_url]).stdout.splitlines()
+    assert csv[0] == "id,rule,rules,mn,factor,start,end,score,summary,unit,unit_name,state"
+    assert len(csv) == 3
+    assert f",{first['start']}," in csv[1]
