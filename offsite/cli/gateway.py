@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import typer
+from rich.console import Console
+from rich.table import Table
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen, percent
 from offsite.cli.logs import configure
-from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error, region_level
+from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
+from offsite.cli.output import CLOCK, Format, emit_rows, when
 from offsite.db import make_engine
 from offsite.gateway.models import UnknownDevice
-from offsite.gateway.rates import daily_rates, monthly_rates
+from offsite.gateway.rates import online_by_status
 from offsite.gateway.server import Gateway
 from offsite.gateway.writers import SpoolElsewhere, legacy_spool, orphaned_spools, settled_writer
 from offsite.hj212.times import CST
+from offsite.quality.markkinds import mark_kinds
+from offsite.quality.rates import LEVELS, daily_rates, hours_elapsed, monthly_rates
 from offsite.registry.passwords import PasswordKeyError, key_source
 from offsite.settings import Settings, with_database_url
 from offsite.store.signing import SigningKeyError
@@ -81,66 +86,133 @@ def _gateway_engine(settings: Settings) -> Engine:
 
 @devices_app.command("unknown")
 def unknown(
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
     """MNs that call but are not registered (or send a wrong password), most recent first."""
+    out = chosen(fmt, as_json, as_csv)
     engine = database_engine(with_database_url(database_url).database_url)
     with engine.connect() as conn:
         rows = conn.execute(select(*UnknownDevice.__table__.c).order_by(UnknownDevice.last_seen.desc())).all()
-    for row in rows:
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "mn": row.mn,
-                        "first_seen": row.first_seen.isoformat(),
-                        "last_seen": row.last_seen.isoformat(),
-                        "packets": row.packets,
-                        "last_peer": row.last_peer,
-                        "reason": row.last_reason,
-                    }
-                )
-            )
-        else:
-            seen = f"{row.last_seen:%Y-%m-%d %H:%M:%S}"
-            typer.echo(f"{row.mn}\t{row.packets} packets\tlast {seen} from {row.last_peer}\t{row.last_reason}")
+    records = [
+        {
+            "mn": row.mn,
+            "first_seen": row.first_seen,
+            "last_seen": row.last_seen,
+            "packets": row.packets,
+            "last_peer": row.last_peer,
+            "reason": row.last_reason,
+        }
+        for row in rows
+    ]
+    if emit_rows(records, out):
+        return
+    for r in records:
+        typer.echo(
+            f"{r['mn']}\t{r['packets']} packets\tlast {when(r['last_seen'], seconds=True)} from {r['last_peer']}"
+            f"\t{r['reason']}"
+        )
     if not rows:
         typer.echo("no unknown devices have called")
 
 
 @devices_app.command("status")
 def status(
-    day: Annotated[str | None, typer.Option("--on", help="China-time day (YYYY-MM-DD, default today).")] = None,
-    level: Annotated[str, typer.Option(help="province, city, county, unit or device.")] = "city",
-    month: Annotated[bool, typer.Option("--month", help="The whole month of the day, summed.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per region.")] = False,
+    day: Annotated[
+        str | None, typer.Option("--on", help="China-time day (YYYY-MM-DD; default: the last full day, yesterday).")
+    ] = None,
+    today: Annotated[
+        bool, typer.Option("--today", help="Today so far: over the hours already elapsed, China time.")
+    ] = False,
+    by: Annotated[
+        str, typer.Option("--by", "--level", help="province, city, county, unit, device or factor.")
+    ] = "city",
+    month: Annotated[
+        bool, typer.Option("--month", help="The whole month of the day, summed (devices become device-days).")
+    ] = False,
+    fmt: FormatOption = Format.table,
+    as_json: JsonFlag = False,
+    as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Networking (联网率), transmission (传输率), valid-data (有效率) and effective transmission rates per region."""
-    if level not in {"unit", "device"}:
-        level = region_level(level)
-    when = day_or_today(day, datetime.now(CST).date())
-    engine = database_engine(with_database_url(database_url).database_url)
-    for row in monthly_rates(engine, when, level) if month else daily_rates(engine, when, level):
-        if as_json:
-            typer.echo(
-                json.dumps(
-                    {
-                        "region": row.region_code,
-                        "name": row.region_name,
-                        "devices": row.devices,
-                        "online": row.online,
-                        "networking_rate": round(row.networking, 4),
-                        "transmission_rate": round(row.transmission, 4),
-                        "valid_rate": round(row.validity, 4),
-                        "effective_transmission_rate": round(row.effective, 4),
-                    },
-                    ensure_ascii=False,
-                )
-            )
+    """Networking (联网率), transmission (传输率), valid-data (有效率) and effective transmission
+    (有效传输率) rates per region, unit, device or factor, over the hours expected: approved stop
+    marks and units declared stopped are not expected to send."""
+    if by not in LEVELS:
+        raise typer.BadParameter(f"{by!r} is not one of {', '.join(LEVELS)}", param_hint="--by")
+    if today and day is not None:
+        raise typer.BadParameter("--today and --on name two days; choose one", param_hint="--today")
+    out = chosen(fmt, as_json, as_csv)
+    now = datetime.now(CST)
+    chosen_day = now.date() if today else day_or_today(day, now.date() - timedelta(days=1))
+    settings = with_database_url(database_url)
+    engine = database_engine(settings.database_url)
+    online, stops = online_by_status(engine), mark_kinds(settings.mark_kinds_file).stop_keys()
+    effect = settings.mark_takes_effect
+    if month:
+        rows = monthly_rates(engine, chosen_day, by, now=now, online=online, stop_kinds=stops, takes_effect=effect)
+        first = chosen_day.replace(day=1)
+        days = rows[0].days if rows else 0
+        so_far = f"，今日截至 {now:%H}:00" if first <= now.date() < (first + timedelta(days=32)).replace(day=1) else ""
+        title = f"{first:%Y-%m} 月，{days} 天{so_far}（{CLOCK}；设备数单位：台·日）"
+    else:
+        elapsed = hours_elapsed(chosen_day, now)
+        until = now if elapsed < 24 else None
+        rows = daily_rates(engine, chosen_day, by, now=until, online=online, stop_kinds=stops, takes_effect=effect)
+        if elapsed >= 24:
+            title = f"{chosen_day} 全天（{CLOCK}；设备数单位：台）"
+        elif elapsed == 0:
+            title = f"{chosen_day} 尚未开始或刚开始，没有已过的整点小时（{CLOCK}）"
         else:
-            typer.echo(
-                f"{row.region_name} {row.region_code}\t{row.devices} devices\t联网率 {row.networking:.1%}\t"
-                f"传输率 {row.transmission:.1%}\t有效率 {row.validity:.1%}\t有效传输率 {row.effective:.1%}"
-            )
+            title = f"{chosen_day} 今日截至 {elapsed:02d}:00，按已过 {elapsed} 小时计（{CLOCK}；设备数单位：台）"
+    records = [
+        {
+            "region": r.code,
+            "name": r.name,
+            "devices": r.devices,
+            "expected_devices": r.expected_devices,
+            "online": r.online,
+            "days": r.days,
+            "device_unit": "device-days" if month else "devices",
+            "hours_expected": r.hours_expected,
+            "hours_received": r.hours_received,
+            "hours_valid": r.hours_valid,
+            "networking_rate": _rounded(r.networking),
+            "transmission_rate": _rounded(r.transmission),
+            "valid_rate": _rounded(r.validity),
+            "effective_transmission_rate": _rounded(r.effective),
+        }
+        for r in rows
+    ]
+    if emit_rows(records, out):
+        return
+    unit = "台·日" if month else "台"
+    table = Table(title=title, title_justify="left")
+    for header in ("名称", "代码", f"设备（{unit}）", f"应传（{unit}）", f"联网（{unit}）", "联网率"):
+        table.add_column(header, justify="left" if header in ("名称", "代码") else "right")
+    for header in ("应传小时", "已传小时", "有效小时", "传输率", "有效率", "有效传输率"):
+        table.add_column(header, justify="right")
+    for r in rows:
+        table.add_row(
+            r.name,
+            r.code,
+            str(r.devices),
+            str(r.expected_devices),
+            str(r.online),
+            percent(r.networking),
+            str(r.hours_expected),
+            str(r.hours_received),
+            str(r.hours_valid),
+            percent(r.transmission),
+            percent(r.validity),
+            percent(r.effective),
+        )
+    Console().print(table)
+    if not rows:
+        typer.echo("no registered devices")
+
+
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
