@@ -13,6 +13,7 @@ import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today
 from offsite.hj212.times import CST
+from offsite.quality.markkinds import MarkKindsError, mark_kinds
 from offsite.screening.database import refresh_profiles, screen_window
 from offsite.screening.engine import screen as run_catalogue
 from offsite.screening.files import InputError, read_data, read_inputs
@@ -40,7 +41,10 @@ def screen(
     ] = None,
     limits: Annotated[Path | None, typer.Option(help="CSV mn,factor,limit[,basis].")] = None,
     video: Annotated[Path | None, typer.Option(help="CSV mn,start,end: camera offline windows.")] = None,
-    marks: Annotated[Path | None, typer.Option(help="CSV mn,start,end,kind,approved[,filed_at].")] = None,
+    marks: Annotated[
+        Path | None,
+        typer.Option(help="CSV mn,start,end,kind,approved[,filed_at][,factor] (kinds: `offsite marks kinds`)."),
+    ] = None,
     devices: Annotated[Path | None, typer.Option(help="CSV mn,factor,range_max,detection_limit.")] = None,
     industries: Annotated[
         Path | None, typer.Option(help="CSV mn,industry: the peers each device is compared with (default: all).")
@@ -68,7 +72,13 @@ def screen(
     if not input_files:
         _on_database(config, since, until, database_url, refresh=refresh_profiles, workers=workers)
         return
-    reader = partial(read_inputs, limits=limits, video=video, marks=marks, devices=devices, industries=industries)
+    try:
+        kinds = mark_kinds(get_settings().mark_kinds_file)
+    except MarkKindsError as exc:
+        raise typer.BadParameter(str(exc), param_hint="OFFSITE_MARK_KINDS_FILE") from None
+    reader = partial(
+        read_inputs, limits=limits, video=video, marks=marks, devices=devices, industries=industries, kinds=kinds
+    )
     try:
         catalogue = load(config)
         batches = _batches(input_files)

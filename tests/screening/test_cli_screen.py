@@ -6,9 +6,11 @@ import json
 from pathlib import Path
 
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from offsite.cli import app
+from offsite.settings import get_settings
 from offsite.sim import scenarios as sc
 from offsite.sim.frames import long_frame, video_frame
 from tests.screening.planted import AT, LIMIT, device
@@ -245,3 +247,27 @@ def test_several_inputs_are_screened_as_batches_in_a_pool(tmp_path: Path) -> Non
     refused = runner.invoke(app, ["screen", "--input", str(empty)])
     assert refused.exit_code == 2
     assert "no .csv or .parquet files in this folder" in refused.stderr
+
+
+def test_a_marks_file_is_read_with_the_kinds_table_the_settings_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paths = files(tmp_path)
+    marks = tmp_path / "marks.csv"
+    marks.write_text(
+        "mn,start,end,kind,approved\nMN-ZERO,2026-03-01T00:00:00+08:00,2026-03-01T04:00:00+08:00,歇业,true\n"
+    )
+    args = ["screen", "--input", str(paths["data"]), "--marks", str(marks), "--out", str(tmp_path / "c.jsonl")]
+    refused = runner.invoke(app, args)
+    assert refused.exit_code == 2
+    assert "歇业" in refused.output  # not a kind of the packaged table: named, not ignored
+    table = tmp_path / "kinds.toml"
+    table.write_text('[[kind]]\nkey = "stopped"\nterms = ["歇业"]\nstop = true\n', encoding="utf-8")
+    monkeypatch.setenv("OFFSITE_MARK_KINDS_FILE", str(table))
+    get_settings.cache_clear()
+    assert runner.invoke(app, args).exit_code == 0
+    table.write_text("[[[not toml", encoding="utf-8")
+    broken = runner.invoke(app, args)
+    assert broken.exit_code == 2
+    assert "OFFSITE_MARK_KINDS_FILE" in broken.output
+    assert "not TOML" in broken.output
