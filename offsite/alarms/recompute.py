@@ -4,8 +4,10 @@ One path for the daily grading and for every change that reaches back: late or b
 minutes, a data mark approved after the fact, a limit or permit corrected, an officer's request.
 It recomputes the hours and days from the stored minutes (when asked), grades the span against
 the 30 days before it, brings the alarms in line (queueing the messages a changed level calls
-for, in the same transaction), replaces the span's hourly-exceedance evidence, and writes one
-``Recomputation`` row saying what set it off and what it changed.
+for, in the same transaction), replaces the span's hourly-exceedance evidence and its waste
+incinerators' furnace-temperature breaches (counted as exceedance days only where
+``furnace_counts_toward_grading`` says so), and writes one ``Recomputation`` row saying what set it
+off and what it changed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from sqlalchemy.orm import Session
 from offsite.alarms import lifecycle
 from offsite.alarms.contradictions import check_marks
 from offsite.alarms.daily import daily_values, hourly_exceedances, keep_hourly_exceedances
+from offsite.alarms.furnace import breach_days, furnace_breaches, keep_furnace_breaches
 from offsite.alarms.grading import Bands, grade
 from offsite.alarms.models import LIVE, Alarm, Recomputation
 from offsite.db import session_factory
@@ -41,6 +44,8 @@ class Outcome:
     """Hourly exceedances kept as evidence for the span."""
     contradicted: int = 0
     """Stop marks over the span that the data contradict (rule R16)."""
+    furnace: int = 0
+    """Furnace-temperature breach days found over the span (marked ones included)."""
 
     def summary(self) -> str:
         r, a = self.record, self.applied
@@ -51,6 +56,7 @@ class Outcome:
             f"opened {a.opened}, raised {a.raised}, lowered {a.lowered}, cleared {a.cleared}; "
             f"{a.messages} messages queued; {self.hourly} hourly exceedances kept"
             + (f"; {self.contradicted} stop marks contradicted by the data" if self.contradicted else "")
+            + (f"; {self.furnace} furnace-temperature breach days" if self.furnace else "")
         )
 
 
@@ -76,12 +82,19 @@ def recompute(
     if from_minutes:
         done += aggregate_window(engine, first, last)
     bands = Bands(window_days=settings.alarm_window_days)
+    takes_effect = settings.mark_takes_effect
+    window_first = first - timedelta(days=bands.window_days - 1)
     with session_factory(engine)() as session:
-        daily = daily_values(engine, session, first - timedelta(days=bands.window_days - 1), last)
+        daily = daily_values(engine, session, window_first, last, marks_take_effect=takes_effect)
+        furnace = keep_furnace_breaches(session, furnace_breaches(engine, session, first, last, settings), first, last)
+        judged = daily
+        if settings.furnace_counts_toward_grading:
+            judged = pl.concat([daily, breach_days(session, window_first, last, settings)], how="diagonal_relaxed")
         live = session.scalars(select(Alarm.unit_id).where(Alarm.kind == "exceedance", Alarm.state.in_(LIVE))).all()
-        graded = grade(daily, first, last, bands, also=live)
+        graded = grade(judged, first, last, bands, also=live)
         applied = lifecycle.apply_grading(session, graded, settings, now)
-        hourly = keep_hourly_exceedances(session, hourly_exceedances(engine, session, first, last), first, last)
+        found = hourly_exceedances(engine, session, first, last, marks_take_effect=takes_effect)
+        hourly = keep_hourly_exceedances(session, found, first, last)
         span = (datetime.combine(first, time(), CST), datetime.combine(last + timedelta(days=1), time(), CST))
         contradicted = check_marks(engine, session, *span, settings)
         record = _record(session, first, last, trigger=trigger, detail=detail, now=now, done=done, applied=applied)
@@ -89,7 +102,7 @@ def recompute(
         session.refresh(record)
         session.expunge(record)
     alarmed = graded.filter(pl.col("day") == last, pl.col("level") != "none").height
-    return Outcome(record, daily.height, alarmed, applied, hourly, contradicted)
+    return Outcome(record, daily.height, alarmed, applied, hourly, contradicted, furnace)
 
 
 def reach_back(changed_from: date, *, settings: Settings, now: datetime) -> tuple[date, date] | None:

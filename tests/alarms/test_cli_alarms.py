@@ -154,7 +154,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == (
         "2026-11-01..2026-11-06 (manual): 6 daily values, 1 units alarmed on 2026-11-06; "
-        "opened 1, raised 1, lowered 0, cleared 0; 2 messages queued; 0 hourly exceedances kept"
+        "opened 1, raised 1, lowered 0, cleared 0; 1 messages queued; 0 hourly exceedances kept"
     )
     [row] = json.loads(runner.invoke(app, ["alarms", "list", "--json", "--database-url", url]).stdout)
     assert (row["level"], row["days"], row["region"]) == ("yellow", 3, "蜀山区")
