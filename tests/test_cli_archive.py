@@ -61,6 +61,7 @@ def test_a_hostile_packet_is_shown_escaped_and_kept_exact_with_raw(
     assert "rejected (bad_header_field: " in text  # header columns and the reason: escaped too (checked above)
     assert minute_bytes(1).decode().strip() in text  # an ordinary packet reads as it came
     assert len(text.splitlines()) == 6  # three lines a record: the CR/LF inside one are escaped
+    assert "received 2026-11-29 08:00:00 +08:00 from" in text  # stored 00:00 UTC, read in China time
     assert raw.read_bytes() == HOSTILE + minute_bytes(1)
 
     as_json = runner.invoke(app, ["archive", "show", str(ids[0]), "--json", "--database-url", url])
@@ -69,6 +70,7 @@ def test_a_hostile_packet_is_shown_escaped_and_kept_exact_with_raw(
         assert control not in as_json.stdout, f"{control!r} reached the terminal"
     [record] = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert record["packet"] == HOSTILE.decode("utf-8", errors="replace")
+    assert record["received_at"] == "2026-11-29T08:00:00+08:00"
     assert "中\u3000文" in as_json.stdout
 
 

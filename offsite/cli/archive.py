@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
-from offsite.hj212.times import CST
+from offsite.cli.output import iso, when
 from offsite.settings import with_database_url
 from offsite.store.archive import Shown, UnknownRecords, records
 from offsite.store.heads import HeadsFileError, heads, parse_heads, signed_heads
@@ -150,7 +150,7 @@ def _as_json(r: Shown) -> dict[str, object]:
         "id": r.id,
         "writer": r.writer,
         "seq": r.seq,
-        "received_at": r.received_at.astimezone(CST).isoformat(),
+        "received_at": iso(r.received_at),
         "peer": r.peer,
         "mn": r.mn,
         "cn": r.cn,
@@ -174,7 +174,7 @@ def _as_text(r: Shown) -> str:
     shown = escaped(r.data.removesuffix(b"\r\n").removesuffix(b"\n"))
     return (
         f"packet {r.id}: chain {escaped(r.writer)} seq {r.seq}, received "
-        f"{r.received_at.astimezone(CST).isoformat()} from {escaped(r.peer)}; MN {escaped(r.mn or '-')} "
+        f"{when(r.received_at, seconds=True)} from {escaped(r.peer)}; MN {escaped(r.mn or '-')} "
         f"CN {escaped(r.cn or '-')} QN {escaped(r.qn or '-')}; {escaped(outcome)}\n"
         f"  sha256 {r.hash}: {state}; {link}\n"
         f"  {shown}"

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine
+from offsite.hj212.times import CST
 from offsite.settings import get_settings, with_database_url
 from offsite.store.partitions import Partitions, existing
 from offsite.store.retention import retire_realtime
@@ -45,7 +46,7 @@ def retire(
         limit = (
             date.fromisoformat(before)
             if before
-            else datetime.now(UTC).date() - timedelta(days=settings.realtime_retention_days)
+            else datetime.now(CST).date() - timedelta(days=settings.realtime_retention_days)
         )
     except ValueError as exc:
         raise typer.BadParameter(f"{before!r} is not a date", param_hint="--before") from exc
