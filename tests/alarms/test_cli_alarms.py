@@ -165,7 +165,7 @@ def test_grade_reads_stored_daily_values_opens_an_alarm_and_queues_its_messages(
     with session_factory(upgraded_engine(url))() as session:
         runs = session.scalars(select(Recomputation).order_by(Recomputation.id)).all()
     assert [(r.trigger, r.first_day, r.last_day, r.level_changes, r.messages) for r in runs] == [
-        ("manual", date(2026, 11, 1), date(2026, 11, 6), 2, 2),
+        ("manual", date(2026, 11, 1), date(2026, 11, 6), 2, 1),  # two steps, one message: the level it ends on
         ("manual", date(2026, 11, 1), date(2026, 11, 6), 0, 0),
     ]
     bad = runner.invoke(app, ["alarms", "grade", "--day", "yesterday", "--database-url", url])
