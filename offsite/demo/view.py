@@ -3,17 +3,21 @@ view on a terminal or as plain progress lines otherwise."""
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import IO, Any
 
-from rich.console import Group
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy import Engine, func, select
 
 from offsite.alarms.models import Alarm
 from offsite.gateway.models import DeviceStatus
+from offsite.hj212.times import CST
 from offsite.notify.models import OutboxMessage
 from offsite.registry.models import Region, Unit
 from offsite.registry.regions import ancestor_code
@@ -22,6 +26,26 @@ from offsite.screening.models import Clue
 LEVELS = ("red", "orange", "yellow", "blue")
 LEVEL_ZH = {"red": "红", "orange": "橙", "yellow": "黄", "blue": "蓝"}
 LIVE_STATES = ("open", "acknowledged", "verified")
+CLOCK = "北京时间 UTC+8"
+
+
+def log_time(moment: datetime) -> Text:
+    """The live view's log column on China time, labelled: Rich hands over the machine's local
+    time, naive, which on a server is usually UTC and said nowhere."""
+    return Text(f"[{moment.astimezone(CST):%H:%M:%S} +08:00]")
+
+
+def console(out: IO[str] | None = None) -> Console:
+    """The demo's console: its ``log`` lines stamped by ``log_time``."""
+    return Console(file=out, log_time_format=log_time)
+
+
+class LogFormatter(logging.Formatter):
+    """The demo's log file on China time with its offset, whatever the machine's zone."""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        moment = datetime.fromtimestamp(record.created, CST)
+        return f"{moment:%Y-%m-%d %H:%M:%S}.{moment.microsecond // 1000:03d} +08:00"
 
 
 @dataclass(slots=True)
@@ -133,4 +157,4 @@ def render(snapshot: Snapshot) -> Group:
         states = snapshot.outbox.get(channel, Counter())
         waiting = sum(n for state, n in states.items() if state != "sent")
         sent.add_row(channel, str(states["sent"]), str(waiting), str(snapshot.delivered.get(channel, 0)))
-    return Group(Panel(head, title="offsite demo"), cities, clues, sent)
+    return Group(Panel(head, title=f"offsite demo（{CLOCK}）"), cities, clues, sent)
