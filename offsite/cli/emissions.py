@@ -66,7 +66,11 @@ def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
     so_far = "" if days == whole else f"，本月截至今日 {days} 天"
     shown = Table(
         title=f"{month:%Y-%m} 排放量（由计算的日排放量累计{so_far}；{CLOCK}）",
-        caption="覆盖：有排放量的天数 / 本月天数（有效小时）。没有数据的天不计入，总量只代表所覆盖的天。",
+        caption=(
+            "覆盖：有排放量的天数 / 本月天数（有效小时）；修约：按 HJ 75 替代的小时，计入总量；缺：无法替代的小时，不计入。"
+            if "hours_substituted" in table.columns
+            else "覆盖：有排放量的天数 / 本月天数（有效小时）。没有数据的天不计入，总量只代表所覆盖的天。"
+        ),
         title_justify="left",
         caption_justify="left",
     )
@@ -79,8 +83,8 @@ def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
             r["unit_name"] or "-",
             r["outlet_code"] or "全厂",
             _factor(r["factor"]),
-            _mass(r["month_kg"]),
-            f"{r['days_with_data']}/{days} 天（{r['hours_with_data']} 小时）",
+            _mass(r["month_kg"]) + ("（含修约）" if r.get("substituted") else ""),
+            _covers(r, days),
             _mass(r["year_kg"]),
             _mass(r["max_day_kg"]),
             _mass(r["day_cap_kg"]),
@@ -90,6 +94,17 @@ def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
             "是" if r["over"] else "否",
         )
     return shown
+
+
+def _covers(row: dict[str, Any], days: int) -> str:
+    """``3/30 天（72 小时）``; where the totals say so, also the hours substituted (修约, HJ 75) and
+    those still missing."""
+    text = f"{row['days_with_data']}/{days} 天（{row['hours_with_data']} 小时）"
+    if row.get("hours_substituted"):
+        text += f"，修约 {row['hours_substituted']} 小时"
+    if row.get("hours_missing"):
+        text += f"，缺 {row['hours_missing']} 小时"
+    return text
 
 
 def _mass(kg: Any) -> str:
