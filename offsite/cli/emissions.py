@@ -67,7 +67,8 @@ def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
     shown = Table(
         title=f"{month:%Y-%m} 排放量（由计算的日排放量累计{so_far}；{CLOCK}）",
         caption=(
-            "覆盖：有排放量的天数 / 本月天数（有效小时）；修约：按 HJ 75 替代的小时，计入总量；缺：无法替代的小时，不计入。"
+            "覆盖：有排放量的天数 / 本月天数（有效小时）；"
+            "修约：按 HJ 75 替代的小时，计入总量；缺：无法替代的小时，不计入。"
             if "hours_substituted" in table.columns
             else "覆盖：有排放量的天数 / 本月天数（有效小时）。没有数据的天不计入，总量只代表所覆盖的天。"
         ),
