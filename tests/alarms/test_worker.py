@@ -41,7 +41,7 @@ def test_worker_once_grades_yesterday_checks_devices_and_tries_the_outbox(tmp_pa
     assert lines[5] == "outbox: sent 0, retrying 2, failed 0, held 0"
     assert lines[6].startswith("heads: not published: no archive signing key")  # no gateway ever ran
     listed = runner.invoke(app, ["alarms", "list", "--json", "--database-url", url])
-    levels = sorted((row["level"], row["days"]) for row in map(json.loads, listed.stdout.splitlines()))
+    levels = sorted((row["level"], row["days"]) for row in json.loads(listed.stdout))
     assert levels == [("offline", 0), ("yellow", 3)]
 
 
