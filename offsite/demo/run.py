@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import TextIO
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from rich.console import Console
 from rich.live import Live
 from sqlalchemy import Engine, func, select, text
 from sqlalchemy.engine import make_url
@@ -95,7 +94,7 @@ class Demo:
         self.settings = settings
         self.options = options
         self.out = out
-        self.console = Console(file=out)
+        self.console = view.console(out)
         self.stop = asyncio.Event()
         self.snapshot = view.Snapshot("starting", devices=0)
         self.started = time.monotonic()
@@ -355,7 +354,7 @@ def _wipe(engine: Engine, url: str) -> Engine:
 
 def _log_to(path: Path) -> None:
     handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(view.LogFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
