@@ -14,8 +14,11 @@ import typer
 from offsite.alarms.recompute import recompute, recompute_pending
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today
 from offsite.hj212.times import CST
-from offsite.quality.aggregate import BadInput, Outlet, aggregate, read_minutes, write_output
+from offsite.quality.aggregate import BadInput, Outlet, aggregate, device_intervals, read_minutes, write_output
 from offsite.quality.incremental import aggregate_window
+from offsite.quality.intervals import BadInterval, Interval, interval_problem
+from offsite.registry.models import FLOW_BASES, FLOW_UNITS
+from offsite.registry.standards import UnknownStandard, standard
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="Minute → hour → day, on files or on the database.", invoke_without_command=True)
@@ -27,9 +30,17 @@ def run(
         Path | None, typer.Option("--input", help="CSV or Parquet: mn,factor,time,value,flag.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output CSV: mn,factor,period,time,value,corrected,valid,n_valid.")
+        Path | None,
+        typer.Option(help="Output CSV: mn,factor,period,time,value,corrected,valid,n_valid,n_expected."),
     ] = None,
-    outlets: Annotated[Path | None, typer.Option(help="CSV mn,medium,o2_ref,area_m2 (medium gas or water).")] = None,
+    outlets: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV mn,medium[,o2_ref,area_m2,standard,minute_interval_s,flow_basis,flow_unit] (medium gas or "
+            "water; o2_ref overrides the standard's; minute_interval_s: seconds between minute records, else "
+            "inferred; flow_basis actual_wet or standard_dry; flow_unit m3/s, m3/h or L/s)."
+        ),
+    ] = None,
     flag_map: Annotated[str | None, typer.Option(help="Map flags before judging them, e.g. O=N,X=D.")] = None,
     pending: Annotated[
         bool, typer.Option("--pending", help="Database: the hours whose minutes were written since last time.")
@@ -54,12 +65,30 @@ def run(
     except (OSError, pl.exceptions.PolarsError) as exc:
         typer.echo(f"offsite aggregate: cannot read {input_file}: {exc}", err=True)
         raise typer.Exit(2) from exc
-    result = aggregate(minutes, described)
+    try:
+        used = device_intervals(minutes, described)
+    except BadInterval as exc:
+        typer.echo(f"offsite aggregate: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    result = aggregate(minutes, described, used=used)
     write_output(result, str(out))
     hours = result.filter(pl.col("period") == "hour")
     typer.echo(
         f"{hours.height} hours ({int(hours['valid'].sum())} valid), {result.height - hours.height} days -> {out}"
     )
+    typer.echo(_intervals_line(used))
+
+
+def _intervals_line(used: dict[str, Interval]) -> str:
+    """Which interval judged which device: an hour is valid with 75 % of the records it implies."""
+    groups: dict[tuple[int, str], list[str]] = {}
+    for mn, interval in sorted(used.items()):
+        groups.setdefault((interval.seconds, interval.source), []).append(mn)
+    parts = []
+    for (seconds, source), mns in sorted(groups.items()):
+        shown = ", ".join(mns[:5]) + (f" and {len(mns) - 5} more" if len(mns) > 5 else "")
+        parts.append(f"{seconds} s ({source}, {3600 // seconds} records an hour): {shown}")
+    return "minute-data interval: " + "; ".join(parts)
 
 
 def _on_database(*, pending: bool, since: str | None, until: str | None, database_url: str | None) -> None:
@@ -119,7 +148,26 @@ def _outlets(path: Path) -> dict[str, Outlet]:
         try:
             o2 = float(row["o2_ref"]) if row.get("o2_ref") else None
             area = float(row["area_m2"]) if row.get("area_m2") else None
+            seconds = float(row["minute_interval_s"]) if row.get("minute_interval_s") else None
         except ValueError as exc:
             raise BadInput(f"{path} row {number}: {exc}") from exc
-        out[row["mn"]] = Outlet(row["medium"], o2, area)
+        if o2 is None and row.get("standard"):
+            o2 = _standard_o2(path, number, row["standard"])
+        problem = interval_problem(seconds)
+        if problem:
+            raise BadInput(f"{path} row {number}: minute_interval_s {problem}")
+        interval = None if seconds is None else int(seconds)
+        basis, unit = row.get("flow_basis") or None, row.get("flow_unit") or None
+        if basis not in (None, *FLOW_BASES):
+            raise BadInput(f"{path} row {number}: flow_basis {basis!r} is not one of {', '.join(FLOW_BASES)}")
+        if unit not in (None, *FLOW_UNITS):
+            raise BadInput(f"{path} row {number}: flow_unit {unit!r} is not one of {', '.join(FLOW_UNITS)}")
+        out[row["mn"]] = Outlet(row["medium"], o2, area, interval, basis, unit)
     return out
+
+
+def _standard_o2(path: Path, number: int, key: str) -> float | None:
+    try:
+        return standard(key).o2_ref
+    except UnknownStandard as exc:
+        raise BadInput(f"{path} row {number}: {exc.args[0]}") from exc

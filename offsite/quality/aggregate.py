@@ -5,7 +5,13 @@ Input: long rows ``mn, factor, time, value, flag`` (minute data). Output: one ro
 concentrations with a reference O2), whether the period is valid, and how many valid inputs it had.
 
 - A minute counts if its flag is valid (N by default) and it has a value.
-- Flue gas: arithmetic means of valid minutes; an hour is valid with ``min_valid_minutes``.
+- An hour is valid with ``Rules.record_share`` (75 %) of the records expected at the device's
+  minute-data interval, rounded up: 45 of 60 one-minute records, 5 of 6 ten-minute ones; the
+  interval is the device's declared one, else inferred from its records' spacing (``intervals``).
+  Cycle analysers (COD, NH3-N, TP, TN) are judged by their cycle: an hour holding a valid
+  measurement is valid; their day needs 75 % of the measurements the cycle implies.
+  ``n_expected`` says what each period should have held.
+- Flue gas: arithmetic means of valid minutes.
 - Wastewater: concentrations are flow-weighted (Σ C·Q / Σ Q) over their valid minutes; a minute
   without a valid flow is weighed by the period's mean valid flow; flow itself is a plain mean.
 - pH is judged per value and never averaged: a period's value is its reading farthest from 7.
@@ -22,18 +28,29 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from offsite.quality.loads import standard_and_loads
+from offsite.quality.intervals import Interval, cycle_hours, cycle_judged, intervals, required
+from offsite.quality.loads import STANDARD_DRY, standard_and_loads
 from offsite.quality.rules import GAS_FLOW, GAS_MARKERS, NOT_CORRECTED, O2, PH, VELOCITY, WATER_FLOW, Rules
 
 CST = "Asia/Shanghai"
-OUTPUT = ("mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid")
+OUTPUT = ("mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid", "n_expected")
+HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True, slots=True)
 class Outlet:
+    """What aggregation needs to know of one device (MN) and the outlet it measures."""
+
     medium: str
     o2_ref: float | None = None
+    """The reference O2 in force: the outlet's own, else its standard's (``registry.standards``)."""
     area_m2: float | None = None
+    minute_interval_s: int | None = None
+    """Declared minute-data interval; none: inferred from the records."""
+    flow_basis: str | None = None
+    """``actual_wet`` (none) or ``standard_dry``: flow already at standard state, dry."""
+    flow_unit: str | None = None
+    """m3/s, m3/h or L/s; none: the code table's unit."""
 
 
 class BadInput(ValueError):
@@ -41,20 +58,37 @@ class BadInput(ValueError):
 
 
 def aggregate(
-    minutes: pl.DataFrame, outlets: dict[str, Outlet] | None = None, rules: Rules | None = None
+    minutes: pl.DataFrame,
+    outlets: dict[str, Outlet] | None = None,
+    rules: Rules | None = None,
+    used: dict[str, Interval] | None = None,
 ) -> pl.DataFrame:
+    """Hour and day rows of the minutes. ``used``: the intervals to judge by, as ``device_intervals``
+    gives them (computed here when not given)."""
     rules = rules or Rules()
     outlets = _outlets(minutes, outlets or {})
-    hours = hourly(minutes, outlets, rules)
+    hours = hourly(minutes, outlets, rules, used)
     days = daily(hours, outlets, rules)
     return pl.concat([hours, days]).sort(["mn", "factor", "period", "time"], descending=[False, False, True, False])
 
 
-def hourly(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
+def device_intervals(
+    minutes: pl.DataFrame, outlets: dict[str, Outlet] | None = None, rules: Rules | None = None
+) -> dict[str, Interval]:
+    """Per MN: the minute-data interval its hours are judged by, declared or inferred."""
+    given = outlets or {}
+    return intervals(minutes, {mn: o.minute_interval_s for mn, o in given.items()}, rules or Rules())
+
+
+def hourly(
+    minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules, used: dict[str, Interval] | None = None
+) -> pl.DataFrame:
     """Hour rows (``period`` = hour) of the minutes; every device in ``minutes`` needs an outlet.
     Besides the output columns: ``standard``, ``load`` and ``q_mean`` (the hour's mean valid
     wastewater flow, which weighs the hour in its day)."""
-    return _periods(_prepare(minutes, outlets, rules), "1h", outlets, rules, minimum=rules.min_valid_minutes)
+    if used is None:
+        used = intervals(minutes, {mn: o.minute_interval_s for mn, o in outlets.items()}, rules, list(outlets))
+    return _periods(_prepare(minutes, outlets, rules), "1h", outlets, rules, used)
 
 
 def daily(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
@@ -85,7 +119,26 @@ def _prepare(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
     return pl.concat([frame, *derived]) if derived else frame
 
 
-def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules: Rules, minimum: int) -> pl.DataFrame:
+def _expected(used: dict[str, Interval], rules: Rules) -> tuple[pl.Expr, pl.Expr]:
+    """Per row (``mn``, ``factor``): the records its hour should hold and the valid ones it needs;
+    a cycle analyser's hour (``cycle`` set) should hold its one measurement."""
+    per_hour = {mn: i.per_hour for mn, i in used.items()}
+    needed = {mn: required(i.per_hour, rules.record_share) for mn, i in used.items()}
+    cycle = pl.col("cycle")
+    expected = (
+        pl.when(cycle).then(1).otherwise(pl.col("mn").replace_strict(per_hour, default=60, return_dtype=pl.Int64))
+    )
+    need = (
+        pl.when(cycle)
+        .then(1)
+        .otherwise(pl.col("mn").replace_strict(needed, default=required(60, rules.record_share), return_dtype=pl.Int64))
+    )
+    return expected.alias("n_expected"), need.alias("need")
+
+
+def _periods(
+    frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules: Rules, used: dict[str, Interval]
+) -> pl.DataFrame:
     water = _weighted_devices(frame, outlets)
     weighted = pl.col("mn").is_in(water) & (pl.col("factor") != WATER_FLOW) & (pl.col("factor") != PH)
     flow = frame.filter((pl.col("factor") == WATER_FLOW) & pl.col("ok")).select(
@@ -104,9 +157,18 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
     else:  # no wastewater device sends flow: nothing to weigh, no joins to pay for
         prepared = prepared.with_columns(pl.lit(None, pl.Float64).alias("w"), pl.lit(None, pl.Float64).alias("q_mean"))
     grouped = prepared.group_by(["mn", "factor", "start"]).agg(*_summaries(), pl.col("q_mean").first().alias("q_mean"))
-    valued = grouped.with_columns(_period_value(weighted), (pl.col("n_valid") >= minimum).alias("valid"))
-    valued = _with_bounds(valued, prepared, ["mn", "factor", "start"], weighted=weighted, minimum=minimum, rules=rules)
-    return standard_and_loads(_corrected(valued, outlets, rules), rules).select(
+    judged = cycle_judged(frame, rules)
+    if judged.is_empty():
+        grouped = grouped.with_columns(pl.lit(value=False).alias("cycle"))
+    else:
+        marked = judged.with_columns(pl.lit(value=True).alias("cycle"))
+        grouped = grouped.join(marked, on=["mn", "factor"], how="left").with_columns(pl.col("cycle").fill_null(False))
+    valued = grouped.with_columns(_period_value(weighted), *_expected(used, rules))
+    valued = valued.with_columns((pl.col("n_valid") >= pl.col("need")).alias("valid"))
+    valued = _with_bounds(valued, prepared, ["mn", "factor", "start"], weighted=weighted, rules=rules)
+    flow_units = {mn: o.flow_unit for mn, o in outlets.items() if o.flow_unit}
+    dry = frozenset(mn for mn, o in outlets.items() if o.flow_basis == STANDARD_DRY)
+    return standard_and_loads(_corrected(valued, outlets, rules), rules, flow_units, dry).select(
         "mn",
         "factor",
         pl.lit("hour").alias("period"),
@@ -120,6 +182,7 @@ def _periods(frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules:
         "load",
         "bound",
         "bound_corrected",
+        "n_expected",
     )
 
 
@@ -129,7 +192,6 @@ def _with_bounds(
     keys: list[str],
     *,
     weighted: pl.Expr,
-    minimum: int,
     rules: Rules,
 ) -> pl.DataFrame:
     """``bound``: the period's mean taking its over-range (T) minutes at their reading, a lower
@@ -141,6 +203,7 @@ def _with_bounds(
     if touched.is_empty():  # the common case costs one scan
         return valued.with_columns(pl.lit(None, pl.Float64).alias("bound"))
     counted = pl.col("use") | over
+    need = valued.select(*keys, "need")
     bounds = (
         prepared.join(touched, on=keys, how="semi")
         .group_by(keys)
@@ -150,7 +213,9 @@ def _with_bounds(
             ((pl.col("value") * pl.col("w")).filter(counted).sum() / pl.col("w").filter(counted).sum()).alias("b_fw"),
             pl.col("w").filter(counted).sum().alias("b_w"),
         )
-        .filter(pl.col("n_bound") >= minimum)
+        .join(need, on=keys, how="left")
+        .filter(pl.col("n_bound") >= pl.col("need"))
+        .drop("need")
     )
     return (
         valued.join(bounds, on=keys, how="left")
@@ -195,7 +260,8 @@ def _period_value(weighted: pl.Expr) -> pl.Expr:
 
 def _corrected(frame: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.DataFrame:
     refs = {mn: (o.o2_ref if o.o2_ref is not None else rules.default_o2_ref.get(mn)) for mn, o in outlets.items()}
-    o2 = frame.filter(pl.col("factor") == O2).select("mn", "start", pl.col("value").alias("o2"))
+    # an invalid O2 hour corrects nothing: the concentration stays uncorrected (null), never raw
+    o2 = frame.filter((pl.col("factor") == O2) & pl.col("valid")).select("mn", "start", pl.col("value").alias("o2"))
     ref = pl.DataFrame(
         {"mn": list(refs), "o2_ref": [refs[m] for m in refs]}, schema={"mn": pl.String, "o2_ref": pl.Float64}
     )
@@ -228,7 +294,8 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.col("load").sum().alias("load"),
         pl.col("load").is_not_null().any().alias("has_load"),
     )
-    days = _day_bounds(days, staged, weighted, rules)
+    days = _day_needs(days, hours, rules)
+    days = _day_bounds(days, staged, weighted)
     return days.select(
         "mn",
         "factor",
@@ -236,19 +303,46 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
         pl.col("day").alias("time"),
         _period_value(weighted),
         "corrected",
-        (pl.col("n_valid") >= rules.min_valid_hours).alias("valid"),
+        (pl.col("n_valid") >= pl.col("need")).alias("valid"),
         "n_valid",
         pl.lit(None, pl.Float64).alias("q_mean"),
         "standard",
         pl.when(pl.col("has_load")).then(pl.col("load")).alias("load"),
         "bound",
         "bound_corrected",
+        "n_expected",
     )
 
 
-def _day_bounds(days: pl.DataFrame, staged: pl.DataFrame, weighted: pl.Expr, rules: Rules) -> pl.DataFrame:
+def _day_needs(days: pl.DataFrame, hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """``n_expected`` and ``need`` of each day: 24 hours and ``min_valid_hours`` of them; for a
+    cycle analyser, the measurements its cycle implies (24 / cycle) and 75 % of them."""
+    plain = days.with_columns(
+        pl.lit(HOURS_PER_DAY, pl.Int64).alias("n_expected"), pl.lit(rules.min_valid_hours, pl.Int64).alias("need")
+    )
+    by_cycle = hours.filter(pl.col("factor").is_in(list(rules.cycle_factors)) & (pl.col("n_expected") == 1))
+    if by_cycle.is_empty():
+        return plain
+    cycles = cycle_hours(by_cycle, rules).with_columns(
+        (HOURS_PER_DAY // pl.col("cycle_h")).cast(pl.Int64).alias("c_expected")
+    )
+    needs = {e: required(e, rules.cycle_day_share) for e in {HOURS_PER_DAY // h for h in rules.cycle_hours}}
+    return (
+        plain.join(cycles, on=["mn", "factor"], how="left")
+        .with_columns(
+            pl.coalesce("c_expected", "n_expected").alias("n_expected"),
+            pl.when(pl.col("c_expected").is_not_null())
+            .then(pl.col("c_expected").replace_strict(needs, return_dtype=pl.Int64))
+            .otherwise(pl.col("need"))
+            .alias("need"),
+        )
+        .drop("cycle_h", "c_expected")
+    )
+
+
+def _day_bounds(days: pl.DataFrame, staged: pl.DataFrame, weighted: pl.Expr) -> pl.DataFrame:
     """A day's lower bound, where any of its hours has one: the mean over the hours that are valid
-    or bounded, each at its bound where it has one; needs ``min_valid_hours`` such hours."""
+    or bounded, each at its bound where it has one; needs as many such hours as a valid day."""
     keys = ["mn", "factor", "day"]
     touched = staged.filter(pl.col("bound").is_not_null()).select(keys).unique()
     if touched.is_empty():
@@ -267,7 +361,9 @@ def _day_bounds(days: pl.DataFrame, staged: pl.DataFrame, weighted: pl.Expr, rul
             pl.col("w").filter(counted).sum().alias("b_w"),
             pl.coalesce("bound_corrected", "corrected").filter(counted).mean().alias("bound_corrected"),
         )
-        .filter(pl.col("n_bound") >= rules.min_valid_hours)
+        .join(days.select(*keys, "need"), on=keys, how="left")
+        .filter(pl.col("n_bound") >= pl.col("need"))
+        .drop("need")
     )
     return days.join(bounds, on=keys, how="left").with_columns(
         pl.when(pl.col("n_bound").is_null())
@@ -318,5 +414,6 @@ def write_output(frame: pl.DataFrame, path: str) -> None:
         "corrected",
         pl.col("valid").cast(pl.String).str.to_lowercase(),
         "n_valid",
+        "n_expected",
     )
     out.write_csv(path)

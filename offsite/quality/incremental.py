@@ -25,6 +25,7 @@ from offsite.quality.aggregate import Outlet as Medium
 from offsite.quality.aggregate import daily, hourly
 from offsite.quality.rules import WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet
+from offsite.registry.standards import default_standards
 from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
 from offsite.store.series import COMPUTED_COLUMNS, read_computed, read_interval
 from offsite.store.values import ValueWriter
@@ -142,6 +143,7 @@ def _recompute(
         "load",
         "bound",
         "bound_corrected",
+        "n_expected",
     )
     hours = stored
     if new_hours is not None:
@@ -185,9 +187,36 @@ def _forget(conn: Connection, taken: pl.DataFrame) -> None:
 
 
 def _media(engine: Engine) -> dict[int, Medium]:
+    """Per device: its outlet's medium, reference O2 (the outlet's own, else its standard's),
+    cross-section, and the device's declared minute interval and flow basis and unit."""
     with Session(engine) as session:
-        rows = session.execute(select(Device.id, Outlet.medium, Outlet.o2_ref, Outlet.area_m2).join(Outlet)).all()
-    return {device: Medium(medium, o2_ref, area) for device, medium, o2_ref, area in rows}
+        rows = session.execute(
+            select(
+                Device.id,
+                Outlet.medium,
+                Outlet.o2_ref,
+                Outlet.standard,
+                Outlet.area_m2,
+                Device.minute_interval_s,
+                Device.flow_basis,
+                Device.flow_unit,
+            ).join(Outlet)
+        ).all()
+    return {
+        device: Medium(medium, reference_o2(o2_ref, key), area, interval, basis, unit)
+        for device, medium, o2_ref, key, area, interval, basis, unit in rows
+    }
+
+
+def reference_o2(own: float | None, standard_key: str | None) -> float | None:
+    """The outlet's reference O2: its own where set, else its standard's (none for an unknown
+    standard or one without a reference O2: no correction, so corrected-basis limits judge nothing)."""
+    if own is not None:
+        return own
+    if not standard_key:
+        return None
+    found = default_standards().get(standard_key)
+    return found.o2_ref if found is not None else None
 
 
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:

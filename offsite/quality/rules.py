@@ -15,6 +15,8 @@ FLUE_TEMPERATURE, FLUE_PRESSURE, FLUE_MOISTURE, AIR_PRESSURE = "a01012", "a01013
 PH = "w01001"
 NOT_CORRECTED = frozenset({O2, GAS_FLOW, VELOCITY, "a01012", "a01013", "a01014", "a01015", "a01016", "a01017"})
 """Flue-gas parameters that are not concentrations (no reference-O2 correction)."""
+CYCLE_ANALYSERS = frozenset({"w01018", "w21003", "w21011", "w21001"})
+"""COD, NH3-N, TP, TN (offsite.hj212.codes.factors): analysers measuring on 1–4 h cycles."""
 NO_LOAD = frozenset({PH, WATER_FLOW, AIR_PRESSURE, "w01010", "w01002"})
 """Factors with no mass (pH, flow, temperatures, pressures, colour): no load is computed."""
 
@@ -28,10 +30,25 @@ class Rules:
     """Readings that are lower bounds of the truth (T, over range): not averaged as valid, but a
     period's mean with them at their reading (``bound``) proves an exceedance [D: the digest's decision]."""
     known_flags: frozenset[str] = frozenset({"N", "F", "M", "S", "D", "C", "T", "B", "P"})
-    min_valid_minutes: int = 45
-    """HJ 75-2017 [R]: a valid hourly mean needs 45 valid minutes (also the 75 % rule of HJ 212-2017 App. C)."""
+    record_share: float = 0.75
+    """A valid hourly mean needs this share of the records expected at the device's minute-data
+    interval, rounded up: 45 of 60 one-minute records, 5 of 6 ten-minute ones (HJ 75-2017 §12.3
+    数据审核和处理 "每小时至少45分钟有效" read as records, and HJ 212-2017 App. C's 75 % [R])."""
+    standard_intervals_s: tuple[int, ...] = (60, 120, 180, 240, 300, 360, 600, 720, 900, 1200, 1800, 3600)
+    """Minute-data intervals an inferred spacing snaps to: divisors of 3600 s (HJ 212-2017 lets the
+    platform set the minute-data interval, 1 minute by default; clause not checked [R])."""
     min_valid_hours: int = 20
-    """A valid daily mean needs 20 valid hours [R/P: the GB 3095 convention; configurable]."""
+    """A valid daily mean needs 20 valid hours of 24 [R/P: the GB 3095 / HJ 75-2017 §12.3 daily
+    convention as recalled; configurable]."""
+    cycle_factors: frozenset[str] = CYCLE_ANALYSERS
+    """Water analysers that measure on a cycle (COD, NH3-N, TP, TN): an hour holding a valid record
+    of the cycle's measurement is valid (HJ 356-2019 §7.1 有效均值的计算 [R]); judged by cycle,
+    not by record count."""
+    cycle_hours: tuple[int, ...] = (1, 2, 3, 4)
+    """Measuring cycles (h) an analyser's spacing snaps to (HJ 355-2019 §6 运行: 1–4 h cycles [R])."""
+    cycle_day_share: float = 0.75
+    """A cycle analyser's day is valid with this share of the measurements its cycle implies
+    (24 / cycle), rounded up: 18 of 24 hourly, 9 of 12 two-hourly (HJ 356-2019 §7.2 [R])."""
     o2_guard: float = 19.5
     """No reference-O2 correction at or above this O2 (%): the factor 21 − O2 blows up (R09 instead)."""
     air_pressure_kpa: float = 101.325
@@ -43,3 +60,34 @@ class Rules:
     on for in-situ analysers (HJ 75-2017 [R])."""
     default_o2_ref: dict[str, float] = field(default_factory=dict)
     """Reference O2 per device where no outlets file gives one; none by default (no correction)."""
+    factor_units: dict[str, str] = field(default_factory=dict)
+    """Concentration units of factors the code table lacks or a site reports otherwise, e.g.
+    dioxins in ng-TEQ/m³; they override ``offsite.hj212.codes.factors``."""
+    substitution: str = "adjacent_mean"
+    """How permit totals fill a missing or invalid hour's load (修约, HJ 75-2017 §12.4 as digested in
+    screening-rules.md §2.1 [R]): ``adjacent_mean`` (the mean of the valid hours just before and
+    after the gap; the rule for short gaps at a capture rate ≥ 90 %), ``previous_max`` (the largest
+    valid hour of the ``substitution_lookback_h`` before the gap, the rule for longer gaps and
+    lower capture) or ``none`` (totals of the computed hours only)."""
+    substitution_lookback_h: int = 720
+    """Valid hours looked back over for ``previous_max`` (720: a gap over 24 h at ≥ 90 % capture [R])."""
+    substitution_max_gap_h: int = 24
+    """``adjacent_mean`` fills gaps up to this long; longer ones take ``previous_max`` [R]."""
+
+
+MASS_UNITS: dict[str, float] = {
+    "mg/m³": 1e-6,
+    "µg/m³": 1e-9,
+    "ng/m³": 1e-12,
+    "ng-TEQ/m³": 1e-12,
+    "ngTEQ/m³": 1e-12,
+    "mg/L": 1e-3,
+    "µg/L": 1e-6,
+    "ng/L": 1e-9,
+}
+"""kg in one m³ at a concentration of 1 in the unit: a load is C × this × Q (m³/s) × 3600 s.
+Only these units are masses per volume; a factor in any other unit (%, °C, kPa, pH, µS/cm,
+count/L, m/s, Bq/L) has no load."""
+
+FLOW_TO_M3_S: dict[str, float] = {"m3/s": 1.0, "m³/s": 1.0, "m3/h": 1 / 3600, "m³/h": 1 / 3600, "L/s": 1e-3}
+"""A device's flow unit (registry ``device.flow_unit`` or the code table's) → m³/s."""

@@ -4,9 +4,14 @@ For a month: each unit × factor (and each outlet × factor that has a cap of it
 month's total, the year's total up to the month's end, and its largest day, in kg, beside the
 day, month and year caps in force (许可排放量). A day over a daily cap is counted.
 
-The totals are sums of the hourly loads that could be computed. Hours without a valid
-concentration or flow add nothing: the substitution rules of HJ 75 (修约, screening-rules.md
-§2.1) are not applied yet, so a unit with gaps is under-counted, never over-counted.
+The totals are sums of hourly loads. An hour whose load is missing or invalid (no record, too
+few valid records, no flow) between two valid hours is substituted as ``Rules.substitution``
+says (HJ 75-2017 §12.4 as digested in screening-rules.md §2.1 [R]: the mean of the valid hours
+just before and after a gap of up to ``substitution_max_gap_h`` hours, else the largest valid hour
+of the ``substitution_lookback_h`` before it). ``hourly_loads`` marks each hour ``valid``,
+``substituted`` or ``missing`` (before the first or after the last valid hour, or no rule
+applies); each total says how many hours of each it covers and whether it holds substitutions.
+Days with no computed hours (daily values only) count by their daily load.
 """
 
 from __future__ import annotations
@@ -18,11 +23,26 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from offsite.hj212.times import CST
+from offsite.quality.rules import Rules
 from offsite.registry.models import Device, Outlet, PermitCap, Unit
-from offsite.store.models import DAY
+from offsite.store.models import DAY, HOUR
 from offsite.store.series import read_computed
 
+CHINA = "Asia/Shanghai"
+SUBSTITUTIONS = ("adjacent_mean", "previous_max", "none")
 SCOPE = ["unit", "outlet", "factor"]
+VALID, SUBSTITUTED, MISSING = "valid", "substituted", "missing"
+HOUR_SCHEMA = pl.Schema(
+    {
+        "device_id": pl.Int64(),
+        "factor": pl.String(),
+        "ts": pl.Datetime("us", "UTC"),
+        "load": pl.Float64(),
+        "measured": pl.Float64(),
+        "status": pl.String(),
+        "substituted": pl.Boolean(),
+    }
+)
 SCHEMA = pl.Schema(
     {
         "unit": pl.Int64(),
@@ -38,13 +58,21 @@ SCHEMA = pl.Schema(
         "month_cap_kg": pl.Float64(),
         "year_cap_kg": pl.Float64(),
         "over": pl.Boolean(),
+        "measured_month_kg": pl.Float64(),
+        "hours_valid": pl.Int64(),
+        "hours_substituted": pl.Int64(),
+        "hours_missing": pl.Int64(),
+        "substituted": pl.Boolean(),
     }
 )
+"""Columns after ``over`` were added for what a total covers: the month without substitutions,
+and its hours valid, substituted and missing; ``substituted``: the month holds substitutions."""
 
 
-def emission_totals(engine: Engine, session: Session, month: date) -> pl.DataFrame:
+def emission_totals(engine: Engine, session: Session, month: date, rules: Rules | None = None) -> pl.DataFrame:
     """Totals for the month ``month`` (any day in it), one row per unit × factor with loads, and
     per outlet × factor where a cap is set for the outlet. ``outlet`` is null for unit rows."""
+    rules = rules or Rules()
     first = month.replace(day=1)
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
     devices = pl.DataFrame(
@@ -52,43 +80,51 @@ def emission_totals(engine: Engine, session: Session, month: date) -> pl.DataFra
         schema={"device_id": pl.Int64, "outlet": pl.Int64, "unit": pl.Int64},
         orient="row",
     )
-    loads = read_computed(
-        engine,
-        devices["device_id"].to_list(),
-        datetime.combine(first.replace(month=1), time(), CST),
-        datetime.combine(after, time(), CST),
-        period=DAY,
+    ids = devices["device_id"].to_list()
+    year_start = datetime.combine(first.replace(month=1), time(), CST)
+    month_end = datetime.combine(after, time(), CST)
+    hours = hourly_loads(engine, ids, year_start, month_end, rules)
+    per_day = (
+        hours.with_columns(_china_day("ts"))
+        .group_by("device_id", "factor", "day")
+        .agg(
+            pl.col("load").sum(),
+            pl.col("measured").sum(),
+            (pl.col("status") == VALID).sum().cast(pl.Int64).alias("hours_valid"),
+            (pl.col("status") == SUBSTITUTED).sum().cast(pl.Int64).alias("hours_substituted"),
+            (pl.col("status") == MISSING).sum().cast(pl.Int64).alias("hours_missing"),
+        )
+    )
+    stored_days = read_computed(engine, ids, year_start, month_end, period=DAY)
+    only_daily = (
+        stored_days.filter(pl.col("load").is_not_null())
+        .select("device_id", "factor", _china_day("ts"), "load", pl.col("load").alias("measured"))
+        .join(per_day.select("device_id", "factor", "day"), on=["device_id", "factor", "day"], how="anti")
+        .with_columns(pl.lit(None, pl.Int64).alias(c) for c in ("hours_valid", "hours_substituted", "hours_missing"))
     )
     daily = (
-        loads.filter(pl.col("load").is_not_null())
+        pl.concat([per_day, only_daily.select(per_day.columns)])
         .join(devices, on="device_id")
-        .select(
-            "unit",
-            "outlet",
-            "factor",
-            pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"),
-            "load",
-        )
+        .select("unit", "outlet", "factor", "day", *DAY_SUMS)
     )
     caps = _caps(session, first, after)
     outlet_scopes = caps.filter(pl.col("outlet").is_not_null()).select("outlet", "factor").unique()
-    per_unit = (
-        daily.group_by("unit", "factor", "day")
-        .agg(pl.col("load").sum())
-        .with_columns(pl.lit(None, pl.Int64).alias("outlet"))
-    )
+    sums = [pl.col(c).sum() for c in DAY_SUMS]
+    per_unit = daily.group_by("unit", "factor", "day").agg(*sums).with_columns(pl.lit(None, pl.Int64).alias("outlet"))
     per_outlet = (
         daily.join(outlet_scopes, on=["outlet", "factor"], how="semi")
         .group_by("unit", "outlet", "factor", "day")
-        .agg(pl.col("load").sum())
+        .agg(*sums)
     )
-    columns = ["unit", "outlet", "factor", "day", "load"]
+    columns = ["unit", "outlet", "factor", "day", *DAY_SUMS]
     days = pl.concat([per_unit.select(columns), per_outlet.select(columns)])
     in_month = pl.col("day") >= first
     totals = days.group_by(SCOPE).agg(
         pl.col("load").filter(in_month).sum().alias("month_kg"),
         pl.col("load").sum().alias("year_kg"),
         pl.col("load").filter(in_month).max().alias("max_day_kg"),
+        pl.col("measured").filter(in_month).sum().alias("measured_month_kg"),
+        *(pl.col(c).filter(in_month).sum().alias(c) for c in DAY_SUMS[2:]),
     )
     wide = caps.pivot(on="period", index=SCOPE, values="amount_kg", aggregate_function="last")
     for period in ("day", "month", "year"):
@@ -111,19 +147,100 @@ def emission_totals(engine: Engine, session: Session, month: date) -> pl.DataFra
         .join(over_days, on=SCOPE, how="left", nulls_equal=True)
         .join(names, on="unit", how="left")
         .with_columns(
-            pl.col("month_kg", "year_kg").fill_null(0.0),
-            pl.col("days_over").fill_null(0),
+            pl.col("month_kg", "year_kg", "measured_month_kg").fill_null(0.0),
+            pl.col("days_over", "hours_valid", "hours_substituted", "hours_missing").fill_null(0),
         )
         .with_columns(
             (
                 (pl.col("days_over") > 0)
                 | (pl.col("month_kg") > pl.col("month_cap_kg")).fill_null(value=False)
                 | (pl.col("year_kg") > pl.col("year_cap_kg")).fill_null(value=False)
-            ).alias("over")
+            ).alias("over"),
+            (pl.col("hours_substituted") > 0).alias("substituted"),
         )
         .select(SCHEMA.names())
         .cast(SCHEMA)
         .sort("credit_code", "factor", "outlet", nulls_last=False)
+    )
+
+
+DAY_SUMS = ("load", "measured", "hours_valid", "hours_substituted", "hours_missing")
+
+
+def _china_day(column: str) -> pl.Expr:
+    return pl.col(column).dt.convert_time_zone(CHINA).dt.date().alias("day")
+
+
+def hourly_loads(
+    engine: Engine, device_ids: list[int], start: datetime, end: datetime, rules: Rules | None = None
+) -> pl.DataFrame:
+    """Every hour of each device × factor with loads, from its first to its last computed hour in
+    ``start``–``end``: ``measured`` the load of a valid hour (valid concentration and a load),
+    ``load`` that or the substitute, ``status`` valid, substituted or missing."""
+    rules = rules or Rules()
+    stored = read_computed(engine, device_ids, start, end, period=HOUR).select(
+        "device_id", "factor", "ts", "load", "valid"
+    )
+    return substitute(stored, rules)
+
+
+def substitute(hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """The substitution itself, on ``device_id, factor, ts, load, valid`` hour rows."""
+    if rules.substitution not in SUBSTITUTIONS:
+        raise ValueError(f"substitution {rules.substitution!r} is not one of {', '.join(SUBSTITUTIONS)}")
+    pair = ["device_id", "factor"]
+    with_loads = hours.filter(pl.col("load").is_not_null().any().over(pair))
+    if with_loads.is_empty():
+        return pl.DataFrame(schema=HOUR_SCHEMA)
+    grid = (
+        with_loads.group_by(pair)
+        .agg(pl.datetime_ranges(pl.col("ts").min(), pl.col("ts").max(), "1h").first().alias("ts"))
+        .explode("ts")
+    )
+    ok = pl.col("valid").fill_null(value=False) & pl.col("load").is_not_null()
+    framed = (
+        grid.join(with_loads, on=[*pair, "ts"], how="left")
+        .sort(*pair, "ts")
+        .with_columns(pl.when(ok).then(pl.col("load")).alias("measured"))
+        .with_columns(
+            pl.col("measured").forward_fill().over(pair).alias("before"),
+            pl.col("measured").backward_fill().over(pair).alias("after"),
+            pl.col("measured").is_not_null().cum_sum().over(pair).alias("run"),
+        )
+    )
+    framed = framed.with_columns(
+        pl.len().over(*pair, "run").alias("gap_h"),
+        pl.col("measured")
+        .rolling_max(window_size=rules.substitution_lookback_h, min_samples=1)
+        .over(pair)
+        .alias("recent_max"),
+    ).with_columns(
+        # for every hour of a gap: its length, and the largest valid hour of the lookback before it
+        (pl.col("gap_h") - 1).alias("gap_h"),
+        pl.when(pl.col("measured").is_not_null()).then(pl.col("recent_max")).forward_fill().over(pair).alias("peak"),
+    )
+    inside = pl.col("before").is_not_null() & pl.col("after").is_not_null()
+    short = pl.col("gap_h") <= rules.substitution_max_gap_h
+    if rules.substitution == "adjacent_mean":
+        filled = pl.when(short).then((pl.col("before") + pl.col("after")) / 2).otherwise(pl.col("peak"))
+    elif rules.substitution == "previous_max":
+        filled = pl.col("peak")
+    else:
+        filled = pl.lit(None, pl.Float64)
+    load = pl.when(pl.col("measured").is_not_null()).then(pl.col("measured")).when(inside).then(filled)
+    status = (
+        pl.when(pl.col("measured").is_not_null())
+        .then(pl.lit(VALID))
+        .when(pl.col("load").is_not_null())
+        .then(pl.lit(SUBSTITUTED))
+        .otherwise(pl.lit(MISSING))
+    )
+    return (
+        framed.with_columns(load.alias("load"))
+        .with_columns(status.alias("status"))
+        .with_columns((pl.col("status") == SUBSTITUTED).alias("substituted"))
+        .select(HOUR_SCHEMA.names())
+        .cast(HOUR_SCHEMA)
     )
 
 

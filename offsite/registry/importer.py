@@ -216,6 +216,9 @@ def _apply_device(ctx: _Context, number: int, values: dict[str, Any]) -> None:
     if existing is None and not password:
         ctx.error(number, "password", "a new device needs its access password (PW)")
         return
+    if values.get("flow_basis") == "standard_dry" and outlet.medium != "gas":
+        ctx.error(number, "flow_basis", f"standard_dry (标干) applies to flue-gas flow; outlet {outlet.code} is water")
+        return
     values["outlet_id"] = outlet.id
     values["factors"] = ",".join(f.strip() for f in values["factors"].replace("，", ",").split(",") if f.strip())
     values["crc_variants"] = ",".join(v.strip() for v in values["crc_variants"].split(",") if v.strip())

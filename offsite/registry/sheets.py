@@ -25,13 +25,13 @@ from offsite.registry.errors import RowError
 class Column:
     key: str
     zh: str
-    kind: str = "text"  # text, float, date, bool, choice
+    kind: str = "text"  # text, int, float, date, bool, choice
     required: bool = False
     choices: dict[str, str] = field(default_factory=dict)
     """Accepted spellings (Chinese and English) → stored value."""
     max_len: int = 128
     check: Any = None
-    """Optional callable(value) -> reason or None."""
+    """Optional callable(value) -> reason or None (text and int columns)."""
 
     @property
     def header(self) -> str:
@@ -109,6 +109,13 @@ def _crc_variants(value: str) -> str | None:
     return f"{', '.join(bad)} not CRC variants ({', '.join(sorted(known))})" if bad else None
 
 
+def _minute_interval(value: int) -> str | None:
+    # the rule of ``quality.intervals.interval_problem``, which the registry (a lower layer) cannot import
+    if not 60 <= value <= 3600 or 3600 % value:
+        return f"{value} s is not a minute-data interval: a divisor of 3600 between 60 and 3600 (60, 300, 600 …)"
+    return None
+
+
 def _split(value: str) -> list[str]:
     return [part.strip() for part in re.split(r"[,，;；\s]+", value) if part.strip()]
 
@@ -138,6 +145,10 @@ ROLES = _choices(
 )
 CHANNELS = _choices([("sms", ["短信"]), ("email", ["邮件"]), ("webhook", ["企业微信", "钉钉"])])
 CAMERA_TARGETS = _choices([("outlet", ["排放口"]), ("station_room", ["站房"]), ("treatment_facility", ["治理设施"])])
+FLOW_BASIS = _choices(
+    [("actual_wet", ["工况湿基", "工况", "实际"]), ("standard_dry", ["标干", "标态干基", "标况干基"])]
+)
+FLOW_UNIT = _choices([("m3/s", ["m³/s", "立方米/秒"]), ("m3/h", ["m³/h", "立方米/小时"]), ("L/s", ["l/s", "升/秒"])])
 METER_TARGETS = _choices([("production", ["生产设施", "产污设施"]), ("treatment", ["治理设施", "治污设施"])])
 
 UNITS = Sheet(
@@ -188,6 +199,9 @@ DEVICES = Sheet(
         Column("networked_on", "联网日期", kind="date"),
         Column("active", "启用", kind="bool"),
         Column("replaces_mn", "原MN编码", max_len=32, check=_mn),
+        Column("minute_interval_s", "分钟数据间隔(秒)", kind="int", check=_minute_interval),
+        Column("flow_basis", "流量基准", kind="choice", choices=FLOW_BASIS),
+        Column("flow_unit", "流量单位", kind="choice", choices=FLOW_UNIT),
     ),
     key=("mn",),
 )
@@ -413,6 +427,16 @@ def parse_value(column: Column, cell: Any) -> tuple[Any, str | None]:
         except ValueError:
             return None, f"{cell!r} is not a number"
         return number, None
+    if column.kind == "int":
+        text = str(cell).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            return None, f"{cell!r} is not a whole number"
+        if not number.is_integer():
+            return None, f"{cell!r} is not a whole number"
+        reason = column.check(int(number)) if column.check is not None else None
+        return (None, reason) if reason else (int(number), None)
     if column.kind == "date":
         if isinstance(cell, datetime):
             return cell.date(), None

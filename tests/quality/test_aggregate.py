@@ -97,7 +97,7 @@ def test_velocity_times_area_gives_flow_where_none_is_sent() -> None:
 def test_rules_are_configurable() -> None:
     rows = [("G", "a21026", m, 1.0, "N") for m in range(40)]
     assert value(aggregate(frame(rows), {"G": Outlet("gas")}), "a21026", "hour")["valid"] is False
-    loose = Rules(min_valid_minutes=40)
+    loose = Rules(record_share=40 / 60)
     assert value(aggregate(frame(rows), {"G": Outlet("gas")}, loose), "a21026", "hour")["valid"] is True
 
 
@@ -117,7 +117,9 @@ def test_cli_contract(tmp_path: Path) -> None:
     done = runner.invoke(app, ["aggregate", "--input", str(data), "--out", str(out), "--flag-map", "O=N"])
     assert done.exit_code == 0, done.output
     result = pl.read_csv(out, infer_schema=False)
-    assert result.columns == ["mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid"]
+    # the contract's columns first and in order; n_expected added at the end
+    assert result.columns == ["mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid", "n_expected"]
+    assert "minute-data interval: 60 s (inferred, 60 records an hour): W1" in done.output
     first = result.row(0, named=True)
     assert (first["period"], first["time"], first["valid"], first["n_valid"]) == (
         "hour",

@@ -106,3 +106,28 @@ def test_window_recomputes_every_hour_of_its_days(database_url: str, engine: Eng
     assert (done.hours, done.days) == (48, 2)
     day = computed(engine, DAY).row(0, named=True)
     assert (day["n_valid"], day["valid"]) == (19, False)
+
+
+def test_the_reference_o2_comes_from_the_outlets_standard_unless_it_overrides(
+    database_url: str, engine: Engine
+) -> None:
+    from sqlalchemy import update
+
+    from offsite.registry.models import Device, Outlet
+
+    plant_with_daily_values(database_url, {})
+    with engine.begin() as conn:  # no own reference O2; a gas turbine's standard corrects to 15 %
+        conn.execute(update(Outlet).values(o2_ref=None, standard="GB13223-2011-gas-turbine"))
+        conn.execute(update(Device).values(minute_interval_s=600))
+    minutes(engine, 0, 1, so2=40.0)
+    aggregate_pending(engine, now=START + timedelta(hours=2))
+    hour = computed(engine, HOUR).row(0, named=True)
+    # 40 × (21 − 15) / (21 − 9) = 20 (today: no reference, no corrected value)
+    assert hour["corrected"] == pytest.approx(20.0)
+    # declared 10-minute interval: the hour expects 6 records (60 came: valid)
+    assert (hour["n_expected"], hour["valid"]) == (6, True)
+    with engine.begin() as conn:
+        conn.execute(update(Outlet).values(o2_ref=6.0))
+    aggregate_window(engine, DAY0, DAY0)
+    # the outlet's own 6 % overrides: 40 × 15 / 12 = 50
+    assert computed(engine, HOUR).row(0, named=True)["corrected"] == pytest.approx(50.0)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+import polars as pl
+import pytest
 from sqlalchemy import Engine
 from typer.testing import CliRunner
 
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.hj212.times import CST
+from offsite.quality.rules import Rules
+from offsite.quality.totals import emission_totals, substitute
 from offsite.registry.models import Device, Outlet, Unit
 from offsite.registry.regions import load_anhui
-from offsite.store.models import DAY
+from offsite.store.models import DAY, HOUR
 from offsite.store.values import ValueWriter
 
 runner = CliRunner()
@@ -100,3 +104,83 @@ def test_month_and_year_totals_against_unit_and_outlet_caps(database_url: str, e
     assert len(json.loads(only_over.stdout)) == 2
     bad = runner.invoke(app, ["emissions", "--month", "11/2026", "--database-url", database_url])
     assert bad.exit_code == 2
+
+
+def hour_rows(loads: list[float | None], valid: list[bool] | None = None, skip: set[int] | None = None) -> pl.DataFrame:
+    start = datetime(2026, 11, 1, tzinfo=CST).astimezone(UTC)
+    marks = valid or [True] * len(loads)
+    rows = [
+        (1, "a21026", start + timedelta(hours=h), load, ok)
+        for h, (load, ok) in enumerate(zip(loads, marks, strict=True))
+        if h not in (skip or set())
+    ]
+    return pl.DataFrame(
+        rows,
+        schema={
+            "device_id": pl.Int64,
+            "factor": pl.String,
+            "ts": pl.Datetime("us", "UTC"),
+            "load": pl.Float64,
+            "valid": pl.Boolean,
+        },
+        orient="row",
+    )
+
+
+def test_missing_and_invalid_hours_are_substituted_and_marked() -> None:
+    # hour 2 invalid (its load 99 is not trusted), hour 3 absent, hours 0-1 and 4-5 valid
+    hours = substitute(
+        hour_rows([10.0, 20.0, 99.0, 0.0, 40.0, 50.0], [True, True, False, True, True, True], {3}), Rules()
+    )
+    assert hours["status"].to_list() == ["valid", "valid", "substituted", "substituted", "valid", "valid"]
+    # the mean of the valid hours before (20) and after (40) the gap
+    assert hours["load"].to_list() == [10.0, 20.0, 30.0, 30.0, 40.0, 50.0]
+    assert hours["measured"].to_list() == [10.0, 20.0, None, None, 40.0, 50.0]
+    assert hours["substituted"].sum() == 2
+    # a gap longer than the short-gap bound takes the largest valid hour before it
+    long_gap = substitute(hour_rows([10.0, 30.0, 20.0] + [None] * 3 + [5.0]), Rules(substitution_max_gap_h=2))
+    assert long_gap["load"].to_list() == [10.0, 30.0, 20.0, 30.0, 30.0, 30.0, 5.0]
+    # configurable: none leaves the gap missing
+    bare = substitute(hour_rows([10.0, None, 30.0]), Rules(substitution="none"))
+    assert bare["status"].to_list() == ["valid", "missing", "valid"]
+    assert bare["load"].to_list() == [10.0, None, 30.0]
+    with pytest.raises(ValueError, match="substitution 'guess'"):
+        substitute(hour_rows([1.0]), Rules(substitution="guess"))
+
+
+def test_a_month_total_says_what_it_covers(database_url: str, engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        session.add(Unit(id=1, credit_code=CREDIT, name="甲厂", industry_code="D4411", region_code="340104"))
+        session.flush()
+        session.add(Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas"))
+        session.flush()
+        session.add(Device(id=1, outlet_id=1, mn="MN1", password_enc=b"-"))
+        session.commit()
+    start = datetime(2026, 11, 1, tzinfo=CST).astimezone(UTC)
+    rows = []
+    for h in range(24):
+        if h in (5, 6):  # two hours never computed (no minutes): substituted by (10 + 10) / 2
+            continue
+        rows.append(
+            {
+                "device_id": 1,
+                "period": HOUR,
+                "factor": "a21026",
+                "ts": start + timedelta(hours=h),
+                "value": 50.0,
+                "corrected": None,
+                "standard": None,
+                "load": 10.0 if h != 7 else 99.0,
+                "valid": h != 7,  # hour 7 invalid: its 99 kg is replaced too
+                "n_valid": 60 if h != 7 else 10,
+            }
+        )
+    with engine.begin() as conn:
+        ValueWriter().computed(conn, rows)
+    with session_factory(engine)() as session:
+        totals = emission_totals(engine, session, date(2026, 11, 1))
+    row = totals.row(0, named=True)
+    # 21 valid hours × 10 kg + 3 substituted × 10 kg = 240 kg; without substitution 210 kg
+    assert (row["month_kg"], row["measured_month_kg"]) == (240.0, 210.0)
+    assert (row["hours_valid"], row["hours_substituted"], row["hours_missing"], row["substituted"]) == (21, 3, 0, True)

@@ -65,6 +65,9 @@ def base_rows() -> dict[str, list[dict[str, Any]]]:
                 "factors": "a21026,a21002,a34013,a19001",
                 "operator": "示例运维公司",
                 "networked_on": "2025-06-01",
+                "minute_interval_s": 600,
+                "flow_basis": "标干",
+                "flow_unit": "m3/h",
             },
             {
                 "mn": "34010000000000000000DW01",
@@ -242,6 +245,26 @@ BROKEN = {
         lambda r: r.setdefault("contacts", []).append(_officer(phone="138000,139000")),
         [("contacts", 2, "phone", "'138000,139000' is not one telephone number")],
     ),
+    "minute interval that does not divide the hour": (
+        lambda r: r["devices"][0].update(minute_interval_s=420),
+        [("devices", 2, "minute_interval_s", "420 s is not a minute-data interval: a divisor of 3600")],
+    ),
+    "minute interval under a minute": (
+        lambda r: r["devices"][0].update(minute_interval_s=30),
+        [("devices", 2, "minute_interval_s", "30 s is not a minute-data interval")],
+    ),
+    "minute interval in words": (
+        lambda r: r["devices"][0].update(minute_interval_s="十分钟"),
+        [("devices", 2, "minute_interval_s", "'十分钟' is not a whole number")],
+    ),
+    "unknown flow basis and unit": (
+        lambda r: r["devices"][0].update(flow_basis="湿的", flow_unit="t/h"),
+        [("devices", 2, "flow_basis", "'湿的' is not one of"), ("devices", 2, "flow_unit", "'t/h' is not one of")],
+    ),
+    "standard dry flow on a water outlet": (
+        lambda r: r["devices"][1].update(flow_basis="standard_dry"),
+        [("devices", 3, "flow_basis", "standard_dry (标干) applies to flue-gas flow")],
+    ),
     "bad number and bad choice": (
         lambda r: r["limits"][0].update(value="两百", basis="大约"),
         [("limits", 2, "value", "is not a number"), ("limits", 2, "basis", "'大约' is not one of")],
@@ -281,6 +304,23 @@ def test_export_reimports_as_a_no_op_in_both_formats(anhui: Engine, tmp_path: Pa
         result = run(anhui, tmp_path / "csv" / f"{sheet.name}.csv")
         assert result.ok, (sheet.name, result.errors)
         assert (result.created, result.updated) == (0, 0), sheet.name
+
+
+def test_a_devices_interval_and_flow_basis_and_unit_are_stored_and_exported(anhui: Engine, tmp_path: Path) -> None:
+    report = run(anhui, workbook(tmp_path / "in.xlsx", base_rows()))
+    assert report.ok, report.errors
+    with Session(anhui) as session:
+        stored = session.execute(
+            select(Device.mn, Device.minute_interval_s, Device.flow_basis, Device.flow_unit).order_by(Device.mn)
+        ).all()
+        export_csv(session, tmp_path / "csv")
+    assert stored == [
+        ("34010000000000000000DW01", None, None, None),
+        ("34130000000000000000DA01", 600, "standard_dry", "m3/h"),
+    ]
+    exported = (tmp_path / "csv" / "devices.csv").read_text(encoding="utf-8-sig").splitlines()
+    assert exported[0].endswith("分钟数据间隔(秒) (minute_interval_s),流量基准 (flow_basis),流量单位 (flow_unit)")
+    assert exported[2].endswith(",600,标干,m³/h")
 
 
 def test_a_gbk_csv_from_excel_is_read(anhui: Engine, tmp_path: Path) -> None:
