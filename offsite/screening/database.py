@@ -22,6 +22,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from offsite.db import make_engine, session_factory
+from offsite.quality.incremental import reference_o2
 from offsite.quality.marks import DataMark
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
 from offsite.screening import profiles
@@ -346,15 +347,19 @@ def _number(text: str) -> float | None:
 
 
 def _limits(session: Session, devices: list[dict[str, Any]], day: date) -> pl.DataFrame:
+    """Each device's daily upper limits in force on ``day``, with the outlet's reference O2 (its
+    own, else its standard's: the one the quality layer corrects with). A limit with only a lower
+    bound (pH) is not one the rules compare readings with."""
     outlets = {d["outlet"] for d in devices}
     rows = session.execute(
-        select(Limit.outlet_id, Limit.factor, Limit.value, Limit.basis, Outlet.o2_ref)
+        select(Limit.outlet_id, Limit.factor, Limit.value, Limit.basis, Outlet.o2_ref, Outlet.standard)
         .join(Outlet, Outlet.id == Limit.outlet_id)
         .where(Limit.outlet_id.in_(outlets), Limit.period == "day", Limit.valid_from <= day)
-        .where(Limit.valid_to.is_(None) | (Limit.valid_to >= day))
+        .where(Limit.valid_to.is_(None) | (Limit.valid_to >= day), Limit.value.is_not(None))
         .order_by(Limit.valid_from)
     ).all()
-    latest = {(o, f): (v, b, ref) for o, f, v, b, ref in rows}  # the latest in force wins
+    # the latest in force wins
+    latest = {(o, f): (v, b, reference_o2(ref, key)) for o, f, v, b, ref, key in rows}
     return pl.DataFrame(
         [(d["mn"], f, *rest) for d in devices for (o, f), rest in latest.items() if o == d["outlet"]],
         schema=LIMITS,

@@ -24,6 +24,7 @@ from offsite.screening.detectors import (
     comparison,
     consistency,
     constant,
+    correction,
     digits,
     drop,
     flags,
@@ -64,6 +65,7 @@ DETECTORS: dict[str, Detector | tuple[Detector, ...]] = {
     "R16": marks.detect,
     "R17": comparison.detect,
     "R18": suppression.detect,
+    "R19": correction.detect,
 }
 NEED_LIMITS = ("R05", "R08")
 
@@ -212,7 +214,13 @@ def _limit_notices(prepared: Prepared, catalogue: Catalogue) -> list[str]:
     rules = [r for r in NEED_LIMITS if catalogue.enabled(r)]
     if not rules:
         return []
-    missing = prepared.pollutants.filter(pl.col("limit").is_null()).select("mn", "factor").unique().sort("mn", "factor")
+    # a limit left out where no correction was possible is R19's, not a missing limit
+    missing = (
+        prepared.pollutants.filter(pl.col("limit_nominal").is_null())
+        .select("mn", "factor")
+        .unique()
+        .sort("mn", "factor")
+    )
     return [
         f"{mn} {factor}: no limit given and no standard known; {', '.join(rules)} skip this series"
         for mn, factor in missing.iter_rows()

@@ -34,7 +34,9 @@ class Prepared:
     """Sorted by series (each mn, factor's rows together, in time order): mn, factor, time,
     value, flag, step (s), operating, flow, o2, temperature (flue gas), production, treatment, limit
     (on the measured scale at that reading: see ``_measured_scale``), limit_nominal,
-    limit_corrected (whether it was restated so), basis, o2_ref, detection_limit, range_max, marked."""
+    limit_corrected (whether it was restated so), uncorrectable (a corrected-basis limit with no
+    correction possible at that reading: its ``limit`` is null, rule R19 reports it), basis, o2_ref,
+    detection_limit, range_max, marked."""
     context: pl.DataFrame
     """mn, time, flow, o2, temperature, production, treatment, operating, known (whether flow or production
     power said so, rather than assumed) at every time the device sent anything."""
@@ -109,18 +111,20 @@ def _measured_scale() -> list[pl.Expr]:
     concentration that would correct to it: C_lim × (21 − O2)/(21 − O2ref). Rules compare
     readings with limits; this way they judge what the standard judges (the corrected value),
     and ``limit_nominal`` keeps the standard's own number for summaries. No O2, no reference O2,
-    or O2 ≥ 19.5 % (where no correction applies, HJ 75): the limit as it stands."""
-    corrects = (
-        (pl.col("basis") == "corrected")
-        & pl.col("o2").is_not_null()
-        & pl.col("o2_ref").is_not_null()
-        & (pl.col("o2") < O2_NO_CORRECTION)
-    )
+    or O2 ≥ 19.5 % (where no correction applies, HJ 75): no limit at that reading — the measured
+    concentration of a diluted flue reads several times low, so judging it against the nominal
+    limit would let the dilution pass — and ``uncorrectable`` says so (rule R19)."""
+    on_corrected = (pl.col("basis") == "corrected").fill_null(value=False)
+    possible = pl.col("o2").is_not_null() & pl.col("o2_ref").is_not_null() & (pl.col("o2") < O2_NO_CORRECTION)
+    corrects = (on_corrected & possible).fill_null(value=False)
     return [
         pl.col("limit").alias("limit_nominal"),
-        corrects.fill_null(value=False).alias("limit_corrected"),
+        corrects.alias("limit_corrected"),
+        (on_corrected & ~corrects & pl.col("limit").is_not_null()).alias("uncorrectable"),
         pl.when(corrects)
         .then(pl.col("limit") * (21.0 - pl.col("o2")) / (21.0 - pl.col("o2_ref")))
+        .when(on_corrected)
+        .then(None)
         .otherwise(pl.col("limit"))
         .alias("limit"),
     ]
