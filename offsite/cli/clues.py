@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -23,11 +22,11 @@ from offsite.registry.models import Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
 from offsite.screening.hits import NAMES
 from offsite.screening.models import STATES, Clue
+from offsite.screening.parameters import load
 from offsite.settings import with_database_url
 
 PACKETS_SHOWN = 20
 CSV_COLUMNS = ("id", "rule", "rules", "mn", "factor", "start", "end", "score", "summary", "unit", "unit_name", "state")
-RULE = re.compile(r"R(0[1-9]|1[0-8])")
 app = typer.Typer(help="Stored clues from the screening engine, and their review.", no_args_is_help=True)
 
 
@@ -37,7 +36,7 @@ def list_clues(
     region: Annotated[
         str | None, typer.Option(help="Only the units of this province, city or county (GB/T 2260 code).")
     ] = None,
-    rule: Annotated[str | None, typer.Option(help="Only clues this rule is among (R01–R18).")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only clues this rule is among (R01–R19).")] = None,
     min_score: Annotated[float | None, typer.Option(min=0.0, max=1.0, help="Only clues scoring this or more.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many, the highest scores.")] = None,
     fmt: FormatOption = Format.table,
@@ -49,8 +48,10 @@ def list_clues(
     out = chosen(fmt, as_json, as_csv)
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r} is not one of {', '.join(STATES)}", param_hint="--state")
-    if rule is not None and not RULE.fullmatch(rule):
-        raise typer.BadParameter(f"{rule!r} is not a rule of the catalogue (R01–R18)", param_hint="--rule")
+    if rule is not None and rule not in (known := sorted(load().rules)):
+        raise typer.BadParameter(
+            f"{rule!r} is not a rule of the catalogue ({known[0]}–{known[-1]})", param_hint="--rule"
+        )
     settings = with_database_url(database_url)
     with session_factory(database_engine(settings.database_url))() as session:
         query = select(Clue, Unit).join(Unit, Unit.id == Clue.unit_id)

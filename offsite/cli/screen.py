@@ -64,7 +64,7 @@ def screen(
     ] = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """Screen monitoring data for fraud and malfunction (rules R01–R18).
+    """Screen monitoring data for fraud and malfunction (rules R01–R19).
 
     File mode (--input): clues as JSON lines, nothing stored. Database mode (--from/--to, no
     --input): the stored minutes of every device, with the registry's limits, cameras, marks and

@@ -416,12 +416,13 @@ def test_clues_are_listed_by_region_rule_and_score(database_url: str, engine: En
     assert len(listed("--rule", "R11")) == 2
     assert listed("--rule", "R01") == []
     assert listed("--rule", "R10") == []  # not found inside "R05,R11"
+    assert listed("--rule", "R19") == []  # the newest rule of the catalogue is one to filter by
     scores = [c["score"] for c in listed()]
     assert len(listed("--min-score", str(max(scores)))) == scores.count(max(scores))
     assert listed("--min-score", "1") == []
     [top] = listed("--limit", "1")
     assert top["score"] == max(scores)
-    for bad in (["--region", "999999"], ["--rule", "R19"], ["--rule", "r05"]):
+    for bad in (["--region", "999999"], ["--rule", "R20"], ["--rule", "r05"]):
         refused = runner.invoke(app, ["clues", "list", *bad, "--database-url", database_url])
         assert refused.exit_code == 2, bad
 
