@@ -49,10 +49,12 @@ def test_scheduler_runs_the_daily_job_at_one_in_the_morning_china_time(tmp_path:
     engine = upgraded_engine(f"sqlite:///{tmp_path / 'x.db'}")
     scheduler = add_jobs(BlockingScheduler(timezone=UTC), engine, Settings(), deliver_every=30, offline_every=300)
     jobs = {job.id: job for job in scheduler.get_jobs()}
-    assert set(jobs) == {"aggregate", "daily", "offline", "outbox", "profiles", "screen", "heads"}
+    assert set(jobs) == {"aggregate", "daily", "offline", "outbox", "profiles", "screen", "heads", "marks"}
     after = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)  # 11:00 China time
     fire = jobs["daily"].trigger.get_next_fire_time(None, after)
     assert fire.astimezone(CST).replace(tzinfo=None) == datetime(2026, 11, 30, 1, 0)
     profiles = jobs["profiles"].trigger.get_next_fire_time(None, after)
     assert profiles.astimezone(CST).replace(tzinfo=None) == datetime(2026, 11, 30, 0, 30)
+    marks = jobs["marks"].trigger.get_next_fire_time(None, after)  # overdue marks escalated hourly
+    assert marks.astimezone(CST).replace(tzinfo=None) == datetime(2026, 11, 29, 11, 5)
     assert jobs["outbox"].trigger.interval == timedelta(seconds=30)
