@@ -154,12 +154,17 @@ def approved_marks(
     ``takes_effect="filed"`` (the ``mark_takes_effect`` setting) pending ones too; rejected never."""
     if takes_effect not in TAKES_EFFECT:
         raise MarkError(f"takes_effect {takes_effect!r} is not one of {', '.join(TAKES_EFFECT)}")
-    states = ("approved",) if takes_effect == "approved" else ("approved", "pending")
+    states = states_in_effect(takes_effect)
     return list(
         session.scalars(
             select(DataMark).where(DataMark.state.in_(states), DataMark.start_at < end, DataMark.end_at > start)
         )
     )
+
+
+def states_in_effect(takes_effect: str) -> tuple[str, ...]:
+    """The states of a mark whose hours leave judgement under ``mark_takes_effect``."""
+    return ("approved",) if takes_effect == "approved" else ("approved", "pending")
 
 
 def overdue_marks(session: Session, now: datetime, *, escalated: bool | None = None) -> list[DataMark]:

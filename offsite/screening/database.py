@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from offsite.db import make_engine, session_factory
 from offsite.quality.incremental import reference_o2
-from offsite.quality.marks import DataMark
+from offsite.quality.marks import DataMark, states_in_effect
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
 from offsite.screening import profiles
 from offsite.screening.engine import screen
@@ -44,6 +44,7 @@ from offsite.screening.models import Clue, PeerProfile
 from offsite.screening.parameters import Catalogue
 from offsite.screening.pool import in_pool
 from offsite.screening.prepared import prepare
+from offsite.settings import get_settings
 from offsite.store.models import MINUTE, ComparisonTest, InstrumentInfo, PowerReading, VideoOutage
 from offsite.store.series import read_interval
 
@@ -384,12 +385,14 @@ def _video(session: Session, devices: list[dict[str, Any]], start: datetime, end
 
 def _marks(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
     outlets = {d["outlet"] for d in devices}
+    # screening takes a mark as in effect exactly when judgement does (the mark_takes_effect setting)
+    effective = states_in_effect(get_settings().mark_takes_effect)
     marks = session.scalars(
         select(DataMark).where(DataMark.outlet_id.in_(outlets), DataMark.start_at < end, DataMark.end_at > start)
     ).all()
     return pl.DataFrame(
         [
-            (d["mn"], m.start_at, m.end_at, m.kind, m.state == "approved", m.filed_at, m.factor)
+            (d["mn"], m.start_at, m.end_at, m.kind, m.state in effective, m.filed_at, m.factor)
             for m in marks
             for d in devices
             if d["outlet"] == m.outlet_id and m.device_id in (None, d["id"])
