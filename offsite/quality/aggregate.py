@@ -157,8 +157,9 @@ def _periods(
     else:  # no wastewater device sends flow: nothing to weigh, no joins to pay for
         prepared = prepared.with_columns(pl.lit(None, pl.Float64).alias("w"), pl.lit(None, pl.Float64).alias("q_mean"))
     grouped = prepared.group_by(["mn", "factor", "start"]).agg(*_summaries(), pl.col("q_mean").first().alias("q_mean"))
-    judged = cycle_judged(frame, rules)
-    if judged.is_empty():
+    has_cycles = bool(rules.cycle_factors) and grouped["factor"].is_in(list(rules.cycle_factors)).any()
+    judged = cycle_judged(frame, rules) if has_cycles else None
+    if judged is None or judged.is_empty():
         grouped = grouped.with_columns(pl.lit(value=False).alias("cycle"))
     else:
         marked = judged.with_columns(pl.lit(value=True).alias("cycle"))

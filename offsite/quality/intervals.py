@@ -67,20 +67,25 @@ def infer(minutes: pl.DataFrame, rules: Rules, mns: list[str] | None = None) -> 
     analyser's factor is used only where the device sends nothing else."""
     wanted = set(minutes["mn"].unique().to_list() if mns is None else mns)
     found: dict[str, int] = {}
-    ordinary = minutes.filter(~pl.col("factor").is_in(list(rules.cycle_factors))) if rules.cycle_factors else minutes
-    for pool in (ordinary, minutes):
-        left = pool
-        while wanted - found.keys() and left.height:
-            factor = left["factor"][0]
-            part = left.filter(pl.col("factor") == factor)
-            gaps = pl.col("time").unique().sort().diff().dt.total_seconds()
-            spacing = part.group_by("mn").agg(gaps.filter(gaps > 0).median().alias("gap"))
-            for mn, gap in spacing.iter_rows():
-                if gap is not None and mn not in found:
-                    found[mn] = snap(gap, rules)
-            missing = list(wanted - found.keys())
-            left = left.filter((pl.col("factor") != factor) & pl.col("mn").is_in(missing)) if missing else left.clear()
+    left = minutes
+    while wanted - found.keys() and left.height:
+        factor = _representative(left, rules)
+        part = left.filter(pl.col("factor") == factor)
+        gaps = pl.col("time").unique().sort().diff().dt.total_seconds()
+        spacing = part.group_by("mn").agg(gaps.filter(gaps > 0).median().alias("gap"))
+        for mn, gap in spacing.iter_rows():
+            if gap is not None and mn not in found:
+                found[mn] = snap(gap, rules)
+        missing = list(wanted - found.keys())
+        left = left.filter((pl.col("factor") != factor) & pl.col("mn").is_in(missing)) if missing else left.clear()
     return found
+
+
+def _representative(minutes: pl.DataFrame, rules: Rules) -> str:
+    """A factor to measure spacing on, from the first rows: not a cycle analyser's where another
+    is sent (its records may be hours apart while the logger's minute data are not)."""
+    seen = minutes["factor"].head(10_000).unique(maintain_order=True).to_list()
+    return next((f for f in seen if f not in rules.cycle_factors), seen[0])
 
 
 def intervals(
