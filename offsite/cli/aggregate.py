@@ -110,6 +110,7 @@ def _on_database(*, pending: bool, since: str | None, until: str | None, databas
     yesterday = today - timedelta(days=1)
     if first > yesterday:  # only days that have ended are graded
         typer.echo(f"{first}..{last}: {done.hours} hourly and {done.days} daily values computed")
+        typer.echo(done.intervals_line())
         return
     detail = f"offsite aggregate --from {first} --to {last}"
     outcome = recompute(
@@ -123,6 +124,7 @@ def _on_database(*, pending: bool, since: str | None, until: str | None, databas
         aggregated=done,
     )
     typer.echo(outcome.summary())
+    typer.echo(done.intervals_line())
 
 
 def _flag_map(text: str | None) -> dict[str, str]:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from offsite.db import table_of
 from offsite.hj212.times import CST
 from offsite.quality.aggregate import Outlet as Medium
-from offsite.quality.aggregate import daily, hourly
+from offsite.quality.aggregate import daily, device_intervals, hourly
 from offsite.quality.rules import WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet
 from offsite.registry.standards import default_standards
@@ -42,12 +42,26 @@ class Aggregated:
     """Daily values (device × factor × day) computed from their hours."""
     first_day: date | None = None
     last_day: date | None = None
+    intervals: frozenset[tuple[str, int, str]] = frozenset()
+    """(device, seconds, declared/inferred/default): the minute-data intervals hours were judged by."""
 
     def __add__(self, other: Aggregated) -> Aggregated:
         days = [d for d in (self.first_day, other.first_day, self.last_day, other.last_day) if d is not None]
         return Aggregated(
-            self.hours + other.hours, self.days + other.days, min(days, default=None), max(days, default=None)
+            self.hours + other.hours,
+            self.days + other.days,
+            min(days, default=None),
+            max(days, default=None),
+            self.intervals | other.intervals,
         )
+
+    def intervals_line(self) -> str:
+        """Devices per interval and source: "minute-data interval: 60 s inferred 12 devices; …"."""
+        counts: dict[tuple[int, str], set[str]] = {}
+        for device, seconds, source in self.intervals:
+            counts.setdefault((seconds, source), set()).add(device)
+        parts = [f"{s} s {source} {len(d)} device{'s' * (len(d) != 1)}" for (s, source), d in sorted(counts.items())]
+        return "minute-data interval: " + ("; ".join(parts) or "no minutes")
 
 
 def aggregate_pending(
@@ -129,7 +143,8 @@ def _recompute(
         pl.col("avg").alias("value"),
         pl.col("flag").fill_null("N"),  # 2005 loggers send no flags: their minutes count as valid
     )
-    new_hours = hourly(frame, outlets, rules) if frame.height else None
+    used = device_intervals(frame, outlets, rules) if frame.height else {}
+    new_hours = hourly(frame, outlets, rules, used) if frame.height else None
     stored = read_computed(engine, devices, day_start, day_end, period=HOUR).select(
         pl.col("device_id").cast(pl.String).alias("mn"),
         "factor",
@@ -161,9 +176,10 @@ def _recompute(
         written_days = writer.computed(conn, _rows(days, DAY)) if days is not None else 0
         if taken is not None:
             _forget(conn, taken)
+    judged = frozenset((mn, i.seconds, i.source) for mn, i in used.items())
     if not written_hours and not written_days:
-        return Aggregated()
-    return Aggregated(written_hours, written_days, day, day)
+        return Aggregated(intervals=judged)
+    return Aggregated(written_hours, written_days, day, day, judged)
 
 
 def _rows(frame: pl.DataFrame, period: int) -> list[dict[str, object]]:

@@ -6,11 +6,14 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
+from typer.testing import CliRunner
 
+from offsite.cli import app
 from offsite.hj212.times import CST
 from offsite.quality import incremental
 from offsite.quality.incremental import aggregate_pending, aggregate_window
+from offsite.registry.models import Device, Outlet
 from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
 from offsite.store.series import read_computed
 from offsite.store.values import ValueWriter
@@ -111,9 +114,6 @@ def test_window_recomputes_every_hour_of_its_days(database_url: str, engine: Eng
 def test_the_reference_o2_comes_from_the_outlets_standard_unless_it_overrides(
     database_url: str, engine: Engine
 ) -> None:
-    from sqlalchemy import update
-
-    from offsite.registry.models import Device, Outlet
 
     plant_with_daily_values(database_url, {})
     with engine.begin() as conn:  # no own reference O2; a gas turbine's standard corrects to 15 %
@@ -131,3 +131,13 @@ def test_the_reference_o2_comes_from_the_outlets_standard_unless_it_overrides(
     aggregate_window(engine, DAY0, DAY0)
     # the outlet's own 6 % overrides: 40 × 15 / 12 = 50
     assert computed(engine, HOUR).row(0, named=True)["corrected"] == pytest.approx(50.0)
+
+
+def test_aggregate_from_says_which_interval_judged_the_devices(database_url: str, engine: Engine) -> None:
+    plant_with_daily_values(database_url, {})
+    minutes(engine, 0, 2, so2=40.0)
+    done = CliRunner().invoke(
+        app, ["aggregate", "--from", DAY0.isoformat(), "--to", DAY0.isoformat(), "--database-url", database_url]
+    )
+    assert done.exit_code == 0, done.output
+    assert "minute-data interval: 60 s inferred 1 device" in done.output
