@@ -17,8 +17,6 @@ NOT_CORRECTED = frozenset({O2, GAS_FLOW, VELOCITY, "a01012", "a01013", "a01014",
 """Flue-gas parameters that are not concentrations (no reference-O2 correction)."""
 CYCLE_ANALYSERS = frozenset({"w01018", "w21003", "w21011", "w21001"})
 """COD, NH3-N, TP, TN (offsite.hj212.codes.factors): analysers measuring on 1–4 h cycles."""
-NO_LOAD = frozenset({PH, WATER_FLOW, AIR_PRESSURE, "w01010", "w01002"})
-"""Factors with no mass (pH, flow, temperatures, pressures, colour): no load is computed."""
 
 
 @dataclass(frozen=True, slots=True)
