@@ -84,7 +84,7 @@ def infer(minutes: pl.DataFrame, rules: Rules, mns: list[str] | None = None) -> 
 def _representative(minutes: pl.DataFrame, rules: Rules) -> str:
     """A factor to measure spacing on, from the first rows: not a cycle analyser's where another
     is sent (its records may be hours apart while the logger's minute data are not)."""
-    seen = minutes["factor"].head(10_000).unique(maintain_order=True).to_list()
+    seen: list[str] = minutes["factor"].head(10_000).unique(maintain_order=True).to_list()
     return next((f for f in seen if f not in rules.cycle_factors), seen[0])
 
 
