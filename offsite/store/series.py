@@ -64,6 +64,7 @@ COMPUTED_COLUMNS = (
     "bound_corrected",
     "valid",
     "n_valid",
+    "n_expected",
 )
 
 
@@ -77,7 +78,7 @@ def read_computed(
     # SQLite columns that hold only NULLs come back untyped
     return frame.with_columns(
         pl.col("valid").cast(pl.Boolean),
-        pl.col("n_valid").cast(pl.Int64),
+        pl.col("n_valid", "n_expected").cast(pl.Int64),
         pl.col("value", "corrected", "standard", "load", "bound", "bound_corrected").cast(pl.Float64),
     )
 

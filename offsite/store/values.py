@@ -27,7 +27,17 @@ INTERVAL_FIELDS = {
 REALTIME_FIELDS = {"Rtd": "rtd", "ZsRtd": "zs_rtd"}
 _INTERVAL_COLUMNS = (*INTERVAL_FIELDS.values(), "flag", "raw_id")
 _REALTIME_COLUMNS = (*REALTIME_FIELDS.values(), "flag", "eflag", "raw_id")
-_COMPUTED_COLUMNS = ("value", "corrected", "standard", "load", "bound", "bound_corrected", "valid", "n_valid")
+_COMPUTED_COLUMNS = (
+    "value",
+    "corrected",
+    "standard",
+    "load",
+    "bound",
+    "bound_corrected",
+    "valid",
+    "n_valid",
+    "n_expected",
+)
 
 Row = dict[str, Any]
 
