@@ -51,6 +51,7 @@ from offsite.quality.incremental import aggregate_pending
 from offsite.quality.marks import decide, file_mark
 from offsite.registry.models import Device, Unit
 from offsite.registry.passwords import cipher
+from offsite.registry.standards import reference_o2
 from offsite.screening.database import Stored, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
@@ -376,6 +377,7 @@ def _specs(units: list[DemoUnit], placements: list[plan.Placement], start: datet
                     seed=unit.index * 10 + len(specs) % 10 + 1,
                     plant=_planter(unit, outlet, mine, start),
                     minute_spans=tuple(plan.minute_span(start, p) for p in mine if p.scenario.minute_days),
+                    o2_ref=reference_o2(outlet.o2_ref, outlet.standard),
                 )
             )
     return specs

@@ -25,7 +25,7 @@ from offsite.quality.aggregate import Outlet as Medium
 from offsite.quality.aggregate import daily, device_intervals, hourly
 from offsite.quality.rules import WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet
-from offsite.registry.standards import default_standards
+from offsite.registry.standards import reference_o2
 from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
 from offsite.store.series import COMPUTED_COLUMNS, read_computed, read_interval
 from offsite.store.values import ValueWriter
@@ -222,17 +222,6 @@ def _media(engine: Engine) -> dict[int, Medium]:
         device: Medium(medium, reference_o2(o2_ref, key), area, interval, basis, unit)
         for device, medium, o2_ref, key, area, interval, basis, unit in rows
     }
-
-
-def reference_o2(own: float | None, standard_key: str | None) -> float | None:
-    """The outlet's reference O2: its own where set, else its standard's (none for an unknown
-    standard or one without a reference O2: no correction, so corrected-basis limits judge nothing)."""
-    if own is not None:
-        return own
-    if not standard_key:
-        return None
-    found = default_standards().get(standard_key)
-    return found.o2_ref if found is not None else None
 
 
 def _chunks(items: list[T], size: int) -> Iterable[list[T]]:

@@ -49,3 +49,14 @@ def standard(key: str) -> Standard:
         return default_standards()[key]
     except KeyError:
         raise UnknownStandard(f"no standard {key!r} in the default table ({len(default_standards())} known)") from None
+
+
+def reference_o2(own: float | None, standard_key: str | None) -> float | None:
+    """An outlet's reference O2: its own where set, else its standard's (none for an unknown
+    standard or one without a reference O2: no correction, so corrected-basis limits judge nothing)."""
+    if own is not None:
+        return own
+    if not standard_key:
+        return None
+    found = default_standards().get(standard_key)
+    return found.o2_ref if found is not None else None

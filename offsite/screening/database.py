@@ -22,9 +22,9 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from offsite.db import make_engine, session_factory
-from offsite.quality.incremental import reference_o2
 from offsite.quality.marks import DataMark, states_in_effect
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
+from offsite.registry.standards import reference_o2
 from offsite.screening import profiles
 from offsite.screening.engine import screen
 from offsite.screening.inputs import (

@@ -22,6 +22,7 @@ from offsite.hj212.times import CST
 from offsite.hj212.version import Version
 from offsite.registry.models import Device, Outlet
 from offsite.registry.passwords import decrypt
+from offsite.registry.standards import reference_o2
 from offsite.sim.device import VirtualDevice
 from offsite.sim.logger import Logger
 from offsite.sim.packets import interval_packet, realtime_packet, window_flags
@@ -43,6 +44,8 @@ class DeviceSpec:
     minute_spans: tuple[tuple[int, int], ...] = ()
     """Further (first, count) minute indexes sent as minute data besides the last hours: the
     windows where scenarios were planted, with their context."""
+    o2_ref: float | None = None
+    """The outlet's reference O2, which the logger corrects flue-gas pollutants to (ZsAvg)."""
 
     @property
     def st(self) -> str:
@@ -216,6 +219,7 @@ class Fleet:
                 else None,
                 qn=device.next_qn(),
                 version=spec.version,
+                o2_ref=spec.o2_ref,
             ),
         )
 
@@ -321,7 +325,15 @@ def _minutes(spans: tuple[tuple[int, int], ...], minutes: int, last_hours: int) 
 def specs_from_registry(engine: Engine, fernet: Fernet, limit: int | None = None) -> list[DeviceSpec]:
     """The registry's active devices as the simulator needs them (MN, PW, gas or water)."""
     query = (
-        select(Device.mn, Device.password_enc, Device.protocol_version, Outlet.medium, Device.id)
+        select(
+            Device.mn,
+            Device.password_enc,
+            Device.protocol_version,
+            Outlet.medium,
+            Device.id,
+            Outlet.o2_ref,
+            Outlet.standard,
+        )
         .join(Outlet, Outlet.id == Device.outlet_id)
         .where(Device.active.is_(True))
         .order_by(Device.id)
@@ -331,6 +343,13 @@ def specs_from_registry(engine: Engine, fernet: Fernet, limit: int | None = None
     with engine.connect() as conn:
         rows = conn.execute(query).all()
     return [
-        DeviceSpec(row.mn, decrypt(fernet, row.password_enc), row.medium, Version(row.protocol_version), seed=row.id)
+        DeviceSpec(
+            row.mn,
+            decrypt(fernet, row.password_enc),
+            row.medium,
+            Version(row.protocol_version),
+            seed=row.id,
+            o2_ref=reference_o2(row.o2_ref, row.standard),
+        )
         for row in rows
     ]

@@ -19,6 +19,9 @@ from offsite.sim.signals import FLOW
 CN_OF = {"minute": "2051", "hour": "2061", "day": "2031"}
 NOT_EMITTED = frozenset({"a19001", "a01012", "a01014", "a01013", "w01001"})
 """O2, temperature, humidity, pressure and pH have no emitted amount."""
+O2 = "a19001"
+O2_GUARD = 19.5
+"""A logger sends no corrected value at or above this O2 (%): 21 − O2 is too small to divide by."""
 
 
 def interval_packet(
@@ -33,8 +36,11 @@ def interval_packet(
     flags: dict[str, str] | None = None,
     qn: str | None,
     version: Version = Version.V2017,
+    o2_ref: float | None = None,
 ) -> Packet:
-    """One minute/hour/day upload from that interval's per-minute values."""
+    """One minute/hour/day upload from that interval's per-minute values. With ``o2_ref`` (the
+    outlet's reference O2) a flue-gas pollutant also carries its corrected mean ``ZsAvg`` (折算),
+    as CEMS loggers send it, where the interval has O2 below the guard."""
     flow_code = FLOW[medium]
     # Python floats: an interval holds at most 1,440 minutes, where NumPy's per-call cost dominates
     flow = values[flow_code].tolist() if flow_code in values else None
@@ -52,9 +58,19 @@ def interval_packet(
         elif flow is not None and code not in NOT_EMITTED:
             # mg/m³ × m³/s × s (gas) or mg/L × L/s × s (water) gives mg; 1e-6 makes kg
             fields["Cou"] = round(math.fsum(c * q for c, q in zip(readings, flow, strict=True)) * seconds * 1e-6, 4)
+        if o2_ref is not None and medium == "gas" and _pollutant(code) and O2 in values:
+            o2 = math.fsum(values[O2].tolist()) / len(readings)
+            if o2 < O2_GUARD:
+                fields["ZsAvg"] = round(float(fields["Avg"]) * (21 - o2_ref) / (21 - o2), 3)
         fields["Flag"] = (flags or {}).get(code, "N")
         factors[code] = fields
     return upload(cn=CN_OF[period], mn=mn, pw=pw, st=st, qn=qn, data_time=start, factors=factors, version=version)
+
+
+def _pollutant(code: str) -> bool:
+    """HJ 212-2017 flue-gas pollutants are a2xxxx (gases) and a3xxxx (particulates, metals); a0 and
+    a1 codes are the flue's own parameters, which are not corrected."""
+    return code.startswith(("a2", "a3"))
 
 
 def realtime_packet(
