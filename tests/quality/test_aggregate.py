@@ -224,3 +224,16 @@ def test_over_range_minutes_give_a_lower_bound_not_a_valid_mean() -> None:
     # 1 valid hour: the day is not valid; bounded or valid hours: 24 → bound (40 + 23 × 150)/24 = 145.4167
     assert (day["n_valid"], day["valid"]) == (1, False)
     assert day["bound"] == pytest.approx(145.41667, abs=1e-4)
+
+
+def test_a_days_corrected_mean_needs_as_many_correctable_hours_as_its_validity() -> None:
+    def day(o2_hours: int) -> dict[str, object]:
+        rows = []
+        for m in range(24 * 60):  # 24 valid SO2 hours; O2 valid only in the first o2_hours
+            rows.append(("G", "a21026", m, 30.0, "N"))
+            rows.append(("G", "a19001", m, 9.0, "N" if m < o2_hours * 60 else "D"))
+        return value(aggregate(frame(rows), {"G": Outlet("gas", o2_ref=6.0)}), "a21026", "day")
+
+    assert day(20)["corrected"] == pytest.approx(30.0 * 15 / 12)  # 20 correctable hours: enough
+    assert day(5)["corrected"] is None  # 5 of 24: no corrected day, never a mean of five hours
+    assert day(5)["valid"] is True  # the measured day itself stays valid
