@@ -236,10 +236,14 @@ def _apply_limit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
     outlet = _outlet(ctx, number, credit, code)
     if outlet is None:
         return
-    if values["value"] <= 0:
-        ctx.error(number, "value", f"{values['value']} is not a limit (must be above 0)")
+    upper, lower = values.get("value"), values.get("lower")
+    if upper is None and lower is None:  # a lower bound alone is a limit (dissolved oxygen, pH ≥ 6)
+        ctx.error(number, "value", "a limit needs an upper limit (限值), a lower one (下限) or both")
         return
-    if values.get("lower") is not None and values["lower"] >= values["value"]:
+    if upper is not None and upper <= 0:
+        ctx.error(number, "value", f"{upper} is not a limit (must be above 0)")
+        return
+    if upper is not None and lower is not None and lower >= upper:
         ctx.error(number, "lower", f"lower limit {values['lower']} is not below the upper limit {values['value']}")
         return
     if values.get("valid_to") is not None and values["valid_to"] < values["valid_from"]:

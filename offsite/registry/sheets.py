@@ -213,7 +213,7 @@ LIMITS = Sheet(
         Column("outlet_code", "排放口编号", required=True, max_len=32),
         Column("factor", "因子编码", required=True, max_len=16, check=_factors),
         Column("standard", "执行标准", required=True, max_len=64),
-        Column("value", "限值", kind="float", required=True),
+        Column("value", "限值", kind="float"),
         Column("lower", "下限", kind="float"),
         Column("basis", "判定依据", kind="choice", choices=BASIS),
         Column("period", "时段", kind="choice", choices=PERIOD),

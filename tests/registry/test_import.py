@@ -265,6 +265,10 @@ BROKEN = {
         lambda r: r["devices"][1].update(flow_basis="standard_dry"),
         [("devices", 3, "flow_basis", "standard_dry (标干) applies to flue-gas flow")],
     ),
+    "limit with neither bound": (
+        lambda r: r["limits"][0].pop("value"),
+        [("limits", 2, "value", "a limit needs an upper limit (限值), a lower one (下限) or both")],
+    ),
     "bad number and bad choice": (
         lambda r: r["limits"][0].update(value="两百", basis="大约"),
         [("limits", 2, "value", "is not a number"), ("limits", 2, "basis", "'大约' is not one of")],
@@ -321,6 +325,25 @@ def test_a_devices_interval_and_flow_basis_and_unit_are_stored_and_exported(anhu
     exported = (tmp_path / "csv" / "devices.csv").read_text(encoding="utf-8-sig").splitlines()
     assert exported[0].endswith("分钟数据间隔(秒) (minute_interval_s),流量基准 (flow_basis),流量单位 (flow_unit)")
     assert exported[2].endswith(",600,标干,m³/h")
+
+
+def test_a_limit_with_only_a_lower_bound_is_stored(anhui: Engine, tmp_path: Path) -> None:
+    rows = base_rows()
+    rows["limits"].append(
+        {
+            "credit_code": WATER,
+            "outlet_code": "DW001",
+            "factor": "w01001",
+            "standard": "GB18918-2002-1A",
+            "lower": 6,
+            "valid_from": "2024-01-01",
+            "source": "GB 18918-2002 表1",
+        }
+    )
+    report = run(anhui, workbook(tmp_path / "in.xlsx", rows))
+    assert report.ok, report.errors
+    with Session(anhui) as session:
+        assert session.execute(select(Limit.value, Limit.lower).where(Limit.factor == "w01001")).one() == (None, 6.0)
 
 
 def test_a_gbk_csv_from_excel_is_read(anhui: Engine, tmp_path: Path) -> None:
