@@ -157,7 +157,16 @@ def test_messages_reach_county_city_province_and_the_enterprise_on_their_channel
         ("email", "ehs@plant.example"),  # prefers SMS but has only e-mail
     }
     assert sms.template == "SMS_ALARM"
-    assert sms.params == {"unit": "合肥某化工有限公司", "level": "蓝色", "days": "1", "alarm": "1"}
+    assert sms.params == {
+        "unit": "合肥某化工有限公司",
+        "level": "蓝色",
+        "days": "1",
+        "alarm": "1",
+        "factor": "二氧化硫",  # the worst exceedance behind the level: 150 against 100
+        "value": "150 mg/m³",
+        "limit": "100 mg/m³",
+        "multiple": "0.5",
+    }
     assert "蓝色预警" in sms.subject
 
 
