@@ -45,6 +45,7 @@ def interval_packet(
     # Python floats: an interval holds at most 1,440 minutes, where NumPy's per-call cost dominates
     flow = values[flow_code].tolist() if flow_code in values else None
     seconds = 60.0
+    correction = _correction(values, medium, o2_ref)
     factors: dict[str, dict[str, str | float]] = {}
     for code, minute_values in values.items():
         readings = minute_values.tolist()
@@ -58,19 +59,20 @@ def interval_packet(
         elif flow is not None and code not in NOT_EMITTED:
             # mg/m³ × m³/s × s (gas) or mg/L × L/s × s (water) gives mg; 1e-6 makes kg
             fields["Cou"] = round(math.fsum(c * q for c, q in zip(readings, flow, strict=True)) * seconds * 1e-6, 4)
-        if o2_ref is not None and medium == "gas" and _pollutant(code) and O2 in values:
-            o2 = math.fsum(values[O2].tolist()) / len(readings)
-            if o2 < O2_GUARD:
-                fields["ZsAvg"] = round(float(fields["Avg"]) * (21 - o2_ref) / (21 - o2), 3)
+        if correction is not None and code.startswith(("a2", "a3")):
+            # a2xxxx gases and a3xxxx particulates are corrected; a0/a1 codes are the flue's parameters
+            fields["ZsAvg"] = round(float(fields["Avg"]) * correction, 3)
         fields["Flag"] = (flags or {}).get(code, "N")
         factors[code] = fields
     return upload(cn=CN_OF[period], mn=mn, pw=pw, st=st, qn=qn, data_time=start, factors=factors, version=version)
 
 
-def _pollutant(code: str) -> bool:
-    """HJ 212-2017 flue-gas pollutants are a2xxxx (gases) and a3xxxx (particulates, metals); a0 and
-    a1 codes are the flue's own parameters, which are not corrected."""
-    return code.startswith(("a2", "a3"))
+def _correction(values: dict[str, np.ndarray], medium: str, o2_ref: float | None) -> float | None:
+    """(21 − O2ref) / (21 − O2) over the interval's mean O2; none where the logger cannot correct."""
+    if o2_ref is None or medium != "gas" or O2 not in values:
+        return None
+    o2 = float(values[O2].mean())
+    return (21 - o2_ref) / (21 - o2) if o2 < O2_GUARD else None
 
 
 def realtime_packet(
