@@ -139,3 +139,20 @@ def test_a_demo_stopped_before_ready_says_the_next_run_starts_again(tmp_path: Pa
     assert unfinished.read(directory) is None
     unfinished.reached(directory, "filling")  # a finished demo gains no note
     assert unfinished.read(directory) is None
+
+
+@pytest.mark.parametrize(
+    "note",
+    [
+        "[" * 200_000,  # nested past the parser's recursion limit
+        '{"database": "sqlite:///x.db", "phase": "\\u001b[2Jowned", "started": "2026-12-01T08:00:00+00:00"}',
+        '{"database": "sqlite:///x.db", "phase": "filling", "started": "2026-12-01T08:00:00"}',  # no zone
+        '{"database": "sqlite:///x.db", "phase": "filling", "started": "2026-12-01T08:00:00+00:00", "x": "'
+        + "y" * 5000
+        + '"}',
+    ],
+    ids=["deep", "escape-codes", "naive-time", "oversized"],
+)
+def test_a_tampered_note_is_no_note(tmp_path: Path, note: str) -> None:
+    (tmp_path / unfinished.NAME).write_text(note, encoding="utf-8")
+    assert unfinished.read(tmp_path) is None

@@ -16,6 +16,8 @@ from pathlib import Path
 from offsite.hj212.times import CST
 
 NAME = "unfinished.json"
+MAX_NOTE = 4096
+"""Bytes a note may hold (it holds a URL, a phase and a time)."""
 PHASES = {
     "building": "building the province",
     "filling": "filling the month",
@@ -54,12 +56,21 @@ def finished(directory: Path) -> None:
 
 
 def read(directory: Path) -> Unfinished | None:
-    """The note an unfinished demo left, or None (a note that cannot be read is no note)."""
+    """The note an unfinished demo left, or None: a note that cannot be read, or that says what no
+    demo writes (a phase we do not know, a time without its zone, more than a note's size), is no
+    note — it is a file in the user's directory, so nothing in it is printed or trusted as is."""
     try:
-        raw = json.loads((directory / NAME).read_text(encoding="utf-8"))
-        return Unfinished(str(raw["database"]), str(raw["phase"]), datetime.fromisoformat(raw["started"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        with (directory / NAME).open("rb") as file:
+            text = file.read(MAX_NOTE + 1)
+        if len(text) > MAX_NOTE:
+            return None
+        raw = json.loads(text.decode("utf-8"))
+        note = Unfinished(str(raw["database"]), str(raw["phase"]), datetime.fromisoformat(raw["started"]))
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
+    if note.phase not in PHASES or note.started.tzinfo is None:
+        return None
+    return note
 
 
 def write(directory: Path, note: Unfinished) -> None:
