@@ -52,5 +52,18 @@ def emit_rows(rows: Sequence[dict[str, Any]], fmt: Format, *, columns: Sequence[
     else:
         writer = csv.DictWriter(sys.stdout, fieldnames=names, lineterminator="\n")
         writer.writeheader()
-        writer.writerows(clean)
+        writer.writerows({k: _inert(v) for k, v in row.items()} for row in clean)
     return True
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a spreadsheet recognises a formula (OWASP's CSV-injection list): a unit named
+``=HYPERLINK(…)`` must reach an officer's Excel as text, never as a live formula."""
+
+
+def _inert(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: strings that would start a formula get a leading
+    apostrophe; numbers stay numbers (a negative number is data, not a formula)."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
