@@ -4,26 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
-from offsite.alarms import lifecycle
-from offsite.alarms.models import LIVE, SEVERITY, VERDICTS, Alarm
-from offsite.alarms.recompute import recompute
-from offsite.alarms.statistics import alarm_statistics
+from offsite.alarms.verdicts import VERDICTS
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, amount, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
 from offsite.cli.output import CLOCK, Format, emit_rows, when
-from offsite.db import session_factory
 from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
-from offsite.registry.models import Region, Unit
 from offsite.settings import with_database_url
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from offsite.alarms.models import Alarm
 
 app = typer.Typer(help="Exceedance, offline and missing-data alarms.", no_args_is_help=True)
 
@@ -44,6 +40,8 @@ def grade_command(
 ) -> None:
     """Grade every unit on its daily values and open, raise, lower or clear its alarm; the run is
     recorded as a recomputation."""
+    from offsite.alarms.recompute import recompute
+
     settings = with_database_url(database_url)
     last = day_or_today(day, datetime.now(CST).date() - timedelta(days=1), "--day")
     first = day_or_today(since, last, "--from")
@@ -83,6 +81,14 @@ def list_alarms(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Open alarms (with --all, every alarm), most severe first; times in China time."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from offsite.alarms.models import LIVE, SEVERITY, Alarm
+    from offsite.db import session_factory
+    from offsite.registry.models import Region, Unit
+
     out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
     with session_factory(database_engine(settings.database_url))() as session:
@@ -136,6 +142,9 @@ def _factor(code: str | None) -> str:
 
 
 def _step(database_url: str | None, action: Callable[[Session, datetime], Alarm]) -> None:
+    from offsite.alarms import lifecycle
+    from offsite.db import session_factory
+
     settings = with_database_url(database_url)
     with session_factory(database_engine(settings.database_url))() as session:
         with refused_as_usage_error(lifecycle.AlarmStateError):
@@ -147,6 +156,8 @@ def _step(database_url: str | None, action: Callable[[Session, datetime], Alarm]
 @app.command("ack")
 def ack(alarm_id: int, by: Actor, comment: Comment = "", database_url: DatabaseUrl = None) -> None:
     """Acknowledge an open alarm: someone is on it."""
+    from offsite.alarms import lifecycle
+
     _step(database_url, lambda s, now: lifecycle.acknowledge(s, alarm_id, actor=by, comment=comment, now=now))
 
 
@@ -159,6 +170,8 @@ def verify(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Record what the alarm turned out to be."""
+    from offsite.alarms import lifecycle
+
     _step(
         database_url,
         lambda s, now: lifecycle.verify(s, alarm_id, verdict=verdict, actor=by, comment=comment, now=now),
@@ -168,6 +181,8 @@ def verify(
 @app.command("close")
 def close(alarm_id: int, by: Actor, comment: Comment = "", database_url: DatabaseUrl = None) -> None:
     """Close a verified alarm."""
+    from offsite.alarms import lifecycle
+
     _step(database_url, lambda s, now: lifecycle.close(s, alarm_id, actor=by, comment=comment, now=now))
 
 
@@ -180,6 +195,12 @@ def stats(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Alarms per city and for the province: by highest level reached, and units alarmed."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from offsite.alarms.statistics import alarm_statistics
+    from offsite.db import session_factory
+
     out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
     chosen_year = year or datetime.now(CST).year

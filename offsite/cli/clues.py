@@ -5,25 +5,24 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.cli.output import CLOCK, Format, emit_rows, iso, when
-from offsite.db import session_factory
 from offsite.hj212.times import CST
-from offsite.registry.models import Outlet, Region, Unit
-from offsite.registry.regions import ancestor_code
-from offsite.screening.hits import NAMES
-from offsite.screening.models import STATES, Clue
-from offsite.screening.parameters import load
+from offsite.screening.states import STATES
 from offsite.settings import with_database_url
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy.orm import Session
+
+    from offsite.registry.models import Outlet, Unit
+    from offsite.screening.models import Clue
 
 PACKETS_SHOWN = 20
 CSV_COLUMNS = ("id", "rule", "rules", "mn", "factor", "start", "end", "score", "summary", "unit", "unit_name", "state")
@@ -45,6 +44,15 @@ def list_clues(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Stored clues, highest score first; times in China time."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from offsite.db import session_factory
+    from offsite.registry.models import Unit
+    from offsite.screening.models import Clue
+    from offsite.screening.parameters import load
+
     out = chosen(fmt, as_json, as_csv)
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r} is not one of {', '.join(STATES)}", param_hint="--state")
@@ -99,6 +107,13 @@ def show(
 ) -> None:
     """One clue with its evidence: the rules that fired and why, their parameters, the readings
     around the window, the archived packets behind them, and its review."""
+    from rich.console import Console
+    from sqlalchemy import select
+
+    from offsite.db import session_factory
+    from offsite.registry.models import Outlet, Unit
+    from offsite.screening.models import Clue
+
     settings = with_database_url(database_url)
     with session_factory(database_engine(settings.database_url))() as session:
         found = session.execute(
@@ -129,6 +144,9 @@ def review(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Confirm or dismiss a clue; a dismissed clue is not raised again for its window."""
+    from offsite.db import session_factory
+    from offsite.screening.models import Clue
+
     if state not in ("confirmed", "dismissed"):
         raise typer.BadParameter(f"{state!r} is not confirmed or dismissed", param_hint="--state")
     if state == "dismissed" and not reason.strip():
@@ -146,6 +164,11 @@ def review(
 
 def _within(session: Session, code: str) -> set[str]:
     """The region's code and those of every region inside it."""
+    from sqlalchemy import select
+
+    from offsite.registry.models import Region
+    from offsite.registry.regions import ancestor_code
+
     regions = {r.code: r for r in session.scalars(select(Region))}
     if code not in regions:
         raise typer.BadParameter(f"no region {code!r} (load them with `offsite regions load`)", param_hint="--region")
@@ -205,6 +228,8 @@ def _print_clue(console: Console, clue: Clue, unit: Unit, outlet: Outlet, *, eve
 
 def _digest(series: dict[str, list[list[Any]]], title: str) -> Table:
     """Per series: how many readings, their range and mean, and the flags other than N."""
+    from rich.table import Table
+
     table = Table("series", "readings", "min", "mean", "max", "flags", title=title, title_justify="left")
     for factor, rows in series.items():
         values = [v for _, v, _ in rows if v is not None]
@@ -216,6 +241,8 @@ def _digest(series: dict[str, list[list[Any]]], title: str) -> Table:
 
 def _readings(series: dict[str, list[list[Any]]], title: str) -> Table:
     """Every reading, a row per moment and a column per series (value, and its flag if not N)."""
+    from rich.table import Table
+
     names = list(series)
     at: dict[str, dict[str, str]] = defaultdict(dict)
     for factor, rows in series.items():
@@ -232,6 +259,8 @@ def _readings(series: dict[str, list[list[Any]]], title: str) -> Table:
 
 
 def _factor(code: str) -> str:
+    from offsite.screening.hits import NAMES
+
     known = NAMES.get(code)
     return f"{known} {code}" if known else code
 

@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import select
 
-from offsite.alarms.contradictions import contradiction
-from offsite.alarms.recompute import reach_back, recompute
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
 from offsite.cli.output import CLOCK, Format, emit_rows, when
-from offsite.db import session_factory
 from offsite.hj212.times import CST
-from offsite.quality.markcaps import MarkCapsError, cap_findings, mark_caps
 from offsite.quality.markkinds import MarkKindsError, mark_kinds
-from offsite.quality.marks import DataMark, MarkError, decide, file_mark
-from offsite.registry.models import Device
 from offsite.settings import with_database_url
+
+if TYPE_CHECKING:
+    from offsite.quality.marks import DataMark
 
 app = typer.Typer(help="Data marks (数据标记): filing and approval.", no_args_is_help=True)
 
@@ -54,6 +50,11 @@ def file_command(
 ) -> None:
     """File a mark for an outlet's data window, or one device's or one factor's (pending until the
     county bureau decides, by the deadline ``mark_decide_within`` sets)."""
+    from offsite.alarms.contradictions import contradiction
+    from offsite.db import session_factory
+    from offsite.quality.markcaps import MarkCapsError, cap_findings, mark_caps
+    from offsite.quality.marks import MarkError, file_mark
+
     settings = with_database_url(database_url)
     window = _instant(start, "--start"), _instant(end, "--end")
     engine = database_engine(settings.database_url)
@@ -115,6 +116,10 @@ def _scope(mark: DataMark, mn: str | None) -> str:
 
 
 def _decide(mark_id: int, *, approve: bool, by: str, comment: str, database_url: str | None) -> None:
+    from offsite.alarms.recompute import reach_back, recompute
+    from offsite.db import session_factory
+    from offsite.quality.marks import MarkError, decide
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     now = datetime.now(UTC)
@@ -163,6 +168,13 @@ def list_marks(
 ) -> None:
     """Marks, newest first: scope, window, state, deadline and any cap their outlet's standard sets
     that they exceed. Times are China time."""
+    from sqlalchemy import select
+
+    from offsite.db import session_factory
+    from offsite.quality.markcaps import MarkCapsError, cap_findings, mark_caps
+    from offsite.quality.marks import DataMark
+    from offsite.registry.models import Device
+
     out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
     with refused_as_usage_error(MarkCapsError):

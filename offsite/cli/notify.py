@@ -7,18 +7,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.cli.output import CLOCK, Format, emit_rows, when
-from offsite.db import session_factory
 from offsite.hj212.times import CST
-from offsite.notify.channels import channels_for
-from offsite.notify.models import CHANNELS, STATES, DeliveryAttempt, OutboxMessage
-from offsite.notify.outbox import UnknownChannel, deliver_due, enqueue
+from offsite.notify.vocabulary import CHANNELS, STATES
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="Notifications: the outbox and its delivery.", no_args_is_help=True)
@@ -32,6 +26,10 @@ def deliver(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Send every due message (one pass, or repeatedly with --every)."""
+    from offsite.db import session_factory
+    from offsite.notify.channels import channels_for
+    from offsite.notify.outbox import deliver_due
+
     settings = with_database_url(database_url)
     sessions = session_factory(database_engine(settings.database_url))
     channels = channels_for(settings)
@@ -61,6 +59,13 @@ def list_messages(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The outbox, newest first, with each message's attempts and last answer; times in China time."""
+    from rich.console import Console
+    from rich.table import Table
+    from sqlalchemy import select
+
+    from offsite.db import session_factory
+    from offsite.notify.models import DeliveryAttempt, OutboxMessage
+
     out = chosen(fmt, as_json, as_csv)
     if state is not None and state not in STATES:
         raise typer.BadParameter(f"{state!r}; known: {', '.join(STATES)}", param_hint="--state")
@@ -118,6 +123,10 @@ def send_test(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Queue a test message and deliver it now: checks a channel's settings end to end."""
+    from offsite.db import session_factory
+    from offsite.notify.channels import channels_for
+    from offsite.notify.outbox import UnknownChannel, deliver_due, enqueue
+
     settings = with_database_url(database_url)
     sessions = session_factory(database_engine(settings.database_url))
     now = datetime.now(UTC)
