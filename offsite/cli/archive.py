@@ -7,17 +7,16 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
 from offsite.cli.output import iso, when
 from offsite.settings import with_database_url
-from offsite.store.archive import Shown, UnknownRecords, records
-from offsite.store.heads import HeadsFileError, heads, parse_heads, signed_heads
-from offsite.store.signing import KEY_FILE, SigningKeyError, fingerprint, load_public_key, signer
-from offsite.store.verification import verify
+
+if TYPE_CHECKING:
+    from offsite.store.archive import Shown
 
 app = typer.Typer(help="The raw-packet archive (evidence).", no_args_is_help=True)
 
@@ -30,6 +29,9 @@ def heads_command(
     """Print the head of every chain as JSON lines, signed with the deployment's key, for publishing
     outside the platform (a file elsewhere, a witness's mailbox); the key's fingerprint goes to
     standard error. The worker also publishes them on a schedule (OFFSITE_ARCHIVE_PUBLISH_EVERY)."""
+    from offsite.store.heads import heads, signed_heads
+    from offsite.store.signing import KEY_FILE, SigningKeyError, signer
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     if unsigned:
@@ -46,6 +48,8 @@ def heads_command(
 @app.command("public-key")
 def public_key_command() -> None:
     """Print the public half of the deployment's signing key (PEM), for whoever checks the evidence."""
+    from offsite.store.signing import SigningKeyError, signer
+
     settings = with_database_url(None)
     with refused_as_usage_error(SigningKeyError):
         key = signer(settings.data_dir)
@@ -70,6 +74,10 @@ def verify_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Check every chain, its checkpoints and the published heads; name each bad record. Exit 1 if anything is wrong."""
+    from offsite.store.heads import HeadsFileError, parse_heads
+    from offsite.store.signing import SigningKeyError, fingerprint, load_public_key
+    from offsite.store.verification import verify
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     with refused_as_usage_error(SigningKeyError, HeadsFileError):
@@ -125,6 +133,8 @@ def show_command(
     A packet is printed as its text with control and format characters (\\r, \\n, \\t, \\x1b,
     \\u202e …), bytes that are not UTF-8 (\\xff) and the backslash (\\\\) escaped, so that what a
     device sent cannot drive the terminal; `--raw FILE` keeps the bytes exact."""
+    from offsite.store.archive import UnknownRecords, records
+
     engine = database_engine(with_database_url(database_url).database_url)
     try:
         found = records(engine, ids)

@@ -5,89 +5,79 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
 
 from offsite.cli.options import database_engine
-from offsite.db import dialect_of, make_engine, normalise_url
-from offsite.db.roles import (
-    DEFAULT_PURPOSE,
-    VERSION_TABLE,
-    Granted,
-    PermissionRefused,
-    RoleError,
-    Tables,
-    appenders,
-    grant_role,
-    grouped,
-    problems,
-    purpose_of,
-    refusal,
-    seal_append_only,
-)
-from offsite.db.schema import current_revision, upgrade
-from offsite.gateway.models import (
-    ArchiveWriter,
-    DeviceStatus,
-    DeviceStatusChange,
-    PlatformCommand,
-    ProjectionFailure,
-    ProjectionMark,
-    UnknownDevice,
-)
 from offsite.settings import get_settings
-from offsite.store.models import (
-    ArchiveCheckpoint,
-    CommandResult,
-    FacilityRuntime,
-    FacilityState,
-    InstrumentInfo,
-    IntervalValue,
-    LoggerRestart,
-    PendingHour,
-    RawPacket,
-    RealtimeValue,
-)
-from offsite.store.partitions import allow_creation
+
+if TYPE_CHECKING:
+    from offsite.db.roles import Granted, Tables
 
 app = typer.Typer(help="The database schema, and the database roles of the processes.", no_args_is_help=True)
 
-APPEND_ONLY = (RawPacket.__tablename__, ArchiveCheckpoint.__tablename__)
-"""The archive: only the gateway's role may append to it; no role but the owner may change, empty or drop it."""
 
-_UPSERT, _INSERT = ("INSERT", "UPDATE"), ("INSERT",)
-GATEWAY_WRITES: dict[str, tuple[str, ...]] = {
-    # offsite.gateway.projection → offsite.store.values: values upserted (binary COPY into a
-    # temporary table, then INSERT … ON CONFLICT DO UPDATE), and the hours they touch noted
-    IntervalValue.__tablename__: _UPSERT,
-    RealtimeValue.__tablename__: _UPSERT,
-    PendingHour.__tablename__: _UPSERT,
-    # offsite.gateway.projection → offsite.store.reports: what devices report about themselves
-    FacilityState.__tablename__: _UPSERT,
-    FacilityRuntime.__tablename__: _UPSERT,
-    LoggerRestart.__tablename__: _UPSERT,
-    InstrumentInfo.__tablename__: _INSERT,
-    CommandResult.__tablename__: _INSERT,
-    # offsite.gateway.projection: unknown callers, how far each chain is projected, what failed
-    UnknownDevice.__tablename__: _UPSERT,
-    ProjectionMark.__tablename__: _UPSERT,
-    ProjectionFailure.__tablename__: _INSERT,
-    # offsite.gateway.presence: current presence (upserted) and every change
-    DeviceStatus.__tablename__: _UPSERT,
-    DeviceStatusChange.__tablename__: _INSERT,
-    # offsite.gateway.commands: requests sent to devices, and their fate
-    PlatformCommand.__tablename__: _UPSERT,
-    # offsite.gateway.writers: where each archive chain's spool is
-    ArchiveWriter.__tablename__: _UPSERT,
-}
-"""What the gateway writes outside the archive, and with which privileges (INSERT; UPDATE for an
-upsert or a later change; never DELETE). It reads every table. A gateway change that writes
-another table must add it here, or the gateway's writes there are refused (and it spools)."""
+def append_only() -> tuple[str, ...]:
+    """The archive: only the gateway's role may append to it; no role but the owner may change, empty or drop it."""
+    from offsite.store.models import ArchiveCheckpoint, RawPacket
 
-TABLES = Tables(append_only=APPEND_ONLY, gateway_writes=GATEWAY_WRITES)
+    return (RawPacket.__tablename__, ArchiveCheckpoint.__tablename__)
+
+
+def tables() -> Tables:
+    """The archive's tables, and what the gateway writes outside the archive, with which privileges
+    (INSERT; UPDATE for an upsert or a later change; never DELETE). It reads every table. A gateway
+    change that writes another table must add it here, or the gateway's writes there are refused
+    (and it spools)."""
+    from offsite.db.roles import Tables
+    from offsite.gateway.models import (
+        ArchiveWriter,
+        DeviceStatus,
+        DeviceStatusChange,
+        PlatformCommand,
+        ProjectionFailure,
+        ProjectionMark,
+        UnknownDevice,
+    )
+    from offsite.store.models import (
+        CommandResult,
+        FacilityRuntime,
+        FacilityState,
+        InstrumentInfo,
+        IntervalValue,
+        LoggerRestart,
+        PendingHour,
+        RealtimeValue,
+    )
+
+    upsert, insert = ("INSERT", "UPDATE"), ("INSERT",)
+    gateway_writes: dict[str, tuple[str, ...]] = {
+        # offsite.gateway.projection → offsite.store.values: values upserted (binary COPY into a
+        # temporary table, then INSERT … ON CONFLICT DO UPDATE), and the hours they touch noted
+        IntervalValue.__tablename__: upsert,
+        RealtimeValue.__tablename__: upsert,
+        PendingHour.__tablename__: upsert,
+        # offsite.gateway.projection → offsite.store.reports: what devices report about themselves
+        FacilityState.__tablename__: upsert,
+        FacilityRuntime.__tablename__: upsert,
+        LoggerRestart.__tablename__: upsert,
+        InstrumentInfo.__tablename__: insert,
+        CommandResult.__tablename__: insert,
+        # offsite.gateway.projection: unknown callers, how far each chain is projected, what failed
+        UnknownDevice.__tablename__: upsert,
+        ProjectionMark.__tablename__: upsert,
+        ProjectionFailure.__tablename__: insert,
+        # offsite.gateway.presence: current presence (upserted) and every change
+        DeviceStatus.__tablename__: upsert,
+        DeviceStatusChange.__tablename__: insert,
+        # offsite.gateway.commands: requests sent to devices, and their fate
+        PlatformCommand.__tablename__: upsert,
+        # offsite.gateway.writers: where each archive chain's spool is
+        ArchiveWriter.__tablename__: upsert,
+    }
+    return Tables(append_only=append_only(), gateway_writes=gateway_writes)
+
 
 OwnerUrl = Annotated[
     str | None,
@@ -114,14 +104,19 @@ def upgrade_command(database_url: OwnerUrl = None) -> None:
     change an append-only table, and INSERT on it from every role that may not append to the
     archive; it names the roles that may. Run `offsite db grant` again for each role afterwards.
     """
+    from offsite.db import dialect_of, make_engine
+    from offsite.db.roles import appenders, seal_append_only
+    from offsite.db.schema import current_revision, upgrade
+
+    archive = append_only()
     url = owner_url(database_url)
     with refused_as_error(url):
         upgrade(url)
         engine = make_engine(url)
         try:
             with engine.begin() as conn:
-                revoked = seal_append_only(conn, APPEND_ONLY)
-                appending = appenders(conn, APPEND_ONLY)
+                revoked = seal_append_only(conn, archive)
+                appending = appenders(conn, archive)
             revision = current_revision(engine)
         finally:
             engine.dispose()
@@ -140,7 +135,9 @@ class Purpose(StrEnum):
     web = "web"
 
 
-_DEFAULT_PURPOSE = Purpose(DEFAULT_PURPOSE)
+_DEFAULT_PURPOSE = Purpose.worker
+"""``offsite.db.roles.DEFAULT_PURPOSE``, written out so that ``--help`` need not load the roles
+module (and SQLAlchemy); a test holds the two equal."""
 
 
 @app.command("grant")
@@ -173,6 +170,10 @@ def grant_command(
     than its purpose (through PUBLIC, say) or lacks what it needs, 2 if nothing could be granted.
     The grants, table by table: README, "Database roles (PostgreSQL)".
     """
+    from offsite.db import dialect_of
+    from offsite.db.roles import grant_role, problems, purpose_of
+    from offsite.store.partitions import allow_creation
+
     chosen = purpose_of(purpose.value)
     url = owner_url(database_url)
     if dialect_of(url) != "postgresql":
@@ -184,9 +185,9 @@ def grant_command(
     try:
         with refused_as_error(url), engine.begin() as conn:
             if check:
-                found = problems(conn, role, chosen, TABLES)
+                found = problems(conn, role, chosen, tables())
             else:
-                granted = grant_role(conn, role, chosen, TABLES, partitions=allow_creation)
+                granted = grant_role(conn, role, chosen, tables(), partitions=allow_creation)
                 found = granted.problems
                 typer.echo(_report(granted))
     finally:
@@ -201,6 +202,8 @@ def grant_command(
 
 def _report(granted: Granted) -> str:
     """What was granted, a line a kind."""
+    from offsite.db.roles import VERSION_TABLE, grouped
+
     lines = [
         f"granted to {granted.role} for the {granted.purpose} in database {granted.database}, "
         f"schema {granted.schema} (owner {granted.owner}):",
@@ -244,6 +247,10 @@ def _report(granted: Granted) -> str:
 @contextmanager
 def refused_as_error(url: str) -> Iterator[None]:
     """A grant that cannot be made, or a privilege the connected role lacks: one line, exit 2."""
+    from sqlalchemy.exc import DBAPIError
+
+    from offsite.db.roles import PermissionRefused, RoleError, refusal
+
     try:
         yield
     except (RoleError, PermissionRefused) as exc:
@@ -262,8 +269,16 @@ def refused_as_error(url: str) -> Iterator[None]:
 
 
 def _user(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from offsite.db import normalise_url
+
     return make_url(normalise_url(url)).username or "(the default user)"
 
 
 def _shown(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    from offsite.db import normalise_url
+
     return make_url(normalise_url(url)).render_as_string(hide_password=True)

@@ -8,15 +8,6 @@ from typing import Annotated
 import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
-from offsite.registry.passwords import (
-    PasswordKeyError,
-    cipher,
-    cipher_from_file,
-    fingerprint,
-    key_source,
-    read_key_file,
-)
-from offsite.registry.rotation import RotationError, rotate
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="The key that encrypts device access passwords.", no_args_is_help=True)
@@ -25,6 +16,8 @@ app = typer.Typer(help="The key that encrypts device access passwords.", no_args
 @app.command("show")
 def show() -> None:
     """Which key is in use (file and fingerprint; made now if there is none yet). The key itself is never printed."""
+    from offsite.registry.passwords import PasswordKeyError, key_source
+
     settings = with_database_url(None)
     with refused_as_usage_error(PasswordKeyError):
         typer.echo(f"device-password key: {key_source(settings)}")
@@ -43,6 +36,16 @@ def rotate_command(
     ``offsite.key`` in the working directory (treat that key as public), or when a key may have
     been read by others. Running it again changes nothing.
     """
+    from offsite.registry.passwords import (
+        PasswordKeyError,
+        cipher,
+        cipher_from_file,
+        fingerprint,
+        key_source,
+        read_key_file,
+    )
+    from offsite.registry.rotation import RotationError, rotate
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     with refused_as_usage_error(PasswordKeyError, RotationError):

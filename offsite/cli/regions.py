@@ -9,8 +9,6 @@ import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.cli.reporting import print_report
-from offsite.db import session_factory
-from offsite.registry.regions import load_anhui, load_regions
 from offsite.settings import with_database_url
 
 app = typer.Typer(help="Regions (GB/T 2260 divisions).", no_args_is_help=True)
@@ -22,6 +20,9 @@ def load(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Load a province's divisions; all or nothing, a file with errors changes nothing."""
+    from offsite.db import session_factory
+    from offsite.registry.regions import load_anhui, load_regions
+
     engine = database_engine(with_database_url(database_url).database_url)
     with session_factory(engine)() as session, session.begin():
         if file is None:

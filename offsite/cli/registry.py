@@ -8,17 +8,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table as RichTable
 
-from offsite.alarms.recompute import reach_back, recompute
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, region_level
 from offsite.cli.reporting import print_report
-from offsite.db import session_factory
-from offsite.registry.coverage import coverage
-from offsite.registry.exporter import export_csv, export_workbook
-from offsite.registry.importer import import_tables
-from offsite.registry.passwords import PasswordKeyError, cipher
 from offsite.registry.sheets import SHEETS, UnreadableFile, read_file
 from offsite.settings import with_database_url
 
@@ -32,6 +24,11 @@ def import_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Import a registry file. All or nothing: a file with any bad row changes nothing."""
+    from offsite.alarms.recompute import reach_back, recompute
+    from offsite.db import session_factory
+    from offsite.registry.importer import import_tables
+    from offsite.registry.passwords import PasswordKeyError, cipher
+
     settings = with_database_url(database_url)
     try:
         tables = read_file(file, sheet)
@@ -64,6 +61,9 @@ def export_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Export the registry (or blank templates) in the import format."""
+    from offsite.db import session_factory
+    from offsite.registry.exporter import export_csv, export_workbook
+
     engine = database_engine(with_database_url(database_url).database_url)
     with session_factory(engine)() as session:
         if target.suffix.lower() == ".xlsx":
@@ -91,6 +91,12 @@ def coverage_command(
     database_url: DatabaseUrl = None,
 ) -> None:
     """The three full coverages (三个全覆盖) per region: installed, networked, under O&M."""
+    from rich.console import Console
+    from rich.table import Table as RichTable
+
+    from offsite.db import session_factory
+    from offsite.registry.coverage import coverage
+
     level = region_level(level)
     day = day_or_today(on, datetime.now(UTC).date())
     engine = database_engine(with_database_url(database_url).database_url)

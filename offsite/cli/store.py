@@ -11,8 +11,6 @@ import typer
 from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.hj212.times import CST
 from offsite.settings import get_settings, with_database_url
-from offsite.store.partitions import Partitions, existing
-from offsite.store.retention import retire_realtime
 
 app = typer.Typer(help="Storage upkeep: partitions and retention.", no_args_is_help=True)
 
@@ -20,6 +18,8 @@ app = typer.Typer(help="Storage upkeep: partitions and retention.", no_args_is_h
 @app.command("partitions")
 def partitions(database_url: DatabaseUrl = None) -> None:
     """Create this month's and the next months' partitions (PostgreSQL; nothing to do on SQLite)."""
+    from offsite.store.partitions import Partitions, existing
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     with engine.begin() as conn:
@@ -41,6 +41,8 @@ def retire(
 
     Dropping a partition is the schema owner's right: without --database-url, this runs as
     OFFSITE_OWNER_DATABASE_URL when it is set."""
+    from offsite.store.retention import retire_realtime
+
     settings = with_database_url(database_url or get_settings().owner_database_url)
     try:
         limit = (
