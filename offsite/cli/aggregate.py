@@ -6,20 +6,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import polars as pl
 import typer
 
-from offsite.alarms.recompute import recompute, recompute_pending
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today
 from offsite.hj212.times import CST
-from offsite.quality.aggregate import BadInput, Outlet, aggregate, device_intervals, read_minutes, write_output
-from offsite.quality.incremental import aggregate_window
-from offsite.quality.intervals import BadInterval, Interval, interval_problem
-from offsite.registry.models import FLOW_BASES, FLOW_UNITS
-from offsite.registry.standards import UnknownStandard, standard
 from offsite.settings import with_database_url
+
+if TYPE_CHECKING:
+    from offsite.quality.aggregate import Outlet
+    from offsite.quality.intervals import Interval
 
 app = typer.Typer(help="Minute → hour → day, on files or on the database.", invoke_without_command=True)
 
@@ -50,6 +47,11 @@ def run(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Aggregate minute data to hours and days, judging validity by the data flags."""
+    import polars as pl
+
+    from offsite.quality.aggregate import BadInput, aggregate, device_intervals, read_minutes, write_output
+    from offsite.quality.intervals import BadInterval
+
     if input_file is None:
         _on_database(pending=pending, since=since, until=until, database_url=database_url)
         return
@@ -92,6 +94,9 @@ def _intervals_line(used: dict[str, Interval]) -> str:
 
 
 def _on_database(*, pending: bool, since: str | None, until: str | None, database_url: str | None) -> None:
+    from offsite.alarms.recompute import recompute, recompute_pending
+    from offsite.quality.incremental import aggregate_window
+
     if pending == (since is not None):
         raise typer.BadParameter("give --input FILE --out FILE, or --pending, or --from DAY [--to DAY]")
     settings = with_database_url(database_url)
@@ -140,6 +145,12 @@ def _flag_map(text: str | None) -> dict[str, str]:
 
 
 def _outlets(path: Path) -> dict[str, Outlet]:
+    import polars as pl
+
+    from offsite.quality.aggregate import BadInput, Outlet
+    from offsite.quality.intervals import interval_problem
+    from offsite.registry.models import FLOW_BASES, FLOW_UNITS
+
     frame = pl.read_csv(path, infer_schema=False)
     if not {"mn", "medium"} <= set(frame.columns):
         raise BadInput(f"{path}: the outlets file needs at least mn,medium")
@@ -169,6 +180,9 @@ def _outlets(path: Path) -> dict[str, Outlet]:
 
 
 def _standard_o2(path: Path, number: int, key: str) -> float | None:
+    from offsite.quality.aggregate import BadInput
+    from offsite.registry.standards import UnknownStandard, standard
+
     try:
         return standard(key).o2_ref
     except UnknownStandard as exc:

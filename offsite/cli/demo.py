@@ -31,8 +31,7 @@ def demo(
 ) -> None:
     """Run a province: gateway, worker and simulated devices over TCP; a month of data, alarms of
     every colour, the fraud cases screened, notifications delivered to local sinks; then live."""
-    # imported here, not at the top: `offsite demo --help` need not load the whole platform
-    from offsite.demo.run import Demo, Options  # noqa: PLC0415
+    from offsite.demo.run import Demo, Options
 
     # the demo's directory is its data directory: its key, its gateway's spool, its sinks
     settings = with_database_url(database_url).model_copy(update={"data_dir": directory.resolve()})

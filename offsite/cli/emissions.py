@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import polars as pl
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import select
 
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, amount, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
 from offsite.cli.output import CLOCK, Format, emit_rows
-from offsite.db import session_factory
 from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
-from offsite.quality.coverage import load_coverage, month_span
-from offsite.quality.totals import SCOPE, emission_totals
-from offsite.registry.models import Outlet
 from offsite.settings import with_database_url
+
+if TYPE_CHECKING:
+    import polars as pl
+    from rich.table import Table
 
 TONNE_KG = 1000.0
 
@@ -36,6 +32,15 @@ def emissions(
     """Emission totals from the computed loads: the month, the year to date and the largest day,
     beside the day, month and year caps of the discharge permit, and the days and hours of the
     month each total covers. Tables show kg or t, rounded; --format json|csv gives kg unrounded."""
+    import polars as pl
+    from rich.console import Console
+    from sqlalchemy import select
+
+    from offsite.db import session_factory
+    from offsite.quality.coverage import load_coverage, month_span
+    from offsite.quality.totals import SCOPE, emission_totals
+    from offsite.registry.models import Outlet
+
     out = chosen(fmt, as_json, as_csv)
     chosen_month = _month(month)
     settings = with_database_url(database_url)
@@ -61,6 +66,8 @@ def emissions(
 
 
 def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
+    from rich.table import Table
+
     first = month.replace(day=1)
     whole = ((first + timedelta(days=32)).replace(day=1) - first).days
     so_far = "" if days == whole else f"，本月截至今日 {days} 天"

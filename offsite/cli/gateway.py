@@ -5,29 +5,21 @@ from __future__ import annotations
 import asyncio
 import signal
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from sqlalchemy import Engine, select
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen, percent
-from offsite.cli.logs import configure
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
 from offsite.cli.output import CLOCK, Format, emit_rows, when
-from offsite.db import make_engine
-from offsite.gateway.models import UnknownDevice
-from offsite.gateway.rates import online_by_status
-from offsite.gateway.server import Gateway
-from offsite.gateway.writers import SpoolElsewhere, legacy_spool, orphaned_spools, settled_writer
 from offsite.hj212.times import CST
 from offsite.quality.markkinds import mark_kinds
-from offsite.quality.rates import LEVELS, daily_rates, hours_elapsed, monthly_rates
-from offsite.registry.passwords import PasswordKeyError, key_source
-from offsite.settings import Settings, with_database_url
-from offsite.store.signing import SigningKeyError
+from offsite.settings import with_database_url
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from offsite.settings import Settings
 
 gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
 devices_app = typer.Typer(help="Devices as the gateway sees them.", no_args_is_help=True)
@@ -40,6 +32,12 @@ def run(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Receive HJ 212 traffic until SIGINT or SIGTERM, then drain and stop."""
+    from offsite.cli.logs import configure
+    from offsite.gateway.server import Gateway
+    from offsite.gateway.writers import SpoolElsewhere, legacy_spool, orphaned_spools, settled_writer
+    from offsite.registry.passwords import PasswordKeyError, key_source
+    from offsite.store.signing import SigningKeyError
+
     settings = with_database_url(database_url)
     updates = {k: v for k, v in (("gateway_host", host), ("gateway_port", port)) if v is not None}
     settings = settings.model_copy(update=updates)
@@ -67,7 +65,7 @@ def run(
         await gateway.stop()
 
     try:
-        import uvloop  # noqa: PLC0415
+        import uvloop
 
         uvloop.run(main())
     except ImportError:
@@ -77,6 +75,10 @@ def run(
 def _gateway_engine(settings: Settings) -> Engine:
     """The database's engine; a database that does not answer is no reason not to start, since
     the gateway spools until it does (a wrong schema or a missing SQLite file still is)."""
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    from offsite.db import make_engine
+
     try:
         return database_engine(settings.database_url, statement_timeout=settings.gateway_statement_timeout)
     except (OperationalError, InterfaceError) as exc:
@@ -92,6 +94,10 @@ def unknown(
     database_url: DatabaseUrl = None,
 ) -> None:
     """MNs that call but are not registered (or send a wrong password), most recent first."""
+    from sqlalchemy import select
+
+    from offsite.gateway.models import UnknownDevice
+
     out = chosen(fmt, as_json, as_csv)
     engine = database_engine(with_database_url(database_url).database_url)
     with engine.connect() as conn:
@@ -140,6 +146,12 @@ def status(
     """Networking (联网率), transmission (传输率), valid-data (有效率) and effective transmission
     (有效传输率) rates per region, unit, device or factor, over the hours expected: approved stop
     marks and units declared stopped are not expected to send."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from offsite.gateway.rates import online_by_status
+    from offsite.quality.rates import LEVELS, daily_rates, hours_elapsed, monthly_rates
+
     if by not in LEVELS:
         raise typer.BadParameter(f"{by!r} is not one of {', '.join(LEVELS)}", param_hint="--by")
     if today and day is not None:

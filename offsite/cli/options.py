@@ -55,7 +55,7 @@ def refused_as_usage_error(*errors: type[Exception]) -> Iterator[None]:
 def database_engine(url: str, **kwargs: Any) -> Engine:
     """The engine of a database at the newest schema; else one line naming what to do, exit 2."""
     # imported here: every command module imports these options, and Alembic is heavy
-    from offsite.db.schema import SchemaError, ready_engine  # noqa: PLC0415
+    from offsite.db.schema import SchemaError, ready_engine
 
     with refused_as_usage_error(SchemaError):
         return ready_engine(url, **kwargs)

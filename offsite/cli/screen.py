@@ -14,11 +14,7 @@ import typer
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today
 from offsite.hj212.times import CST
 from offsite.quality.markkinds import MarkKindsError, mark_kinds
-from offsite.screening.database import refresh_profiles, screen_window
-from offsite.screening.engine import screen as run_catalogue
-from offsite.screening.files import InputError, read_data, read_inputs
 from offsite.screening.parameters import ParameterError, load
-from offsite.screening.pool import screen_each
 from offsite.settings import get_settings, with_database_url
 
 
@@ -69,6 +65,10 @@ def screen(
     File mode (--input): clues as JSON lines, nothing stored. Database mode (--from/--to, no
     --input): the stored minutes of every device, with the registry's limits, cameras, marks and
     meters; clues are stored, joined to earlier ones, and listed by `offsite clues list`."""
+    from offsite.screening.engine import screen as run_catalogue
+    from offsite.screening.files import InputError, read_data, read_inputs
+    from offsite.screening.pool import screen_each
+
     if not input_files:
         _on_database(config, since, until, database_url, refresh=refresh_profiles, workers=workers)
         return
@@ -113,6 +113,8 @@ def screen(
 
 def _batches(given: list[Path]) -> list[Path]:
     """The input files: those given, and the CSV and Parquet files of any folder given."""
+    from offsite.screening.files import InputError
+
     files = []
     for path in given:
         if path.is_dir():
@@ -134,6 +136,8 @@ def _on_database(
     refresh: bool,
     workers: int | None,
 ) -> None:
+    from offsite.screening.database import refresh_profiles, screen_window
+
     if since is None:
         raise typer.BadParameter("give --input FILE, or --from DAY [--to DAY] to screen the database")
     try:

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from offsite.cli.options import DatabaseUrl, database_engine
-from offsite.registry.passwords import cipher
 from offsite.settings import with_database_url
-from offsite.sim.fleet import Fleet, specs_from_registry
 
 app = typer.Typer(help="Simulate the registry's data loggers.", invoke_without_command=True)
 
@@ -27,6 +25,9 @@ def simulate(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the devices: their history first, then live, answering the platform's requests."""
+    from offsite.registry.passwords import cipher
+    from offsite.sim.fleet import Fleet, specs_from_registry
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     specs = specs_from_registry(engine, cipher(settings), devices)

@@ -7,20 +7,8 @@ from datetime import UTC
 from typing import Annotated
 
 import typer
-from apscheduler.schedulers.blocking import BlockingScheduler
 
 from offsite.cli.options import DatabaseUrl, database_engine
-from offsite.jobs.scheduled import (
-    JOBS,
-    add_jobs,
-    aggregate_job,
-    daily_job,
-    deliver_job,
-    heads_job,
-    offline_job,
-    profiles_job,
-    screen_job,
-)
 from offsite.settings import with_database_url
 
 
@@ -33,6 +21,20 @@ def worker(
 ) -> None:
     """Run the scheduled jobs: aggregation, daily grading and missing-data check, peer profiles,
     screening, offline alarms, the outbox, the archive's signed heads to the witnesses."""
+    from apscheduler.schedulers.blocking import BlockingScheduler
+
+    from offsite.jobs.scheduled import (
+        JOBS,
+        add_jobs,
+        aggregate_job,
+        daily_job,
+        deliver_job,
+        heads_job,
+        offline_job,
+        profiles_job,
+        screen_job,
+    )
+
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
     if not once:
