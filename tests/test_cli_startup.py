@@ -7,16 +7,20 @@ import json
 import os
 import subprocess
 import sys
+from datetime import datetime
 
 import pytest
 from typer.testing import CliRunner
 
 from offsite.cli import COMMANDS, app, load_command
+from offsite.hj212 import encode
+from offsite.hj212.times import CST
+from offsite.hj212.uploads import upload
 
-HEAVY = ("polars", "sqlalchemy", "numpy", "scipy", "alembic")
+HEAVY = ("polars", "sqlalchemy", "numpy", "scipy", "alembic", "pandas", "openpyxl", "apscheduler", "uvloop")
 
 
-def loaded_after(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def loaded_after(*args: str, stdin: str = "") -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Runs ``offsite ARGS`` in a fresh interpreter; the heavy modules it had imported at exit."""
     probe = (
         "import atexit, json, sys\n"
@@ -26,7 +30,7 @@ def loaded_after(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]
         "main()\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, env={**os.environ}
+        [sys.executable, "-c", probe], input=stdin, capture_output=True, text=True, check=False, env={**os.environ}
     )
     return done, set(json.loads(done.stderr.strip().splitlines()[-1]))
 
@@ -36,6 +40,74 @@ def test_help_imports_nothing_heavy(args: list[str]) -> None:
     done, heavy = loaded_after(*args)
     assert "Usage:" in done.stdout, done.stderr
     assert heavy == set()
+
+
+def test_decoding_packets_imports_nothing_heavy() -> None:
+    packet = upload(
+        cn="2011",
+        mn="88888880000001",
+        pw="123456",
+        st="31",
+        qn="20261207080000000",
+        data_time=datetime(2026, 12, 7, 8, tzinfo=CST),
+        factors={"a21026": {"Rtd": 12.5, "Flag": "N"}},
+    )
+    done, heavy = loaded_after("hj212", "decode", stdin=encode(packet).decode("ascii"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.splitlines()[0])["mn"] == "88888880000001"
+    assert heavy == set()
+
+
+HELP_PROBE = """
+import json, sys
+from typer.testing import CliRunner
+from offsite.cli import app, load_command
+name = sys.argv[1]
+runner = CliRunner()
+asked = [[name, "--help"]] + [[name, sub, "--help"] for sub in getattr(load_command(name), "commands", {})]
+answers = {" ".join(args): runner.invoke(app, args, env={"COLUMNS": "120"}) for args in asked}
+print(json.dumps({
+    "answers": {args: [r.exit_code, r.output] for args, r in answers.items()},
+    "heavy": [m for m in HEAVY if m in sys.modules],
+}))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_a_group_and_its_commands_answer_help_without_the_heavy_stack(name: str) -> None:
+    # one fresh interpreter a group: its --help and each of its commands' --help
+    done = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n{HELP_PROBE}", name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    found = json.loads(done.stdout)
+    for args, (code, output) in found["answers"].items():
+        assert code == 0, f"offsite {args}: {output}"
+        assert "Usage:" in output, f"offsite {args}: {output}"
+    assert found["heavy"] == []
+
+
+def test_what_help_names_without_loading_the_models_is_what_the_models_hold() -> None:
+    # the help texts read these from light modules (or, for --for, write them out): the models
+    # and the roles module are the ones that judge
+    from offsite.alarms.models import VERDICTS
+    from offsite.cli.alarms import VERDICTS as ALARMS_HELP
+    from offsite.cli.clues import STATES as CLUES_HELP
+    from offsite.cli.db import _DEFAULT_PURPOSE, Purpose
+    from offsite.cli.notify import CHANNELS as NOTIFY_CHANNELS_HELP
+    from offsite.cli.notify import STATES as NOTIFY_STATES_HELP
+    from offsite.db.roles import DEFAULT_PURPOSE, PURPOSES
+    from offsite.notify.models import CHANNELS, STATES
+    from offsite.screening.models import STATES as CLUE_STATES
+
+    assert ALARMS_HELP == VERDICTS
+    assert CLUES_HELP == CLUE_STATES
+    assert (NOTIFY_CHANNELS_HELP, NOTIFY_STATES_HELP) == (CHANNELS, STATES)
+    assert tuple(Purpose) == PURPOSES
+    assert _DEFAULT_PURPOSE == DEFAULT_PURPOSE
 
 
 def test_help_lists_every_command_with_its_line() -> None:
