@@ -33,11 +33,12 @@ from offsite.registry.models import (
 )
 from offsite.registry.passwords import decrypt, encrypt
 from offsite.registry.sheets import Table, normalise_coordinates
+from offsite.registry.standards import reference_o2
 
 DEFAULTS: dict[str, dict[str, Any]] = {
     "units": {"supervision_level": "provincial", "status": "producing"},
     "devices": {"protocol_version": "2017", "crc_variants": "hj212", "factors": "", "active": True},
-    "limits": {"basis": "corrected", "period": "day"},
+    "limits": {"period": "day"},  # the basis defaults per outlet: ``_default_basis``
     "contacts": {"channel": "sms"},
 }
 
@@ -236,6 +237,17 @@ def _apply_limit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
     outlet = _outlet(ctx, number, credit, code)
     if outlet is None:
         return
+    basis = values.get("basis")
+    if basis is None:
+        values["basis"] = _default_basis(outlet)
+    elif basis == "corrected" and outlet.medium != "gas":
+        ctx.error(
+            number,
+            "basis",
+            f"corrected (折算) is the flue-gas reference-O2 basis; outlet {code} is water: "
+            "give measured (实测) or leave it empty",
+        )
+        return
     upper, lower = values.get("value"), values.get("lower")
     if upper is None and lower is None:  # a lower bound alone is a limit (dissolved oxygen, pH ≥ 6)
         ctx.error(number, "value", "a limit needs an upper limit (限值), a lower one (下限) or both")
@@ -264,6 +276,16 @@ def _apply_limit(ctx: _Context, number: int, values: dict[str, Any]) -> None:
     if ctx.report.created + ctx.report.updated > changes:
         start, report = values["valid_from"], ctx.report
         report.limits_from = min(start, report.limits_from) if report.limits_from else start
+
+
+def _default_basis(outlet: Outlet) -> str:
+    """The basis of a limit that names none: corrected (折算) only where the outlet has a reference
+    O2 to correct to (its own, else its standard's); measured (实测) otherwise. A corrected-basis
+    limit judges corrected values only, and a water outlet or a flue without a reference O2 never
+    has one, so a corrected default there would be a limit that never judges anything."""
+    if outlet.medium == "gas" and reference_o2(outlet.o2_ref, outlet.standard) is not None:
+        return "corrected"
+    return "measured"
 
 
 def _unit_and_outlet(ctx: _Context, number: int, values: dict[str, Any]) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -426,6 +427,9 @@ def parse_value(column: Column, cell: Any) -> tuple[Any, str | None]:
             number = float(str(cell).strip()) if not isinstance(cell, int | float) else float(cell)
         except ValueError:
             return None, f"{cell!r} is not a number"
+        if not math.isfinite(number):
+            # inf would be a limit never exceeded, nan a value no comparison or constraint can hold
+            return None, f"{cell!r} is not a finite number"
         return number, None
     if column.kind == "int":
         text = str(cell).strip()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from openpyxl import Workbook
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session
 
 from offsite.db import session_factory
@@ -22,7 +23,7 @@ from offsite.registry.importer import import_tables
 from offsite.registry.models import Contact, Device, DeviceMnChange, Limit, Outlet, RegistryChange, Unit
 from offsite.registry.passwords import decrypt
 from offsite.registry.regions import load_anhui
-from offsite.registry.sheets import SHEETS, UnreadableFile, read_file, sheet_named
+from offsite.registry.sheets import SHEETS, UnreadableFile, parse_value, read_file, sheet_named
 
 FERNET = Fernet(Fernet.generate_key())
 CEMENT = credit_code.make("91341300MA2NXQ0A1")
@@ -180,7 +181,20 @@ def _officer(**values: Any) -> dict[str, Any]:
     return {"name": "张三", "phone": "13800000000", "role": "区县执法人员", "region_code": "341302"} | values
 
 
-BROKEN = {
+def _water_limit(**values: Any) -> dict[str, Any]:
+    return {
+        "credit_code": WATER,
+        "outlet_code": "DW001",
+        "factor": "w01018",
+        "standard": "GB18918-2002-1A",
+        "value": 50,
+        "valid_from": "2024-01-01",
+        "source": "GB 18918-2002 表1",
+    } | values
+
+
+Rows = dict[str, list[dict[str, Any]]]
+BROKEN: dict[str, tuple[Callable[[Rows], object], list[tuple[str, int, str, str]]]] = {
     "missing required column": (
         lambda r: [u.pop("industry_code") for u in r["units"]],
         [("units", 1, "industry_code", "required column 行业类别代码 (industry_code) is missing")],
@@ -268,6 +282,22 @@ BROKEN = {
     "limit with neither bound": (
         lambda r: r["limits"][0].pop("value"),
         [("limits", 2, "value", "a limit needs an upper limit (限值), a lower one (下限) or both")],
+    ),
+    "corrected basis on a water outlet": (
+        lambda r: r["limits"].append(_water_limit(basis="折算")),
+        [("limits", 3, "basis", "outlet DW001 is water: give measured (实测) or leave it empty")],
+    ),
+    "limit that is infinite": (
+        lambda r: r["limits"][0].update(value="inf"),
+        [("limits", 2, "value", "'inf' is not a finite number")],
+    ),
+    "limit that is not a number (nan)": (
+        lambda r: r["limits"][0].update(value="nan", lower="-Infinity"),
+        [("limits", 2, "value", "'nan' is not a finite number"), ("limits", 2, "lower", "is not a finite number")],
+    ),
+    "cross-section that is infinite": (
+        lambda r: r["outlets"][0].update(area_m2="1e999"),
+        [("outlets", 2, "area_m2", "'1e999' is not a finite number")],
     ),
     "bad number and bad choice": (
         lambda r: r["limits"][0].update(value="两百", basis="大约"),
@@ -416,3 +446,66 @@ def test_a_refused_password_is_named_by_its_characters_never_echoed(anhui: Engin
     assert (error.sheet, error.row, error.column) == ("devices", 2, "password")
     assert "'#', '&'" in error.reason
     assert "Secret" not in str(error)
+
+
+@pytest.mark.parametrize("cell", ["nan", "NaN", "inf", "-inf", "Infinity", float("nan"), float("inf")])
+def test_no_float_column_takes_a_number_that_is_not_finite(cell: Any) -> None:
+    floats = [(sheet.name, c) for sheet in SHEETS for c in sheet.columns if c.kind == "float"]
+    assert len(floats) >= 7  # lon, lat, o2_ref, area_m2, value, lower, amount_t, rated_kw
+    for name, column in floats:
+        value, reason = parse_value(column, cell)
+        assert value is None, (name, column.key)
+        assert reason is not None
+        assert "is not a finite number" in reason
+
+
+def test_a_nan_limit_in_a_csv_is_a_row_error_not_a_crash(anhui: Engine, tmp_path: Path) -> None:
+    run(anhui, workbook(tmp_path / "in.xlsx", base_rows()))
+    path = tmp_path / "limits.csv"
+    path.write_text(
+        "统一社会信用代码,排放口编号,因子编码,执行标准,限值,生效日期,来源\n"
+        f"{WATER},DW001,w01018,GB18918-2002-1A,nan,2024-01-01,x\n",
+        encoding="utf-8",
+    )
+    report = run(anhui, path)
+    assert [str(e) for e in report.errors] == ["limits, row 2, value: 'nan' is not a finite number"]
+
+
+def test_a_limit_without_a_basis_is_corrected_only_where_its_outlet_has_a_reference_o2(
+    anhui: Engine, tmp_path: Path
+) -> None:
+    rows = base_rows()
+    rows["outlets"].append(  # a flue whose standard is not in the table and which sets no reference O2
+        {"credit_code": CEMENT, "code": "DA002", "name": "破碎机排气筒", "medium": "废气", "standard": "local-2020"}
+    )
+    rows["limits"] += [
+        _water_limit(),
+        {
+            "credit_code": CEMENT,
+            "outlet_code": "DA002",
+            "factor": "a34013",
+            "standard": "local-2020",
+            "value": 10,
+            "valid_from": "2024-01-01",
+            "source": "地方标准",
+        },
+    ]
+    report = run(anhui, workbook(tmp_path / "in.xlsx", rows))
+    assert report.ok, report.errors
+    with Session(anhui) as session:
+        stored = dict(session.execute(select(Limit.factor, Limit.basis)).all())
+    # the kiln (reference O2 10 %) corrects; the wastewater outlet and the flue without one do not
+    assert stored == {"a21026": "corrected", "w01018": "measured", "a34013": "measured"}
+
+
+def test_reimporting_a_limit_without_a_basis_repairs_a_stored_corrected_basis(anhui: Engine, tmp_path: Path) -> None:
+    rows = base_rows()
+    rows["limits"].append(_water_limit())
+    path = workbook(tmp_path / "in.xlsx", rows)
+    run(anhui, path)
+    with session_factory(anhui)() as session, session.begin():
+        session.execute(update(Limit).where(Limit.factor == "w01018").values(basis="corrected"))  # as imported before
+    report = run(anhui, path)
+    assert (report.updated, report.ok) == (1, True)
+    with Session(anhui) as session:
+        assert session.scalars(select(Limit.basis).where(Limit.factor == "w01018")).one() == "measured"
