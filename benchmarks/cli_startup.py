@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,7 +43,9 @@ COMMAND_HELP = (
 
 def packets(count: int = 60) -> str:
     """An hour of 8-factor minute uploads, as a logger sends them, for ``hj212 decode``."""
-    factors = {code: {"Avg": 12.25 + i, "Flag": "N"} for i, code in enumerate(("a21026", "a21002", "a34013", "a19001"))}
+    factors: dict[str, dict[str, float | str]] = {
+        code: {"Avg": 12.25 + i, "Flag": "N"} for i, code in enumerate(("a21026", "a21002", "a34013", "a19001"))
+    }
     frames = (
         encode(
             upload(
@@ -73,16 +76,20 @@ def cases() -> list[tuple[list[str], str]]:
     return [*((args, "") for args in helps), *LIGHT]
 
 
-def wall(args: list[str], stdin: str, runs: int, env: dict[str, str]) -> tuple[float, float]:
-    """Median and best of ``runs`` (the best is the steadier figure on a machine others share)."""
-    times = []
+def wall(args: list[str], stdin: str, runs: int, env: dict[str, str]) -> tuple[float, float, float]:
+    """Median and best wall time of ``runs``, and the median CPU time (user + system) the command
+    took: on a machine others share, waiting for a core inflates the wall time, not the CPU time."""
+    times, cpu = [], []
     for _ in range(runs):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
         subprocess.run(
             [sys.executable, "-m", "offsite", *args], input=stdin, text=True, capture_output=True, check=False, env=env
         )
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+    return statistics.median(times), min(times), statistics.median(cpu)
 
 
 def imports(args: list[str], stdin: str, env: dict[str, str]) -> tuple[float, list[str]]:
@@ -117,7 +124,7 @@ def main() -> None:
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     bare = time.perf_counter() - start
     print(f"python itself: {bare:.3f} s")
-    print(f"{'command':<30} {'wall (median)':>14} {'best':>8} {'importing':>10}  heavy modules imported")
+    print(f"{'command':<30} {'wall (median)':>14} {'best':>8} {'cpu':>8} {'importing':>10}  heavy modules imported")
     slow = []
     # keys show and archive public-key make a key where there is none: in a directory of its own, not the user's
     with tempfile.TemporaryDirectory() as data_dir:
@@ -126,9 +133,10 @@ def main() -> None:
             shown = "offsite " + " ".join(args)
             if options.only and options.only not in shown:
                 continue
-            seconds, best = wall(args, stdin, options.runs, env)
+            seconds, best, cpu = wall(args, stdin, options.runs, env)
             importing, heavy = imports(args, stdin, env)
-            print(f"{shown:<30} {seconds:>12.3f} s {best:>6.3f} s {importing:>8.3f} s  {', '.join(heavy) or '-'}")
+            figures = f"{seconds:>12.3f} s {best:>6.3f} s {cpu:>6.3f} s {importing:>8.3f} s"
+            print(f"{shown:<30} {figures}  {', '.join(heavy) or '-'}")
             if seconds >= 0.5:
                 slow.append(shown)
     print(f"median over 0.5 s: {', '.join(slow) or 'none'}")

@@ -93,19 +93,18 @@ def test_a_group_and_its_commands_answer_help_without_the_heavy_stack(name: str)
 def test_what_help_names_without_loading_the_models_is_what_the_models_hold() -> None:
     # the help texts read these from light modules (or, for --for, write them out): the models
     # and the roles module are the ones that judge
+    from offsite.alarms import verdicts
     from offsite.alarms.models import VERDICTS
-    from offsite.cli.alarms import VERDICTS as ALARMS_HELP
-    from offsite.cli.clues import STATES as CLUES_HELP
     from offsite.cli.db import _DEFAULT_PURPOSE, Purpose
-    from offsite.cli.notify import CHANNELS as NOTIFY_CHANNELS_HELP
-    from offsite.cli.notify import STATES as NOTIFY_STATES_HELP
     from offsite.db.roles import DEFAULT_PURPOSE, PURPOSES
+    from offsite.notify import vocabulary
     from offsite.notify.models import CHANNELS, STATES
+    from offsite.screening import states
     from offsite.screening.models import STATES as CLUE_STATES
 
-    assert ALARMS_HELP == VERDICTS
-    assert CLUES_HELP == CLUE_STATES
-    assert (NOTIFY_CHANNELS_HELP, NOTIFY_STATES_HELP) == (CHANNELS, STATES)
+    assert verdicts.VERDICTS == VERDICTS
+    assert states.STATES == CLUE_STATES
+    assert (vocabulary.CHANNELS, vocabulary.STATES) == (CHANNELS, STATES)
     assert tuple(Purpose) == PURPOSES
     assert _DEFAULT_PURPOSE == DEFAULT_PURPOSE
 
