@@ -7,6 +7,7 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, CheckConstraint, Date, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
+from offsite.alarms import verdicts
 from offsite.db import Base, UtcDateTime
 
 KINDS = ("exceedance", "offline", "missing")
@@ -16,7 +17,7 @@ STATES = ("open", "acknowledged", "verified", "closed", "cleared", "cleared_unve
 """``cleared``: the count fell to zero after an officer verified the alarm; ``cleared_unverified``:
 it fell to zero before anyone did, so it stays listed for follow-up."""
 LIVE = ("open", "acknowledged", "verified")
-VERDICTS = ("real_exceedance", "equipment_fault", "declared_outage", "false_alarm")
+VERDICTS = verdicts.VERDICTS
 
 
 def _in(column: str, values: tuple[str, ...]) -> CheckConstraint:

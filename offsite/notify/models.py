@@ -8,10 +8,10 @@ from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, Stri
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offsite.db import Base, UtcDateTime
+from offsite.notify import vocabulary
 
-CHANNELS = ("email", "webhook", "wecom", "dingtalk", "sms")
-STATES = ("pending", "sent", "held", "failed")
-"""``held``: over the person's daily cap, to be summed up in a digest instead of sent."""
+CHANNELS = vocabulary.CHANNELS
+STATES = vocabulary.STATES
 
 
 class OutboxMessage(Base):

@@ -9,8 +9,9 @@ from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from offsite.db import Base, UtcDateTime
+from offsite.screening import states
 
-STATES = ("new", "confirmed", "dismissed")
+STATES = states.STATES
 
 
 class Clue(Base):
