@@ -52,14 +52,15 @@ def file_command(
     county bureau decides, by the deadline ``mark_decide_within`` sets)."""
     from offsite.alarms.contradictions import contradiction
     from offsite.db import session_factory
-    from offsite.quality.markcaps import MarkCapsError, cap_findings, mark_caps
-    from offsite.quality.marks import MarkError, file_mark
+    from offsite.quality.markcaps import MarkCapsError, mark_caps
+    from offsite.quality.marks import MarkError, cap_findings, file_mark
 
     settings = with_database_url(database_url)
     window = _instant(start, "--start"), _instant(end, "--end")
     engine = database_engine(settings.database_url)
     with refused_as_usage_error(MarkKindsError, MarkCapsError):
-        kinds, caps = mark_kinds(settings.mark_kinds_file), mark_caps(settings.mark_caps_file)
+        kinds = mark_kinds(settings.mark_kinds_file)
+        caps = mark_caps(settings.mark_caps_file, kinds)
     with session_factory(engine)() as session:
         with refused_as_usage_error(MarkError):
             mark = file_mark(
@@ -76,6 +77,8 @@ def file_command(
                 factor=factor,
                 decide_within=settings.mark_decide_within,
                 kinds=kinds,
+                max_window=settings.mark_max_window,
+                backdate_limit=settings.mark_backdate_limit,
             )
         mark.contradiction = contradiction(engine, session, mark, settings)
         beyond = cap_findings(session, [mark], caps).get(mark.id)
@@ -95,18 +98,26 @@ def kinds_command(
     as_csv: CsvFlag = False,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """The mark kinds accepted: key, Chinese terms, codes, and where each comes from ([V]/[R])."""
+    """The mark kinds accepted: key, Chinese terms, codes, category (device: 设备标记; condition:
+    工况标记), and where each comes from ([V]/[R])."""
     settings = with_database_url(database_url)
     with refused_as_usage_error(MarkKindsError):
         table = mark_kinds(settings.mark_kinds_file)
     rows = [
-        {"key": k.key, "terms": "/".join(k.terms), "codes": "/".join(k.codes), "stop": k.stop, "tag": k.tag}
+        {
+            "key": k.key,
+            "terms": "/".join(k.terms),
+            "codes": "/".join(k.codes),
+            "stop": k.stop,
+            "tag": k.tag,
+            "category": k.category,
+        }
         for k in table.kinds
     ]
     if emit_rows(rows, chosen(fmt, as_json, as_csv)):
         return
     for r in rows:
-        typer.echo(f"{r['key']}\t{r['terms']}\t{r['codes'] or '-'}\t{r['tag']}")
+        typer.echo(f"{r['key']}\t{r['terms']}\t{r['codes'] or '-'}\t{r['category']}\t{r['tag']}")
 
 
 def _scope(mark: DataMark, mn: str | None) -> str:
@@ -150,7 +161,7 @@ def reject(mark_id: int, by: By, comment: str = "", database_url: DatabaseUrl = 
 
 LIST_COLUMNS = (
     "id", "outlet", "scope", "device", "factor", "kind", "start", "end", "state", "late", "filed_by", "filed_at",
-    "decide_by", "escalated_at", "decided_by", "cap", "contradiction", "reason",
+    "decide_by", "escalated_at", "decided_by", "cap", "contradiction", "reason", "kind_name", "factor_name",
 )  # fmt: skip
 
 
@@ -171,14 +182,16 @@ def list_marks(
     from sqlalchemy import select
 
     from offsite.db import session_factory
-    from offsite.quality.markcaps import MarkCapsError, cap_findings, mark_caps
-    from offsite.quality.marks import DataMark
+    from offsite.hj212.codes.factors import factor_info
+    from offsite.quality.markcaps import MarkCapsError, mark_caps
+    from offsite.quality.marks import DataMark, cap_findings
     from offsite.registry.models import Device
 
     out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
-    with refused_as_usage_error(MarkCapsError):
-        caps = mark_caps(settings.mark_caps_file)
+    with refused_as_usage_error(MarkKindsError, MarkCapsError):
+        kinds = mark_kinds(settings.mark_kinds_file)
+        caps = mark_caps(settings.mark_caps_file, kinds)
     now = datetime.now(UTC)
     with session_factory(database_engine(settings.database_url))() as session:
         query = select(DataMark).order_by(DataMark.id.desc())
@@ -209,6 +222,8 @@ def list_marks(
             "cap": beyond.get(m.id),
             "contradiction": m.contradiction,
             "reason": m.reason,
+            "kind_name": kinds.term(m.kind),
+            "factor_name": info.name_zh if m.factor and (info := factor_info(m.factor)) else None,
         }
         for m in marks
     ]
@@ -222,8 +237,9 @@ def list_marks(
     typer.echo(f"编号\t范围\t类型\t起\t止（{CLOCK}）\t状态\t审核期限\t超限")
     for r in rows:
         state = r["state"] + (" 已逾期上报" if r["escalated_at"] else "") + (" 迟报" if r["late"] else "")
+        scope = f"{r['scope']}（{r['factor_name']}）" if r["factor_name"] else r["scope"]
         typer.echo(
-            f"{r['id']}\t{r['scope']}\t{r['kind']}\t{when(r['start'])}\t{when(r['end'])}\t{state}"
+            f"{r['id']}\t{scope}\t{r['kind_name']}\t{when(r['start'])}\t{when(r['end'])}\t{state}"
             f"\t{when(r['decide_by'])}\t{r['cap'] or '-'}"
         )
         if r["contradiction"]:

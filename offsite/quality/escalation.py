@@ -1,7 +1,10 @@
 """Escalation of marks the county bureau left undecided: a pending mark past its ``decide_by`` is
-escalated once — ``escalated_at`` set and a message queued, in the same transaction, to the city
-bureau's officers of the unit's region — and stays pending. It is never approved by default: its
-hours stay judged (unless ``mark_takes_effect`` is ``filed``) until somebody decides it.
+escalated — ``escalated_at`` set and a message queued, in the same transaction, to the city bureau's
+officers of the unit's region (the province's where the city has none to tell) — and stays pending.
+An escalation nobody could be told of leaves ``escalated_at`` unset, so the next run tries again;
+a mark still pending ``mark_escalate_every`` hours after its last escalation is escalated again.
+It is never approved by default, and with ``mark_takes_effect = "filed"`` it stops hiding data when
+its deadline passes (``quality.marks.in_effect``).
 """
 
 from __future__ import annotations
@@ -13,58 +16,67 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from offsite.hj212.codes.factors import factor_info
 from offsite.hj212.times import CST
 from offsite.notify.outbox import enqueue
+from offsite.quality.markkinds import MarkKinds, mark_kinds
 from offsite.quality.marks import DataMark, overdue_marks
 from offsite.registry.models import Contact, Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
 from offsite.settings import Settings
 
 log = logging.getLogger(__name__)
-ESCALATED_TO = "city_officer"
+ESCALATED_TO = ("city_officer", "city"), ("province_officer", "province")
+"""Who is told, in order: the city's officers, else the province's (a city with nobody to tell
+must not leave an overdue mark unheard)."""
 
 
 @dataclass
 class Escalated:
     marks: list[int] = field(default_factory=list)
+    """Marks escalated now (somebody was told)."""
     messages: int = 0
     unheard: list[int] = field(default_factory=list)
-    """Marks escalated whose region has no city officer with a phone or an e-mail address."""
+    """Overdue marks whose region has no city or province officer with a phone or an e-mail address:
+    not escalated, tried again at the next run."""
 
     def summary(self) -> str:
         text = f"escalated {len(self.marks)} overdue marks, {self.messages} messages"
-        return text + (f"; no city officer to tell for marks {self.unheard}" if self.unheard else "")
+        if self.unheard:
+            text += f"; no city or province officer to tell for marks {self.unheard} (tried again next run)"
+        return text
 
 
 def escalate_overdue(session: Session, settings: Settings, now: datetime) -> Escalated:
-    """Escalate every pending mark past its deadline not escalated yet; the caller commits."""
+    """Escalate every pending mark past its deadline that was never escalated, or last escalated
+    ``mark_escalate_every`` hours ago or more; the caller commits."""
     done = Escalated()
     regions = {r.code: r for r in session.scalars(select(Region))}
-    for mark in overdue_marks(session, now, escalated=False):
+    kinds = mark_kinds(settings.mark_kinds_file)
+    for mark in overdue_marks(session, now, again_after=settings.mark_escalate_every):
         outlet = session.get(Outlet, mark.outlet_id)
         assert outlet is not None
         unit = session.get(Unit, outlet.unit_id)
         assert unit is not None
-        city = ancestor_code(regions, unit.region_code, "city")
-        officers = (
-            list(
-                session.scalars(
-                    select(Contact)
-                    .where(Contact.role == ESCALATED_TO, Contact.region_code == city)
-                    .order_by(Contact.id)
-                )
+        message = _message(mark, unit, outlet, settings=settings, kinds=kinds, now=now)
+        sent = 0
+        for role, level in ESCALATED_TO:
+            region = ancestor_code(regions, unit.region_code, level)
+            if region is None:
+                continue
+            officers = session.scalars(
+                select(Contact).where(Contact.role == role, Contact.region_code == region).order_by(Contact.id)
             )
-            if city is not None
-            else []
-        )
-        message = _message(mark, unit, outlet, settings)
-        sent = sum(_tell(session, officer, message, now) for officer in officers)
-        mark.escalated_at = now
-        done.marks.append(mark.id)
+            sent = sum(_tell(session, officer, message, now) for officer in officers)
+            if sent:
+                break
         done.messages += sent
         if not sent:
-            log.warning("mark %s is overdue and no city officer of %s can be told", mark.id, unit.region_code)
+            log.warning("mark %s is overdue and no officer above %s can be told", mark.id, unit.region_code)
             done.unheard.append(mark.id)
+            continue
+        mark.escalated_at = now
+        done.marks.append(mark.id)
     return done
 
 
@@ -77,17 +89,27 @@ class _Message:
     sms_params: dict[str, str]
 
 
-def _message(mark: DataMark, unit: Unit, outlet: Outlet, settings: Settings) -> _Message:
+def _message(
+    mark: DataMark, unit: Unit, outlet: Outlet, *, settings: Settings, kinds: MarkKinds, now: datetime
+) -> _Message:
     deadline = mark.decide_by.astimezone(CST).strftime("%Y-%m-%d %H:%M +08:00") if mark.decide_by else "-"
     window = " 至 ".join(t.astimezone(CST).strftime("%Y-%m-%d %H:%M") for t in (mark.start_at, mark.end_at))
-    scope = f"，因子 {mark.factor}" if mark.factor else ""
-    effect = "标记未经审核不生效。" if settings.mark_takes_effect == "approved" else "标记自填报起已生效，请尽快审核。"
+    info = factor_info(mark.factor) if mark.factor else None
+    scope = f"，因子 {info.name_zh}（{mark.factor}）" if info else f"，因子 {mark.factor}" if mark.factor else ""
+    effect = (
+        "标记未经审核不生效。"
+        if settings.mark_takes_effect == "approved"
+        else "标记已过审核期限，不再生效，数据照常判定，请尽快审核。"
+    )
+    again = "再次" if mark.escalated_at is not None else ""
     body = (
         f"{unit.name}（{unit.credit_code}）排放口 {outlet.code} 的数据标记 {mark.id}"
-        f"（{mark.kind}，{window} 北京时间{scope}）已过审核期限 {deadline}，县级尚未审核，现提请市级督办。{effect}"
+        f"（{kinds.term(mark.kind)}，{window} 北京时间{scope}）已过审核期限 {deadline}，县级尚未审核，"
+        f"现{again}提请督办。{effect}"
     )
     return _Message(
-        event_key=f"mark:{mark.id}:escalated",
+        # each escalation is its own message: a repeat must not be taken for the first one replayed
+        event_key=f"mark:{mark.id}:escalated:{now.astimezone(CST):%Y%m%d%H%M}",
         subject=f"【标记逾期未审】{unit.name}",
         body=body,
         sms_template=settings.sms_mark_template,

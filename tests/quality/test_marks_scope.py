@@ -18,8 +18,8 @@ from offsite.db.schema import upgraded_engine
 from offsite.hj212.times import CST
 from offsite.notify.models import OutboxMessage
 from offsite.quality.escalation import escalate_overdue
-from offsite.quality.markcaps import cap_findings, mark_caps
-from offsite.quality.marks import DataMark, MarkError, approved_marks, decide, file_mark, overdue_marks
+from offsite.quality.markcaps import mark_caps
+from offsite.quality.marks import DataMark, MarkError, approved_marks, cap_findings, decide, file_mark, overdue_marks
 from offsite.registry.models import Contact, Device, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.settings import Settings
@@ -115,10 +115,57 @@ def test_pending_marks_take_effect_only_when_the_setting_says_filed(engine: Engi
         decide(session, approved.id, approve=True, by="蜀山区", comment="", now=FILED)
         decide(session, rejected.id, approve=False, by="蜀山区", comment="", now=FILED)
         window = (FILED - timedelta(days=1), FILED + timedelta(days=1))
-        assert [m.id for m in approved_marks(session, *window)] == [approved.id]
-        assert sorted(m.id for m in approved_marks(session, *window, takes_effect="filed")) == [pending.id, approved.id]
+        assert [m.id for m in approved_marks(session, *window, now=FILED)] == [approved.id]
+        filed = approved_marks(session, *window, takes_effect="filed", now=FILED)
+        assert sorted(m.id for m in filed) == [pending.id, approved.id]
         with pytest.raises(MarkError, match="takes_effect 'sometimes'"):
             approved_marks(session, *window, takes_effect="sometimes")
+
+
+def test_a_pending_mark_stops_hiding_data_once_its_deadline_passes(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        _plant(session)
+        pending, approved = _file(session), _file(session)
+        decide(session, approved.id, approve=True, by="蜀山区", comment="", now=FILED)
+        window = (FILED - timedelta(days=1), FILED + timedelta(days=1))
+        before = FILED + timedelta(hours=71)
+        after = FILED + timedelta(hours=73)  # its 72 h to be decided have run out
+        assert sorted(m.id for m in approved_marks(session, *window, takes_effect="filed", now=before)) == [
+            pending.id,
+            approved.id,
+        ]
+        assert [m.id for m in approved_marks(session, *window, takes_effect="filed", now=after)] == [approved.id]
+        assert approved_marks(session, *window, takes_effect="filed", now=after)[0].state == "approved"
+
+
+def test_a_window_too_long_too_old_or_beyond_the_deadline_is_refused(engine: Engine) -> None:
+    limits = {"max_window": 744.0, "backdate_limit": 720.0}
+    with session_factory(engine)() as session:
+        _plant(session)
+
+        def file(start: datetime, end: datetime) -> DataMark:
+            return file_mark(
+                session,
+                outlet_id=1,
+                kind="维护",
+                start=start,
+                end=end,
+                reason="",
+                by="企业",
+                now=FILED,
+                late_after=86400.0,
+                decide_within=72.0,
+                **limits,
+            )
+
+        with pytest.raises(MarkError, match=r"spans 876576 h, more than the 744 h a mark may cover"):
+            file(datetime(2000, 1, 1, tzinfo=CST), datetime(2099, 12, 31, tzinfo=CST))
+        with pytest.raises(MarkError, match=r"starts 2026-01-01 00:00 \+08:00, more than 720 h before filing"):
+            file(datetime(2026, 1, 1, tzinfo=CST), datetime(2026, 1, 2, tzinfo=CST))
+        with pytest.raises(MarkError, match=r"ends 2026-03-06 09:00 \+08:00, after the mark's decision deadline"):
+            file(FILED, FILED + timedelta(days=4))
+        kept = file(FILED - timedelta(days=29), FILED - timedelta(days=28))  # within every limit
+        assert kept.decide_by == FILED + timedelta(hours=72)
 
 
 def test_an_overdue_mark_is_escalated_to_the_city_once_and_stays_pending(engine: Engine) -> None:
@@ -138,16 +185,26 @@ def test_an_overdue_mark_is_escalated_to_the_city_once_and_stays_pending(engine:
         session.commit()
         assert (done.marks, done.messages) == ([mark.id], 2)
         again = escalate_overdue(session, settings, due + timedelta(hours=1))
-        assert (again.marks, again.messages) == ([], 0)  # escalated once
+        assert (again.marks, again.messages) == ([], 0)  # not again within mark_escalate_every
         session.refresh(mark)
         assert (mark.state, mark.escalated_at) == ("pending", due)  # never approved by default
+        later = due + timedelta(hours=settings.mark_escalate_every)
+        repeated = escalate_overdue(session, settings, later)  # still pending a day on: told again
+        session.commit()
+        assert (repeated.marks, repeated.messages) == ([mark.id], 2)
+        session.refresh(mark)
+        assert mark.escalated_at == later
         messages = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id)).all()
-    assert [(m.channel, m.address, m.template) for m in messages] == [
+    assert [(m.channel, m.address, m.template) for m in messages[:2]] == [
         ("email", "city@hf.example", None),
         ("sms", "13900000100", "SMS_MARK_OVERDUE"),
     ]  # the city's officers, not the county's who left it undecided
     assert "2026-03-04 09:00 +08:00" in messages[0].body
-    assert "因子 a34013" in messages[0].body
+    # a person reads the kind's and the factor's Chinese names, not stopped / a34013 alone
+    assert "（维护，" in messages[0].body
+    assert "因子 烟尘（a34013）" in messages[0].body
+    assert "maintenance" not in messages[0].body
+    assert "再次提请督办" in messages[2].body
     assert messages[1].params == {"unit": "甲焚烧厂", "mark": str(mark.id), "deadline": "2026-03-04 09:00 +08:00"}
 
 
@@ -247,3 +304,32 @@ def test_the_workers_marks_job_escalates_what_is_overdue(tmp_path: Path) -> None
 def test_the_tables_ship_with_the_package() -> None:
     pyproject = (Path(__file__).parents[2] / "pyproject.toml").read_text(encoding="utf-8")
     assert '"offsite.quality" = ["data/*.toml"]' in pyproject
+
+
+def test_marks_cli_refuses_a_window_of_a_century_and_lists_kinds_and_factors_in_chinese(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with session_factory(upgraded_engine(url))() as session:
+        _plant(session)
+    century = runner.invoke(
+        app,
+        [
+            *("marks", "file", "--outlet", "1", "--kind", "维护", "--factor", "a34013", "--by", "企业"),
+            *("--start", "2000-01-01T00:00:00+08:00", "--end", "2099-12-31T00:00:00+08:00", "--database-url", url),
+        ],
+    )
+    assert century.exit_code == 2
+    assert century.stderr.startswith("error: the window spans 876576 h, more than the 744 h a mark may cover")
+    assert len(century.stderr.splitlines()) == 1
+    now = datetime.now(UTC)
+    filed = runner.invoke(
+        app,
+        [
+            *("marks", "file", "--outlet", "1", "--kind", "维护", "--factor", "a34013", "--by", "企业"),
+            *("--start", (now - timedelta(hours=2)).isoformat(), "--end", now.isoformat(), "--database-url", url),
+        ],
+    )
+    assert filed.exit_code == 0, filed.output
+    (row,) = runner.invoke(app, ["marks", "list", "--database-url", url]).stdout.splitlines()[1:]
+    assert row.split("\t")[1:3] == ["factor a34013 of outlet 1（烟尘）", "维护"]
+    (listed,) = json.loads(runner.invoke(app, ["marks", "list", "--json", "--database-url", url]).stdout)
+    assert (listed["kind"], listed["kind_name"], listed["factor_name"]) == ("maintenance", "维护", "烟尘")
