@@ -1,13 +1,17 @@
 """Furnace-temperature breaches of waste incinerators (炉膛温度): a violation of its own.
 
 MEE Order No. 10 of 2019 (生活垃圾焚烧发电厂自动监测数据应用管理规定) makes a natural day on which
-the furnace temperature's 5-minute means fall below 850 ℃ more than five times a case of
-未采取减少持久性有机污染物排放措施 — not an exceedance of an emission limit. The means are taken over
-the stored minutes of the furnace-temperature codes; a 5-minute window a mark covers (start-up,
-shut-down, a fault the bureau accepted) does not count. A day with too many low windows only
-once the marked ones are left out is kept with ``marked`` set, as evidence, and never counted.
-The thresholds are settings ([R]: recalled, configurable); whether a breach day also counts as an
-exceedance day in the 30-day grading is a setting too (off by default).
+the furnace temperature's 5-minute means ("炉膛内热电偶测量温度的5分钟均值", as recalled [R]) fall
+below 850 ℃ more than five times a case of 未采取减少持久性有机污染物排放措施 — not an exceedance of
+an emission limit. A furnace-day is judged on the thermocouples' mean (a01901), and on the DCS's
+reading (a01902) only where the device sent no valid a01901 minute that day (``furnace_factors``, in
+order of preference); a window's mean needs ``furnace_min_records`` valid minutes. A window an
+operating-condition mark covers (工况标记: start-up, shut-down, a plant fault or accident, a stop)
+does not count; a device mark (calibration, maintenance of an analyser) says nothing about the
+furnace and excuses nothing. A day with too many low windows only once the marked ones are left out
+is kept with ``marked`` set, as evidence, and never counted. The thresholds are settings ([R]:
+recalled, configurable); whether a breach day also counts as an exceedance day in the 30-day
+grading is a setting too (off by default).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from offsite.alarms.models import FurnaceBreach
 from offsite.hj212.times import CST
+from offsite.quality.markkinds import mark_kinds
 from offsite.quality.marks import approved_marks
 from offsite.registry.models import Device, Outlet
 from offsite.settings import Settings
@@ -43,9 +48,12 @@ breaches only with the marked windows counted)."""
 VALID_FLAGS = ("N",)
 
 
-def furnace_breaches(engine: Engine, session: Session, first: date, last: date, settings: Settings) -> pl.DataFrame:
-    """The breach days of ``first``–``last`` (``BREACHES`` columns), from the stored minutes."""
-    devices = _devices(session, settings.furnace_factors)
+def furnace_breaches(
+    engine: Engine, session: Session, first: date, last: date, settings: Settings, *, now: datetime | None = None
+) -> pl.DataFrame:
+    """The breach days of ``first``–``last`` (``BREACHES`` columns), from the stored minutes, with
+    the marks in effect at ``now`` (the clock when none)."""
+    devices = _devices(session, settings)
     if devices.is_empty():
         return pl.DataFrame(schema=BREACHES)
     start = datetime.combine(first, time(), CST)
@@ -61,17 +69,19 @@ def furnace_breaches(engine: Engine, session: Session, first: date, last: date, 
     )
     valid = (pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS)) & pl.col("avg").is_not_null()
     span = f"{settings.furnace_mean_minutes}m"
+    day = pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date()
+    kept = _preferred(minutes.filter(valid).with_columns(day.alias("day")), settings.furnace_factors)
     means = (
-        minutes.filter(valid)
-        .with_columns(pl.col("ts").dt.truncate(span).alias("window"))
+        kept.with_columns(pl.col("ts").dt.truncate(span).alias("window"))
         .group_by("device_id", "factor", "window")
-        .agg(pl.col("avg").mean().alias("mean"))
-        .filter(pl.col("mean") < settings.furnace_min_temperature)
+        .agg(pl.col("avg").mean().alias("mean"), pl.len().alias("records"))
         .join(devices, on="device_id")
+        .filter(pl.col("records") >= pl.col("needed"), pl.col("mean") < settings.furnace_min_temperature)
+        .drop("records", "needed")
     )
     if means.is_empty():
         return pl.DataFrame(schema=BREACHES)
-    windows = _marked(means, _marks(session, start, end, settings), settings.furnace_mean_minutes)
+    windows = _marked(means, _marks(session, start, end, settings, now), settings.furnace_mean_minutes)
     per_day = (
         windows.with_columns(pl.col("window").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day"))
         .group_by("device_id", "unit", "outlet", "factor", "day")
@@ -88,33 +98,42 @@ def furnace_breaches(engine: Engine, session: Session, first: date, last: date, 
             pl.when(pl.col("marked")).then(pl.col("lowest_all")).otherwise(pl.col("lowest_unmarked")).alias("lowest"),
         )
     )
-    # one row a furnace and day: the thermocouple code that breached worst (unmarked first)
-    return (
-        per_day.sort(["marked", "below"], descending=[False, True])
-        .group_by("device_id", "day", maintain_order=True)
-        .first()
-        .select(BREACHES.names())
-        .cast(BREACHES)
-        .sort("device_id", "day")
-    )
+    return per_day.select(BREACHES.names()).cast(BREACHES).sort("device_id", "day")
 
 
-def _devices(session: Session, factors: tuple[str, ...]) -> pl.DataFrame:
-    """Devices registered with a furnace-temperature code (or with no factor list at all)."""
-    sends = [Device.factors.contains(code) for code in factors]
+def _preferred(minutes: pl.DataFrame, factors: tuple[str, ...]) -> pl.DataFrame:
+    """Each device-day's minutes of one code only: the first of ``factors`` it sent valid minutes
+    of that day (the thermocouples' a01901 before the DCS's a01902), never both."""
+    rank = pl.col("factor").replace_strict(list(factors), list(range(len(factors))), default=len(factors))
+    return minutes.filter(rank == rank.min().over("device_id", "day")).drop("day")
+
+
+def _devices(session: Session, settings: Settings) -> pl.DataFrame:
+    """Devices registered with a furnace-temperature code (or with no factor list at all), with the
+    valid minutes a window of theirs needs: ``furnace_min_records``, or all a window can hold at
+    the device's declared interval where that is fewer."""
+    sends = [Device.factors.contains(code) for code in settings.furnace_factors]
     rows = session.execute(
-        select(Device.id, Device.outlet_id, Outlet.unit_id).join(Outlet).where(or_(Device.factors == "", *sends))
+        select(Device.id, Device.outlet_id, Outlet.unit_id, Device.minute_interval_s)
+        .join(Outlet)
+        .where(or_(Device.factors == "", *sends))
     ).all()
-    return pl.DataFrame(rows, schema={"device_id": pl.Int64, "outlet": pl.Int64, "unit": pl.Int64}, orient="row")
-
-
-def _marks(session: Session, start: datetime, end: datetime, settings: Settings) -> pl.DataFrame:
-    takes_effect = settings.mark_takes_effect
-    found = (
-        approved_marks(session, start, end)
-        if takes_effect == "approved"
-        else approved_marks(session, start, end, takes_effect=takes_effect)
+    window_s = settings.furnace_mean_minutes * 60
+    return pl.DataFrame(
+        [
+            (device, outlet, unit, min(settings.furnace_min_records, max(1, window_s // (interval or 60))))
+            for device, outlet, unit, interval in rows
+        ],
+        schema={"device_id": pl.Int64, "outlet": pl.Int64, "unit": pl.Int64, "needed": pl.UInt32},
+        orient="row",
     )
+
+
+def _marks(session: Session, start: datetime, end: datetime, settings: Settings, now: datetime | None) -> pl.DataFrame:
+    """The operating-condition marks in effect (a calibration of the CEMS at the outlet does not
+    excuse a cold furnace), cut to the hours the caps of the outlet's standard exempt."""
+    conditions = mark_kinds(settings.mark_kinds_file).condition_keys()
+    found = [m for m in approved_marks(session, start, end, now=now, settings=settings) if m.kind in conditions]
     return pl.DataFrame(
         [(m.outlet_id, m.device_id, m.factor, m.start_at, m.end_at) for m in found],
         schema={

@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from offsite.quality.markkinds import mark_kinds
 from offsite.screening.detectors.common import new_series
 from offsite.screening.inputs import Inputs
+from offsite.settings import get_settings
 
 GAS_FLOW, WATER_FLOW, O2, TEMPERATURE = "a00000", "w00000", "a19001", "a01012"
 PRODUCTION, TREATMENT = "power:production", "power:treatment"
@@ -22,10 +24,15 @@ CONTEXT = frozenset(
     {GAS_FLOW, WATER_FLOW, O2, PRODUCTION, TREATMENT, "a01011", "a01012", "a01013", "a01014", "a01017", "a01006"}
 )
 """Series that describe the process rather than what is discharged: not screened as pollutants."""
-STOP_KINDS = ("stopped", "shutdown")
 O2_NO_CORRECTION = 19.5
 """At or above this O2 (%) a reading is not corrected (HJ 75-2017, as ``quality.rules`` applies it)."""
 ACTIVE_SHARE = 0.1
+
+
+def stop_kinds() -> tuple[str, ...]:
+    """Mark kinds that say the plant did not run: those the kinds table in use (the packaged one,
+    or ``mark_kinds_file``) flags ``stop``."""
+    return mark_kinds(get_settings().mark_kinds_file).stop_keys()
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +212,7 @@ def _with_power(frame: pl.DataFrame, data: pl.DataFrame) -> pl.DataFrame:
 
 def _outside_stops(frame: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
     # a stop mark on one factor says that analyser's data are marked, not that the plant stopped
-    stops = marks.filter(pl.col("approved") & pl.col("kind").is_in(STOP_KINDS) & pl.col("factor").is_null())
+    stops = marks.filter(pl.col("approved") & pl.col("kind").is_in(stop_kinds()) & pl.col("factor").is_null())
     if stops.is_empty():
         return frame
     inside = _inside(frame.filter(pl.col("mn").is_in(stops["mn"].implode())).select("mn", "time"), stops)
@@ -228,7 +235,7 @@ def _operating(pollutants: pl.DataFrame, marks: pl.DataFrame) -> pl.DataFrame:
     whole, one = approved.filter(pl.col("factor").is_null()), approved.filter(pl.col("factor").is_not_null())
     touched = pollutants.filter(pl.col("mn").is_in(approved["mn"].implode())).select("mn", "time").unique()
     inside = _inside(touched, whole)
-    stops = _inside(touched, whole.filter(pl.col("kind").is_in(STOP_KINDS))).rename({"inside": "stopped"})
+    stops = _inside(touched, whole.filter(pl.col("kind").is_in(stop_kinds()))).rename({"inside": "stopped"})
     # a mark with a factor covers that factor's readings only (a dust meter's maintenance leaves SO2 judged)
     if one.is_empty():  # the common case: no join to pay for
         on_factor = pollutants.clear().select("mn", "factor", "time", pl.lit(value=True).alias("factor_marked"))

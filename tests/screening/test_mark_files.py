@@ -9,8 +9,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from offsite.quality.markkinds import mark_kinds
 from offsite.screening.files import InputError, read_inputs
 from offsite.screening.prepared import prepare
+from offsite.settings import get_settings
 
 HEADER = "mn,start,end,kind,approved"
 WINDOW = "2026-03-01T00:00:00+08:00,2026-03-01T02:00:00+08:00"
@@ -34,7 +36,7 @@ def _marks(tmp_path: Path, *rows: str, header: str = HEADER) -> Path:
 
 def test_a_mark_filed_as_a_chinese_term_is_read_as_its_kind(tmp_path: Path) -> None:
     inputs = read_inputs(_data(tmp_path), marks=_marks(tmp_path, f"MN1,{WINDOW},停运,true", f"MN1,{WINDOW},D,false"))
-    assert inputs.marks["kind"].to_list() == ["stopped", "fault"]
+    assert inputs.marks["kind"].to_list() == ["stopped", "device_fault"]
     # the stop mark now counts: the two hours it covers are not operating
     operating = prepare(inputs).pollutants.filter(pl.col("factor") == "a21026")["operating"].to_list()
     assert operating == [False, False, True, True]
@@ -63,3 +65,28 @@ def test_a_factor_that_is_not_an_hj212_code_is_refused(tmp_path: Path) -> None:
     marks = _marks(tmp_path, f"MN1,{WINDOW},maintenance,true,dust", header=HEADER + ",factor")
     with pytest.raises(InputError, match="row 2: factor 'dust' is not an HJ 212-2017 factor code"):
         read_inputs(_data(tmp_path), marks=marks)
+
+
+def test_a_custom_kinds_tables_stop_flags_decide_what_stops_the_plant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = tmp_path / "kinds.toml"
+    table.write_text(
+        '[[kind]]\nkey = "idle"\nterms = ["停工"]\nstop = true\n'
+        '[[kind]]\nkey = "stopped"\nterms = ["停运"]\nstop = false\ncategory = "condition"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("OFFSITE_MARK_KINDS_FILE", str(table))
+    get_settings.cache_clear()
+    try:
+        marks = _marks(tmp_path, f"MN1,{WINDOW},停工,true")
+        inputs = read_inputs(_data(tmp_path), marks=marks, kinds=mark_kinds(table))
+        operating = prepare(inputs).pollutants.filter(pl.col("factor") == "a21026")["operating"].to_list()
+        assert operating == [False, False, True, True]
+        # this table says stopped is no stop: its hours stay operating
+        marks = _marks(tmp_path, f"MN1,{WINDOW},停运,true")
+        inputs = read_inputs(_data(tmp_path), marks=marks, kinds=mark_kinds(table))
+        operating = prepare(inputs).pollutants.filter(pl.col("factor") == "a21026")["operating"].to_list()
+        assert operating == [True] * 4
+    finally:
+        get_settings.cache_clear()
