@@ -241,6 +241,11 @@ class Settings(BaseSettings):
     sms_digest_template: str = "SMS_DIGEST"
     """Approved template of the SMS digest of held-back messages (parameters ``count``, ``day``)."""
 
+    sms_param_max_chars: int = Field(default=20, ge=2)
+    """Longest unit or outlet name an SMS template parameter carries; a longer one is cut, ending
+    in …, since providers reject a message whose variable is too long (Aliyun's limit for a name
+    variable as recalled: 20 characters [R]; configurable)."""
+
     alarm_window_days: int = 30
     """Days of the rolling window exceedance days are counted in (the bands are in ``alarms.grading``)."""
 
@@ -249,7 +254,13 @@ class Settings(BaseSettings):
     default: the bureaus' own thresholds are not published)."""
 
     furnace_factors: tuple[str, ...] = ("a01901", "a01902")
-    """Furnace-temperature codes of waste incinerators (炉膛温度; HJ 212-2017 code table [R])."""
+    """Furnace-temperature codes of waste incinerators (炉膛温度; HJ 212-2017 code table [R]), in order
+    of preference: a furnace-day is judged on the first code the device sent valid minutes of that day
+    (MEE Order No. 10 names the thermocouples' mean, a01901; the DCS's a01902 only where it is absent [R])."""
+
+    furnace_min_records: int = Field(default=3, ge=1)
+    """Valid minute records a furnace-temperature window needs to have a mean (3 of 5 [D]); fewer
+    where the device's declared interval cannot hold that many in a window."""
 
     furnace_min_temperature: float = 850.0
     """℃ a furnace's 5-minute mean must not fall below (MEE Order No. 10 of 2019, 生活垃圾焚烧发电厂
@@ -287,6 +298,21 @@ class Settings(BaseSettings):
     mark_decide_within: float = Field(default=72.0, gt=0)
     """Hours the bureau has to decide a filed mark; a pending mark past it is escalated to the city
     bureau, never approved by default [D]."""
+
+    mark_escalate_every: float = Field(default=24.0, gt=0)
+    """Hours after which a mark still pending past its deadline is escalated again; an escalation
+    nobody could be told of is retried at the next run [D]."""
+
+    mark_max_window: float = Field(default=744.0, gt=0)
+    """Hours a mark's window may span at most (31 days [D]): a longer one is refused at filing."""
+
+    mark_backdate_limit: float = Field(default=720.0, gt=0)
+    """Hours before filing a mark's window may begin at the earliest (30 days [D]); its end may not
+    lie beyond its decision deadline."""
+
+    mark_caps_enforced: bool = True
+    """Whether marked hours beyond the caps of the outlet's standard (``mark_caps_file``; GB 18485:
+    ≤ 4 h a fault, ≤ 60 h a year [R]) stay judged; off: caps are only shown."""
 
     sms_mark_template: str = "SMS_MARK_OVERDUE"
     """Approved SMS template of an overdue-mark escalation (parameters ``unit``, ``mark``, ``deadline``)."""
