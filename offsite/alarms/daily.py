@@ -25,6 +25,8 @@ from sqlalchemy.orm import Session
 from offsite.alarms.models import HourExceedance
 from offsite.alarms.multiples import multiple_columns
 from offsite.hj212.times import CST
+from offsite.quality.aggregate import HOURS_PER_DAY
+from offsite.quality.intervals import cycle_hours, required
 from offsite.quality.marks import approved_marks
 from offsite.quality.rules import PH, WATER_FLOW, Rules
 from offsite.registry.models import Device, Limit, Outlet
@@ -62,11 +64,12 @@ def daily_values(
     first: date,
     last: date,
     *,
-    min_hours: int = Rules().min_valid_hours,
+    rules: Rules | None = None,
     marks_take_effect: str = "approved",
 ) -> pl.DataFrame:
     """Columns of ``SCHEMA`` for days ``first``–``last``. ``marks_take_effect``: ``approved``
-    (marks count once the bureau approves them) or ``filed`` (as soon as they are filed)."""
+    (marks count once the bureau approves them) or ``filed`` (as soon as they are filed);
+    ``rules``: the validity rules the days were made by (what a marked day still needs)."""
     devices = _devices(session)
     limits = _limits(session, first, last)
     start = datetime.combine(first, time(), CST)
@@ -84,7 +87,7 @@ def daily_values(
     )
     marks = _marks(session, start, end, marks_take_effect)
     if not marks.is_empty():
-        judged = _apply_marks(engine, judged, marks, devices=devices, limits=limits, min_hours=min_hours)
+        judged = _apply_marks(engine, judged, marks, devices=devices, limits=limits, rules=rules or Rules())
     return _finish(judged)
 
 
@@ -107,10 +110,11 @@ def _devices(session: Session) -> pl.DataFrame:
 
 
 def _values(engine: Engine, device_ids: list[int], start: datetime, end: datetime, *, period: int) -> pl.DataFrame:
-    """``device_id, factor, ts, avg, zs_avg, flag``: the computed values, and the devices' own where
-    none was computed. A computed value's flag is N when valid; T where over-range readings give
-    it a lower bound (it is then judged at the higher of value and bound, so a capped range cannot
-    hide an exceedance); ``I`` (not valid) otherwise."""
+    """``device_id, factor, ts, avg, zs_avg, flag, n_expected``: the computed values, and the
+    devices' own where none was computed. A computed value's flag is N when valid; T where
+    over-range readings give it a lower bound (it is then judged at the higher of value and bound,
+    so a capped range cannot hide an exceedance); ``I`` (not valid) otherwise. ``n_expected``: the
+    records (hours, for a day) the computed period should hold; none for the devices' own."""
     bounded = pl.col("bound").is_not_null()
     computed = read_computed(engine, device_ids, start, end, period=period).select(
         "device_id",
@@ -119,8 +123,11 @@ def _values(engine: Engine, device_ids: list[int], start: datetime, end: datetim
         pl.max_horizontal("value", "bound").alias("avg"),
         pl.max_horizontal("corrected", "bound_corrected").alias("zs_avg"),
         pl.when(pl.col("valid")).then(pl.lit("N")).when(bounded).then(pl.lit("T")).otherwise(pl.lit("I")).alias("flag"),
+        "n_expected",
     )
-    sent = read_interval(engine, device_ids, start, end, period=period, columns=("avg", "zs_avg", "flag"))
+    sent = read_interval(engine, device_ids, start, end, period=period, columns=("avg", "zs_avg", "flag")).with_columns(
+        pl.lit(None, pl.Int64).alias("n_expected")
+    )
     if computed.is_empty():
         return sent
     return pl.concat([computed, sent.join(computed, on=["device_id", "factor", "ts"], how="anti")])
@@ -195,12 +202,12 @@ def _apply_marks(
     *,
     devices: pl.DataFrame,
     limits: pl.DataFrame,
-    min_hours: int,
+    rules: Rules,
 ) -> pl.DataFrame:
     """Days a mark touches (for the device and factor it covers) are judged on their unmarked
     hours, as the day itself is made: wastewater concentrations weighed by each hour's flow where
     the device sends flow, pH as the hour farthest from neutral (never an average), the others a
-    plain mean. With fewer than ``min_hours`` unmarked hours the day is marked."""
+    plain mean. With fewer unmarked hours than the day needs to be valid (``_needs``) it is marked."""
     touched = devices.join(marks.select("outlet").unique(), on="outlet")
     start, end = marks["start_at"].min(), marks["end_at"].max()
     assert isinstance(start, datetime)
@@ -262,18 +269,64 @@ def _apply_marks(
         .with_columns(pl.lit(value=True).alias("touched"))
     )
     n = pl.col("n").fill_null(0)
-    too_few = n + pl.col("n_uncorrected").fill_null(0) < min_hours
+    need = pl.col("need")
+    too_few = n + pl.col("n_uncorrected").fill_null(0) < need
     return (
-        judged.join(days, on=["device_id", "factor", "day"], how="left")
+        _needs(judged, hours, rules)
+        .join(days, on=["device_id", "factor", "day"], how="left")
         .join(unmarked.with_columns(remade.alias("remade")), on=["device_id", "factor", "day"], how="left")
         .with_columns(
             pl.when(pl.col("touched")).then(pl.col("remade")).otherwise(pl.col("value")).alias("value"),
             pl.when(pl.col("touched")).then(too_few).otherwise(pl.col("marked")).alias("marked"),
             pl.when(pl.col("touched"))
-            .then(~too_few & (n < min_hours))
+            .then(~too_few & (n < need))
             .otherwise(pl.col("uncorrected"))
             .alias("uncorrected"),
         )
+        .drop("need")
+    )
+
+
+def _needs(judged: pl.DataFrame, hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """``judged`` with ``need``: the valid hours its day needs, as ``quality.aggregate`` made it —
+    ``min_valid_hours`` of 24, or, for an analyser judged by its cycle (COD, NH3-N, TP, TN on a
+    1–4 h cycle: its hours expect one measurement), ``cycle_day_share`` of the measurements the
+    day should hold (the stored day's ``n_expected``: 9 of 12 on a 2 h cycle). A day the device
+    sent itself has no ``n_expected``: its cycle is read from the spacing of its hours."""
+    cyclic = pl.col("factor").is_in(list(rules.cycle_factors))
+    day = pl.col("ts").dt.convert_time_zone("Asia/Shanghai").dt.date().alias("day")
+    by_cycle = (
+        hours.filter(cyclic & (pl.col("n_expected") == 1))
+        .select("device_id", "factor", day)
+        .unique()
+        .with_columns(pl.lit(value=True).alias("by_cycle"))
+    )
+    sent = hours.filter(cyclic & pl.col("n_expected").is_null() & pl.col("avg").is_not_null())
+    spacing = cycle_hours(
+        sent.select(pl.col("device_id").cast(pl.String).alias("mn"), "factor", pl.col("ts").alias("time")), rules
+    ).select(
+        pl.col("mn").cast(pl.Int64).alias("device_id"),
+        "factor",
+        (HOURS_PER_DAY // pl.col("cycle_h")).cast(pl.Int64).alias("sent_expected"),
+    )
+    expected = pl.coalesce("n_expected", "sent_expected")
+    shares = {e: required(e, rules.cycle_day_share) for e in range(1, HOURS_PER_DAY + 1)}
+    judged_by_cycle = (
+        pl.col("by_cycle").fill_null(value=False)
+        | (pl.col("n_expected") != HOURS_PER_DAY)
+        | pl.col("n_expected").is_null()
+    )
+    cycle_day = cyclic & judged_by_cycle.fill_null(value=True) & expected.is_not_null()
+    return (
+        judged.join(by_cycle, on=["device_id", "factor", "day"], how="left")
+        .join(spacing, on=["device_id", "factor"], how="left")
+        .with_columns(
+            pl.when(cycle_day)
+            .then(expected.replace_strict(shares, default=rules.min_valid_hours, return_dtype=pl.Int64))
+            .otherwise(pl.lit(rules.min_valid_hours, pl.Int64))
+            .alias("need")
+        )
+        .drop("by_cycle", "sent_expected")
     )
 
 

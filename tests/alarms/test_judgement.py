@@ -228,3 +228,98 @@ def test_a_marked_wastewater_day_keeps_flow_weighting_and_never_averages_ph(engi
     assert values[PH] == 5.5
     assert daily["marked"].to_list() == [False, False]
     assert _exceeding(engine) == [PH, COD]
+
+
+def _computed(engine: Engine, device: int, factor: str, hours: dict[int, float], *, expected_per_day: int) -> None:
+    """Computed values as quality makes them for a cycle analyser: an hour per measurement
+    (each expecting its one record) and the day, expecting ``expected_per_day`` hours."""
+    mean = sum(hours.values()) / len(hours)
+    common = {"device_id": device, "factor": factor, "corrected": None, "standard": None, "load": None}
+    common |= {"bound": None, "bound_corrected": None, "valid": True}
+    rows = [
+        common | {"period": HOUR, "ts": (MIDNIGHT + timedelta(hours=h)).astimezone(UTC), "value": v}
+        for h, v in hours.items()
+    ]
+    for row in rows:
+        row |= {"n_valid": 1, "n_expected": 1}
+    rows.append(
+        common
+        | {"period": DAY, "ts": MIDNIGHT.astimezone(UTC), "value": mean}
+        | {"n_valid": len(hours), "n_expected": expected_per_day}
+    )
+    with engine.begin() as conn:
+        ValueWriter().computed(conn, rows)
+
+
+def _half_hour_mark(engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        session.add(
+            DataMark(
+                outlet_id=2,
+                kind="maintenance",
+                start_at=MIDNIGHT,
+                end_at=MIDNIGHT + timedelta(minutes=30),
+                reason="取样管清洗",
+                filed_by="企业",
+                filed_at=MIDNIGHT,
+                late=False,
+                state="approved",
+            )
+        )
+        session.commit()
+
+
+def test_a_short_mark_on_a_two_hour_cod_analyser_leaves_its_day_judged(engine: Engine) -> None:
+    """12 measurements a day on a 2 h cycle, 9 make a valid day: a 30-minute mark takes one."""
+    _registry(engine)
+    _computed(engine, 3, COD, dict.fromkeys(range(0, 24, 2), 500.0), expected_per_day=12)
+    _half_hour_mark(engine)
+    cod = _daily(engine).filter(pl.col("factor") == COD).row(0, named=True)
+    assert (cod["value"], cod["marked"], cod["valid"]) == (500.0, False, True)
+    assert _exceeding(engine) == [COD]
+
+
+def test_a_marked_cycle_day_left_below_its_own_need_is_marked(engine: Engine) -> None:
+    """Of 12 two-hourly measurements a 7-hour mark takes 4: 8 left, under the 9 a day needs."""
+    _registry(engine)
+    _computed(engine, 3, COD, dict.fromkeys(range(0, 24, 2), 500.0), expected_per_day=12)
+    _mark(engine, outlet=2, hours=7)
+    assert _daily(engine).filter(pl.col("factor") == COD)["marked"].to_list() == [True]
+    assert _exceeding(engine) == []
+
+
+def test_an_hourly_cycle_analyser_needs_18_of_24_not_20(engine: Engine) -> None:
+    _registry(engine)
+    _computed(engine, 3, COD, dict.fromkeys(range(24), 500.0), expected_per_day=24)
+    _mark(engine, outlet=2, hours=6)  # 18 hourly measurements left: 75 % of 24
+    assert _exceeding(engine) == [COD]
+
+
+def test_a_device_sent_two_hourly_cod_day_is_judged_by_its_cycle(engine: Engine) -> None:
+    _registry(engine)
+    _days(engine, [(3, COD, 500.0, None)])
+    rows = [
+        {
+            "device_id": 3,
+            "period": HOUR,
+            "factor": COD,
+            "ts": (MIDNIGHT + timedelta(hours=h)).astimezone(UTC),
+            "avg": 500.0,
+            "zs_avg": None,
+            "flag": "N",
+            "raw_id": None,
+        }
+        for h in range(0, 24, 2)
+    ]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+    _half_hour_mark(engine)
+    assert _exceeding(engine) == [COD]
+
+
+def test_a_marked_flue_gas_day_still_needs_20_hours(engine: Engine) -> None:
+    _registry(engine)
+    _days(engine, [(1, SO2, 100.0, 150.0)])
+    _hours(engine, 1, SO2, [100.0] * 24, zs=[150.0] * 24)
+    _mark(engine, outlet=1, hours=5)  # 19 left
+    assert _daily(engine).filter(pl.col("factor") == SO2)["marked"].to_list() == [True]
