@@ -81,11 +81,17 @@ def run(
     typer.echo(_intervals_line(used))
 
 
-def _intervals_line(used: dict[str, Interval]) -> str:
-    """Which interval judged which device: an hour is valid with 75 % of the records it implies."""
+def _intervals_line(used: dict[tuple[str, str], Interval]) -> str:
+    """Which interval judged which device (or device's factor, where its factors differ): an hour
+    is valid with 75 % of the records it implies."""
+    by_device: dict[str, dict[str, Interval]] = {}
+    for (mn, factor), interval in used.items():
+        by_device.setdefault(mn, {})[factor] = interval
     groups: dict[tuple[int, str], list[str]] = {}
-    for mn, interval in sorted(used.items()):
-        groups.setdefault((interval.seconds, interval.source), []).append(mn)
+    for mn, factors in sorted(by_device.items()):
+        one = set(factors.values())
+        for factor, interval in sorted(factors.items()) if len(one) > 1 else [("", next(iter(one)))]:
+            groups.setdefault((interval.seconds, interval.source), []).append(f"{mn} {factor}".strip())
     parts = []
     for (seconds, source), mns in sorted(groups.items()):
         shown = ", ".join(mns[:5]) + (f" and {len(mns) - 5} more" if len(mns) > 5 else "")

@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from offsite.quality.intervals import Interval, cycle_hours, cycle_judged, intervals, required
+from offsite.quality.intervals import Interval, Key, cycle_hours, cycle_judged, intervals, required
 from offsite.quality.loads import STANDARD_DRY, standard_and_loads
-from offsite.quality.rules import GAS_FLOW, GAS_MARKERS, NOT_CORRECTED, O2, PH, VELOCITY, WATER_FLOW, Rules
+from offsite.quality.rules import CORRECTED_PREFIXES, GAS_FLOW, GAS_MARKERS, O2, PH, VELOCITY, WATER_FLOW, Rules
 
 CST = "Asia/Shanghai"
 OUTPUT = ("mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid", "n_expected")
@@ -61,7 +61,7 @@ def aggregate(
     minutes: pl.DataFrame,
     outlets: dict[str, Outlet] | None = None,
     rules: Rules | None = None,
-    used: dict[str, Interval] | None = None,
+    used: dict[Key, Interval] | None = None,
 ) -> pl.DataFrame:
     """Hour and day rows of the minutes. ``used``: the intervals to judge by, as ``device_intervals``
     gives them (computed here when not given)."""
@@ -73,21 +73,25 @@ def aggregate(
 
 
 def device_intervals(
-    minutes: pl.DataFrame, outlets: dict[str, Outlet] | None = None, rules: Rules | None = None
-) -> dict[str, Interval]:
-    """Per MN: the minute-data interval its hours are judged by, declared or inferred."""
+    minutes: pl.DataFrame,
+    outlets: dict[str, Outlet] | None = None,
+    rules: Rules | None = None,
+    fullest: dict[Key, int] | None = None,
+) -> dict[Key, Interval]:
+    """Per ``mn, factor``: the minute-data interval its hours are judged by, declared or inferred
+    (``fullest``: the most valid records a recent computed hour of each held, where known)."""
     given = outlets or {}
-    return intervals(minutes, {mn: o.minute_interval_s for mn, o in given.items()}, rules or Rules())
+    return intervals(minutes, {mn: o.minute_interval_s for mn, o in given.items()}, rules or Rules(), fullest)
 
 
 def hourly(
-    minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules, used: dict[str, Interval] | None = None
+    minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules, used: dict[Key, Interval] | None = None
 ) -> pl.DataFrame:
     """Hour rows (``period`` = hour) of the minutes; every device in ``minutes`` needs an outlet.
     Besides the output columns: ``standard``, ``load`` and ``q_mean`` (the hour's mean valid
     wastewater flow, which weighs the hour in its day)."""
     if used is None:
-        used = intervals(minutes, {mn: o.minute_interval_s for mn, o in outlets.items()}, rules, list(outlets))
+        used = intervals(minutes, {mn: o.minute_interval_s for mn, o in outlets.items()}, rules)
     return _periods(_prepare(minutes, outlets, rules), "1h", outlets, rules, used)
 
 
@@ -108,7 +112,10 @@ def _prepare(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
     frame = minutes.with_columns(
         pl.col("time").dt.convert_time_zone(CST),
         pl.col("value").cast(pl.Float64, strict=False),
-        (pl.col("flag").is_in(list(rules.valid_flags)) & pl.col("value").is_not_null()).alias("ok"),
+        # a NaN or infinite reading is no measurement (read_minutes refuses it in a file)
+        (pl.col("flag").is_in(list(rules.valid_flags)) & pl.col("value").cast(pl.Float64, strict=False).is_finite())
+        .fill_null(value=False)
+        .alias("ok"),
     )
     derived = []
     for mn, outlet in outlets.items():  # flue-gas flow from velocity × cross-section where none is sent
@@ -119,25 +126,34 @@ def _prepare(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
     return pl.concat([frame, *derived]) if derived else frame
 
 
-def _expected(used: dict[str, Interval], rules: Rules) -> tuple[pl.Expr, pl.Expr]:
-    """Per row (``mn``, ``factor``): the records its hour should hold and the valid ones it needs;
-    a cycle analyser's hour (``cycle`` set) should hold its one measurement."""
-    per_hour = {mn: i.per_hour for mn, i in used.items()}
-    needed = {mn: required(i.per_hour, rules.record_share) for mn, i in used.items()}
+def _intervals_table(used: dict[Key, Interval], frame: pl.DataFrame) -> pl.DataFrame:
+    """``mn, factor, seconds`` for every pair of ``frame``: the interval judged by; a flow derived
+    from velocity takes the velocity's, anything else unknown one minute."""
+    known = dict(used)
+    for mn, factor in frame.select("mn", "factor").unique().rows():
+        if (mn, factor) not in known:
+            known[(mn, factor)] = used.get((mn, VELOCITY), Interval(60, "default"))
+    return pl.DataFrame(
+        [(mn, factor, i.seconds) for (mn, factor), i in known.items()],
+        schema={"mn": pl.String, "factor": pl.String, "seconds": pl.Int64},
+        orient="row",
+    )
+
+
+def _expected(rules: Rules) -> tuple[pl.Expr, pl.Expr]:
+    """Per row (``seconds``: its interval): the records its hour should hold and the valid ones it
+    needs; a cycle analyser's hour (``cycle`` set) should hold its one measurement."""
     cycle = pl.col("cycle")
-    expected = (
-        pl.when(cycle).then(1).otherwise(pl.col("mn").replace_strict(per_hour, default=60, return_dtype=pl.Int64))
+    per_hour = 3600 // pl.col("seconds")
+    need = (per_hour * rules.record_share - 1e-9).ceil().cast(pl.Int64).clip(lower_bound=1)
+    return (
+        pl.when(cycle).then(1).otherwise(per_hour).alias("n_expected"),
+        pl.when(cycle).then(1).otherwise(need).alias("need"),
     )
-    need = (
-        pl.when(cycle)
-        .then(1)
-        .otherwise(pl.col("mn").replace_strict(needed, default=required(60, rules.record_share), return_dtype=pl.Int64))
-    )
-    return expected.alias("n_expected"), need.alias("need")
 
 
 def _periods(
-    frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules: Rules, used: dict[str, Interval]
+    frame: pl.DataFrame, every: str, outlets: dict[str, Outlet], rules: Rules, used: dict[Key, Interval]
 ) -> pl.DataFrame:
     water = _weighted_devices(frame, outlets)
     weighted = pl.col("mn").is_in(water) & (pl.col("factor") != WATER_FLOW) & (pl.col("factor") != PH)
@@ -147,7 +163,13 @@ def _periods(
     period_flow = flow.group_by(["mn", "start"]).agg(pl.col("q").mean().alias("q_mean"))
     # A concentration minute is valid by its own flag; flow only weighs it. A minute whose flow is
     # missing or invalid is weighed by the period's mean valid flow.
-    prepared = frame.with_columns(pl.col("time").dt.truncate(every).alias("start"), pl.col("ok").alias("use"))
+    # records count as distinct slots of their interval: one minute sent four times, or sixty
+    # records in one second, is one record of a one-minute device
+    prepared = frame.join(_intervals_table(used, frame), on=["mn", "factor"], how="left").with_columns(
+        pl.col("time").dt.truncate(every).alias("start"),
+        pl.col("ok").alias("use"),
+        (pl.col("time").dt.epoch("s") // pl.col("seconds")).alias("slot"),
+    )
     if water:
         prepared = (
             prepared.join(flow.select("mn", "time", "q"), on=["mn", "time"], how="left")
@@ -156,7 +178,11 @@ def _periods(
         )
     else:  # no wastewater device sends flow: nothing to weigh, no joins to pay for
         prepared = prepared.with_columns(pl.lit(None, pl.Float64).alias("w"), pl.lit(None, pl.Float64).alias("q_mean"))
-    grouped = prepared.group_by(["mn", "factor", "start"]).agg(*_summaries(), pl.col("q_mean").first().alias("q_mean"))
+    grouped = prepared.group_by(["mn", "factor", "start"]).agg(
+        *_summaries(pl.col("slot").filter(pl.col("use")).n_unique()),
+        pl.col("q_mean").first().alias("q_mean"),
+        pl.col("seconds").first().alias("seconds"),
+    )
     has_cycles = bool(rules.cycle_factors) and grouped["factor"].is_in(list(rules.cycle_factors)).any()
     judged = cycle_judged(frame, rules) if has_cycles else None
     if judged is None or judged.is_empty():
@@ -164,7 +190,9 @@ def _periods(
     else:
         marked = judged.with_columns(pl.lit(value=True).alias("cycle"))
         grouped = grouped.join(marked, on=["mn", "factor"], how="left").with_columns(pl.col("cycle").fill_null(False))
-    valued = grouped.with_columns(_period_value(weighted), *_expected(used, rules))
+    valued = grouped.with_columns(_period_value(weighted), *_expected(rules))
+    # a cycle analyser's hour holds one measurement however many records repeat it
+    valued = valued.with_columns(pl.min_horizontal("n_valid", "n_expected").alias("n_valid"))
     valued = valued.with_columns((pl.col("n_valid") >= pl.col("need")).alias("valid"))
     valued = _with_bounds(valued, prepared, ["mn", "factor", "start"], weighted=weighted, rules=rules)
     flow_units = {mn: o.flow_unit for mn, o in outlets.items() if o.flow_unit}
@@ -209,7 +237,7 @@ def _with_bounds(
         prepared.join(touched, on=keys, how="semi")
         .group_by(keys)
         .agg(
-            counted.sum().alias("n_bound"),
+            pl.col("slot").filter(counted).n_unique().alias("n_bound"),
             pl.col("value").filter(counted).mean().alias("b_mean"),
             ((pl.col("value") * pl.col("w")).filter(counted).sum() / pl.col("w").filter(counted).sum()).alias("b_fw"),
             pl.col("w").filter(counted).sum().alias("b_w"),
@@ -232,13 +260,13 @@ def _with_bounds(
     )
 
 
-def _summaries() -> list[pl.Expr]:
-    """Over the period's usable inputs (``use``): their count, plain mean, flow-weighted mean
+def _summaries(count: pl.Expr) -> list[pl.Expr]:
+    """Over the period's usable inputs (``use``): their ``count``, plain mean, flow-weighted mean
     (weights ``w``) and the weights' sum, and the reading farthest from 7 (for pH)."""
     use = pl.col("use")
     valued = pl.col("value").filter(use)
     return [
-        use.sum().alias("n_valid"),
+        count.alias("n_valid"),
         valued.mean().alias("mean"),
         ((pl.col("value") * pl.col("w")).filter(use).sum() / pl.col("w").filter(use).sum()).alias("fw"),
         pl.col("w").filter(use).sum().alias("w_sum"),
@@ -267,17 +295,24 @@ def _corrected(frame: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
         {"mn": list(refs), "o2_ref": [refs[m] for m in refs]}, schema={"mn": pl.String, "o2_ref": pl.Float64}
     )
     joined = frame.join(o2, on=["mn", "start"], how="left").join(ref, on="mn", how="left")
-    applies = (
+    correctable = (
         pl.col("o2_ref").is_not_null()
         & pl.col("o2").is_not_null()
-        & (pl.col("o2") < rules.o2_guard)
-        & ~pl.col("factor").is_in(list(NOT_CORRECTED))
-        & pl.col("factor").str.starts_with("a")
+        & pl.col("factor").str.slice(0, 2).is_in(list(CORRECTED_PREFIXES))
     )
+    applies = correctable & (pl.col("o2") < rules.o2_guard)
+    # at O2 at or above the guard the factor (21 − ref)/(21 − O2) cannot be computed, but above the
+    # reference it exceeds 1: the measured value is a lower bound of the corrected one, so a
+    # device cannot drop its worst hours from a corrected day by driving its O2 up
+    lower = correctable & (pl.col("o2") >= rules.o2_guard) & (pl.col("o2") > pl.col("o2_ref"))
     factor = (21 - pl.col("o2_ref")) / (21 - pl.col("o2"))
     return joined.with_columns(
         pl.when(applies).then(pl.col("value") * factor).alias("corrected"),
-        pl.when(applies).then(pl.col("bound") * factor).alias("bound_corrected"),
+        pl.when(applies)
+        .then(pl.col("bound") * factor)
+        .when(lower)
+        .then(pl.when(pl.col("bound").is_not_null()).then(pl.col("bound")).when(pl.col("valid")).then(pl.col("value")))
+        .alias("bound_corrected"),
     )
 
 
@@ -289,7 +324,7 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
     staged = staged.with_columns(pl.coalesce("q_mean", pl.col("q_mean").mean().over(["mn", "day"])).alias("w"))
     use = pl.col("use")
     days = staged.group_by(["mn", "factor", "day"]).agg(
-        *_summaries(),
+        *_summaries(use.sum()),
         pl.col("corrected").filter(use).mean().alias("corrected"),
         pl.col("corrected").filter(use).count().alias("n_corrected"),
         pl.col("standard").filter(use).mean().alias("standard"),
@@ -298,6 +333,9 @@ def _days(hours: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) -> pl.D
     )
     days = _day_needs(days, hours, rules)
     days = _day_bounds(days, staged, weighted)
+    # no day holds more valid inputs than it should (a cycle analyser measuring more often than
+    # its cycle says)
+    days = days.with_columns(pl.min_horizontal("n_valid", "n_expected").alias("n_valid"))
     return days.select(
         "mn",
         "factor",
@@ -351,12 +389,14 @@ def _day_bounds(days: pl.DataFrame, staged: pl.DataFrame, weighted: pl.Expr) -> 
     """A day's lower bound, where any of its hours has one: the mean over the hours that are valid
     or bounded, each at its bound where it has one; needs as many such hours as a valid day."""
     keys = ["mn", "factor", "day"]
-    touched = staged.filter(pl.col("bound").is_not_null()).select(keys).unique()
+    touched = (
+        staged.filter(pl.col("bound").is_not_null() | pl.col("bound_corrected").is_not_null()).select(keys).unique()
+    )
     if touched.is_empty():
         return days.with_columns(
             pl.lit(None, pl.Float64).alias("bound"), pl.lit(None, pl.Float64).alias("bound_corrected")
         )
-    counted = pl.col("use") | pl.col("bound").is_not_null()
+    counted = pl.col("use") | pl.col("bound").is_not_null() | pl.col("bound_corrected").is_not_null()
     high = pl.coalesce("bound", "value")
     bounds = (
         staged.join(touched, on=keys, how="semi")
@@ -367,13 +407,14 @@ def _day_bounds(days: pl.DataFrame, staged: pl.DataFrame, weighted: pl.Expr) -> 
             ((high * pl.col("w")).filter(counted).sum() / pl.col("w").filter(counted).sum()).alias("b_fw"),
             pl.col("w").filter(counted).sum().alias("b_w"),
             pl.coalesce("bound_corrected", "corrected").filter(counted).mean().alias("bound_corrected"),
+            pl.col("bound").is_not_null().any().alias("has_bound"),
         )
         .join(days.select(*keys, "need"), on=keys, how="left")
         .filter(pl.col("n_bound") >= pl.col("need"))
         .drop("need")
     )
     return days.join(bounds, on=keys, how="left").with_columns(
-        pl.when(pl.col("n_bound").is_null())
+        pl.when(pl.col("n_bound").is_null() | ~pl.col("has_bound"))
         .then(None)
         .when(weighted & (pl.col("b_w") > 0))
         .then(pl.col("b_fw"))
@@ -404,6 +445,11 @@ def read_minutes(path: str, flag_map: dict[str, str] | None = None, rules: Rules
     if bad_time.height:
         row = bad_time.row(0, named=True)
         raise BadInput(f"row {row['row']}: time {row['time']!r} is not ISO 8601 with an offset")
+    number = pl.col("value").cast(pl.Float64, strict=False)
+    not_finite = frame.filter(number.is_nan() | number.is_infinite())
+    if not_finite.height:
+        row = not_finite.row(0, named=True)
+        raise BadInput(f"row {row['row']}: value {row['value']!r} is not a finite number")
     unknown = frame.filter(~pl.col("flag").is_in(list(rules.known_flags)))
     if unknown.height:
         row = unknown.row(0, named=True)

@@ -16,17 +16,18 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TypeVar
 
 import polars as pl
-from sqlalchemy import Connection, Engine, and_, delete, or_, select
+from sqlalchemy import Connection, Engine, and_, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from offsite.db import table_of
 from offsite.hj212.times import CST
 from offsite.quality.aggregate import Outlet as Medium
 from offsite.quality.aggregate import daily, device_intervals, hourly
+from offsite.quality.intervals import Interval, Key
 from offsite.quality.rules import WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet
 from offsite.registry.standards import reference_o2
-from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
+from offsite.store.models import DAY, HOUR, MINUTE, ComputedValue, PendingHour
 from offsite.store.series import COMPUTED_COLUMNS, read_computed, read_interval
 from offsite.store.values import ValueWriter
 
@@ -143,7 +144,7 @@ def _recompute(
         pl.col("avg").alias("value"),
         pl.col("flag").fill_null("N"),  # 2005 loggers send no flags: their minutes count as valid
     )
-    used = device_intervals(frame, outlets, rules) if frame.height else {}
+    used = _intervals(engine, frame, outlets, rules, start) if frame.height else {}
     new_hours = hourly(frame, outlets, rules, used) if frame.height else None
     stored = read_computed(engine, devices, day_start, day_end, period=HOUR).select(
         pl.col("device_id").cast(pl.String).alias("mn"),
@@ -176,10 +177,49 @@ def _recompute(
         written_days = writer.computed(conn, _rows(days, DAY)) if days is not None else 0
         if taken is not None:
             _forget(conn, taken)
-    judged = frozenset((mn, i.seconds, i.source) for mn, i in used.items())
+    judged = frozenset((mn, i.seconds, i.source) for (mn, _), i in used.items())
     if not written_hours and not written_days:
         return Aggregated(intervals=judged)
     return Aggregated(written_hours, written_days, day, day, judged)
+
+
+def _intervals(
+    engine: Engine, frame: pl.DataFrame, outlets: dict[str, Medium], rules: Rules, start: datetime
+) -> dict[Key, Interval]:
+    """The intervals ``frame``'s hours are judged by. A few noted hours cannot say a device's
+    interval alone (an hour sent on its own with two records would measure its own sparse
+    spacing), so an undeclared pair judged slower than the shortest interval is also judged by
+    the fullest hour computed for it in the ``Rules.inference_window_h`` before: the stricter wins.
+    Only such pairs are read, so a one-minute device costs nothing more."""
+    used = device_intervals(frame, outlets, rules)
+    shortest = min(rules.standard_intervals_s)
+    slower = {key for key, i in used.items() if i.source != "declared" and i.seconds > shortest}
+    if not slower:
+        return used
+    fullest = _fullest(engine, slower, start - timedelta(hours=rules.inference_window_h), start)
+    return device_intervals(frame, outlets, rules, fullest) if fullest else used
+
+
+def _fullest(engine: Engine, pairs: set[Key], start: datetime, end: datetime) -> dict[Key, int]:
+    """Per ``mn, factor`` of ``pairs``: the most valid records a computed hour held in ``start``–``end``."""
+    devices = sorted({int(mn) for mn, _ in pairs})
+    found: dict[Key, int] = {}
+    with engine.connect() as conn:
+        for chunk in _chunks(devices, 500):
+            rows = conn.execute(
+                select(ComputedValue.device_id, ComputedValue.factor, func.max(ComputedValue.n_valid))
+                .where(
+                    ComputedValue.period == HOUR,
+                    ComputedValue.device_id.in_(chunk),
+                    ComputedValue.ts >= start,
+                    ComputedValue.ts < end,
+                )
+                .group_by(ComputedValue.device_id, ComputedValue.factor)
+            )
+            for device, factor, most in rows:
+                if (str(device), factor) in pairs and most:
+                    found[(str(device), factor)] = int(most)
+    return found
 
 
 def _rows(frame: pl.DataFrame, period: int) -> list[dict[str, object]]:

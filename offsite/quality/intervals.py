@@ -1,12 +1,14 @@
-"""A device's minute-data reporting interval: declared in the registry, else inferred from the
-spacing of its records; and the records (or analyser cycles) a period must hold to be valid.
+"""A device's minute-data reporting interval: declared in the registry, else inferred per factor
+from the spacing of its records; and the records (or analyser cycles) a period must hold to be valid.
 
 HJ 212 lets a logger send its minute data (2051) every 1 to 60 minutes, so "45 valid minutes"
 cannot be the rule for every device: an hour is valid with ``Rules.record_share`` (75 %) of the
 records its interval implies, rounded up (45 of 60, 5 of 6). An interval is inferred as the median
 spacing between a device's distinct record times, snapped to the nearest of
 ``Rules.standard_intervals_s``: robust to gaps (a 1-minute device missing a quarter of its records
-still has mostly 60 s spacings, so it is judged on 60, not flattered with 90).
+still has mostly 60 s spacings, so it is judged on 60, not flattered with 90). An inferred interval
+never exceeds ``Rules.max_inferred_interval_s`` (600 s): a sparse device cannot make two records an
+hour enough; a slower one must declare its interval.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ import polars as pl
 
 from offsite.quality.rules import Rules
 
-DECLARED, INFERRED, DEFAULT = "declared", "inferred", "default"
+DECLARED, INFERRED, DEFAULT, CAPPED = "declared", "inferred", "default", "capped"
+Key = tuple[str, str]
+"""``mn, factor``: intervals are judged per factor (a logger may send each at its own interval)."""
 CYCLE_SPACING_S = 3000
 """Records at least this far apart are an analyser's cycle measurements, not minute data: the
 shortest cycle (1 h) less a logger's jitter [D]."""
@@ -32,8 +36,9 @@ class BadInterval(ValueError):
 class Interval:
     seconds: int
     source: str
-    """``declared`` (registry), ``inferred`` (from the records' spacing) or ``default`` (too few
-    records to infer: one minute)."""
+    """``declared`` (registry), ``inferred`` (from the records' spacing), ``capped`` (inferred
+    above ``Rules.max_inferred_interval_s``, judged at it) or ``default`` (too few records to
+    infer: one minute)."""
 
     @property
     def per_hour(self) -> int:
@@ -60,57 +65,63 @@ def snap(seconds: float, rules: Rules) -> int:
     return min(rules.standard_intervals_s, key=lambda s: (abs(math.log(max(seconds, 1.0) / s)), s))
 
 
-def infer(minutes: pl.DataFrame, rules: Rules, mns: list[str] | None = None) -> dict[str, int]:
-    """Per MN: the median spacing of its records of one factor, snapped; MNs with fewer than two
-    distinct times are left out (no spacing to measure). One factor stands for the device (its
-    records share the logger's clock), which keeps this to a filter and a small sort; a cycle
-    analyser's factor is used only where the device sends nothing else."""
-    wanted = set(minutes["mn"].unique().to_list() if mns is None else mns)
-    found: dict[str, int] = {}
-    left = minutes
-    while wanted - found.keys() and left.height:
-        factor = _representative(left, rules)
-        part = left.filter(pl.col("factor") == factor)
-        gaps = pl.col("time").unique().sort().diff().dt.total_seconds()
-        spacing = part.group_by("mn").agg(gaps.filter(gaps > 0).median().alias("gap"))
-        for mn, gap in spacing.iter_rows():
-            if gap is not None and mn not in found:
-                found[mn] = snap(gap, rules)
-        missing = list(wanted - found.keys())
-        left = left.filter((pl.col("factor") != factor) & pl.col("mn").is_in(missing)) if missing else left.clear()
-    return found
+def infer(minutes: pl.DataFrame, rules: Rules) -> dict[Key, int]:
+    """Per ``mn, factor``: the median spacing of its distinct record times, snapped; pairs with
+    fewer than two distinct times are left out (no spacing to measure). Each factor is measured on
+    its own: a logger may send temperature every minute and SO2 every ten."""
+    gaps = pl.col("time").sort().diff().dt.total_seconds()
+    spacing = minutes.lazy().group_by("mn", "factor").agg(gaps.filter(gaps > 0).median().alias("gap")).collect()
+    return {(mn, factor): snap(gap, rules) for mn, factor, gap in spacing.iter_rows() if gap is not None}
 
 
-def _representative(minutes: pl.DataFrame, rules: Rules) -> str:
-    """A factor to measure spacing on, from the first rows: not a cycle analyser's where another
-    is sent (its records may be hours apart while the logger's minute data are not)."""
-    seen: list[str] = minutes["factor"].head(10_000).unique(maintain_order=True).to_list()
-    return next((f for f in seen if f not in rules.cycle_factors), seen[0])
+def from_fullest(fullest: dict[Key, int], rules: Rules) -> dict[Key, int]:
+    """The interval each pair's fullest computed hour implies (60 valid records: 60 s), snapped."""
+    return {key: snap(3600 / n, rules) for key, n in fullest.items() if n > 0}
 
 
 def intervals(
-    minutes: pl.DataFrame, declared: dict[str, int | None], rules: Rules, mns: list[str] | None = None
-) -> dict[str, Interval]:
-    """Every MN of ``minutes`` (``mns`` where the caller knows them): its declared interval where
-    there is one, else the inferred one, else one minute."""
-    out: dict[str, Interval] = {}
-    mns = minutes["mn"].unique().to_list() if mns is None else mns
-    undeclared = [mn for mn in mns if declared.get(mn) is None]
-    if len(undeclared) == len(mns):
-        inferred = infer(minutes, rules, undeclared)
+    minutes: pl.DataFrame,
+    declared: dict[str, int | None],
+    rules: Rules,
+    fullest: dict[Key, int] | None = None,
+) -> dict[Key, Interval]:
+    """Every ``mn, factor`` of ``minutes``: its device's declared interval where there is one, else
+    the shortest of the one its records' spacing gives and the one its fullest recent hour
+    (``fullest``: the most valid records a computed hour of it held) implies, capped at
+    ``Rules.max_inferred_interval_s``; one minute where neither says anything."""
+    problem = interval_problem(rules.max_inferred_interval_s)
+    if problem:
+        raise BadInterval(f"max_inferred_interval_s: {problem}")
+    pairs: list[Key] = minutes.select("mn", "factor").unique().rows()
+    for mn in {mn for mn, _ in pairs}:
+        given = declared.get(mn)
+        problem = interval_problem(given)
+        if problem:
+            raise BadInterval(f"device {mn}: {problem}")
+    undeclared = {mn for mn, _ in pairs if declared.get(mn) is None}
+    if not undeclared:
+        measured: dict[Key, int] = {}
+    elif len(undeclared) == len({mn for mn, _ in pairs}):
+        measured = infer(minutes, rules)
     else:
-        inferred = infer(minutes.filter(pl.col("mn").is_in(undeclared)), rules, undeclared) if undeclared else {}
-    for mn in mns:
+        measured = infer(minutes.filter(pl.col("mn").is_in(list(undeclared))), rules)
+    remembered = from_fullest(fullest or {}, rules)
+    out: dict[Key, Interval] = {}
+    for mn, factor in pairs:
         given = declared.get(mn)
         if given is not None:
-            problem = interval_problem(given)
-            if problem:
-                raise BadInterval(f"device {mn}: {problem}")
-            out[mn] = Interval(int(given), DECLARED)
-        elif mn in inferred:
-            out[mn] = Interval(inferred[mn], INFERRED)
+            out[(mn, factor)] = Interval(int(given), DECLARED)
+            continue
+        seen = [s for s in (measured.get((mn, factor)), remembered.get((mn, factor))) if s is not None]
+        if not seen:
+            out[(mn, factor)] = Interval(60, DEFAULT)
+            continue
+        seconds = min(seen)
+        cycle = factor in rules.cycle_factors and seconds >= CYCLE_SPACING_S  # judged by its cycle
+        if seconds > rules.max_inferred_interval_s and not cycle:
+            out[(mn, factor)] = Interval(rules.max_inferred_interval_s, CAPPED)
         else:
-            out[mn] = Interval(60, DEFAULT)
+            out[(mn, factor)] = Interval(seconds, INFERRED)
     return out
 
 

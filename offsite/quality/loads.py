@@ -28,13 +28,13 @@ import polars as pl
 from offsite.hj212.codes.factors import FACTORS
 from offsite.quality.rules import (
     AIR_PRESSURE,
+    CORRECTED_PREFIXES,
     FLOW_TO_M3_S,
     FLUE_MOISTURE,
     FLUE_PRESSURE,
     FLUE_TEMPERATURE,
     GAS_FLOW,
     MASS_UNITS,
-    NOT_CORRECTED,
     WATER_FLOW,
     Rules,
 )
@@ -102,8 +102,7 @@ def standard_and_loads(
         .then(pl.col("m3s") * factor)
         .when(
             concentration
-            & ~pl.col("factor").is_in(list(NOT_CORRECTED))
-            & pl.col("factor").str.starts_with("a")
+            & pl.col("factor").str.slice(0, 2).is_in(list(CORRECTED_PREFIXES))
             & pl.lit(rules.convert_concentrations)
         )
         .then(pl.col("value") / factor)

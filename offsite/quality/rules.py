@@ -13,8 +13,10 @@ GAS_FLOW, WATER_FLOW = "a00000", "w00000"
 VELOCITY = "a01011"
 FLUE_TEMPERATURE, FLUE_PRESSURE, FLUE_MOISTURE, AIR_PRESSURE = "a01012", "a01013", "a01014", "a01006"
 PH = "w01001"
-NOT_CORRECTED = frozenset({O2, GAS_FLOW, VELOCITY, "a01012", "a01013", "a01014", "a01015", "a01016", "a01017"})
-"""Flue-gas parameters that are not concentrations (no reference-O2 correction)."""
+CORRECTED_PREFIXES = ("a2", "a3")
+"""Only a2xxxx gases and a3xxxx particulates are concentrations corrected to the reference O2 (HJ
+212-2017 code table; the simulator's loggers do the same): a0/a1 codes (flow, temperature,
+pressure, moisture, O2, furnace temperature a01901, air pressure a01006) are the flue's parameters."""
 CYCLE_ANALYSERS = frozenset({"w01018", "w21003", "w21011", "w21001"})
 """COD, NH3-N, TP, TN (offsite.hj212.codes.factors): analysers measuring on 1–4 h cycles."""
 
@@ -30,14 +32,24 @@ class Rules:
     known_flags: frozenset[str] = frozenset({"N", "F", "M", "S", "D", "C", "T", "B", "P"})
     record_share: float = 0.75
     """A valid hourly mean needs this share of the records expected at the device's minute-data
-    interval, rounded up: 45 of 60 one-minute records, 5 of 6 ten-minute ones (HJ 75-2017 §12.3
-    数据审核和处理 "每小时至少45分钟有效" read as records, and HJ 212-2017 App. C's 75 % [R])."""
+    interval, rounded up: 45 of 60 one-minute records, 5 of 6 ten-minute ones (HJ 76-2017 App. B
+    "小时数据应包含本小时内至少45min的分钟有效数据" [S: quoted by a vendor page], read as records).
+    Records are counted as distinct slots of the interval: several records in one minute of a
+    one-minute device count once."""
     standard_intervals_s: tuple[int, ...] = (60, 120, 180, 240, 300, 360, 600, 720, 900, 1200, 1800, 3600)
     """Minute-data intervals an inferred spacing snaps to: divisors of 3600 s (HJ 212-2017 lets the
     platform set the minute-data interval, 1 minute by default; clause not checked [R])."""
+    max_inferred_interval_s: int = 600
+    """The longest interval inferred from a device's records: a spacing above it is judged at it (so
+    an hour of two records stays invalid); a longer interval must be declared in the registry
+    [D: HJ 212 loggers send minute data every 1–10 minutes]."""
+    inference_window_h: int = 168
+    """On the database, an undeclared interval is the shortest of the noted hours' spacing and the
+    one implied by the fullest hour computed in this many hours before them (7 days [D]), so an
+    hour aggregated alone cannot measure its own sparse spacing."""
     min_valid_hours: int = 20
-    """A valid daily mean needs 20 valid hours of 24 [R/P: the GB 3095 / HJ 75-2017 §12.3 daily
-    convention as recalled; configurable]."""
+    """A valid daily mean needs 20 valid hours of 24 (HJ 76-2017 App. B "日数据应包含本日至少20h的
+    小时有效数据" [S: quoted by a vendor page]; configurable)."""
     cycle_factors: frozenset[str] = CYCLE_ANALYSERS
     """Water analysers that measure on a cycle (COD, NH3-N, TP, TN): an hour holding a valid record
     of the cycle's measurement is valid (HJ 356-2019 §7.1 有效均值的计算 [R]); judged by cycle,

@@ -9,11 +9,14 @@ import pytest
 from sqlalchemy import Engine, func, select, update
 from typer.testing import CliRunner
 
+from offsite.alarms.models import Alarm
+from offsite.alarms.recompute import recompute_pending
 from offsite.cli import app
 from offsite.hj212.times import CST
 from offsite.quality import incremental
 from offsite.quality.incremental import aggregate_pending, aggregate_window
-from offsite.registry.models import Device, Outlet
+from offsite.registry.models import Device, Limit, Outlet
+from offsite.settings import Settings
 from offsite.store.models import DAY, HOUR, MINUTE, PendingHour
 from offsite.store.series import read_computed
 from offsite.store.values import ValueWriter
@@ -141,3 +144,86 @@ def test_aggregate_from_says_which_interval_judged_the_devices(database_url: str
     )
     assert done.exit_code == 0, done.output
     assert "minute-data interval: 60 s inferred 1 device" in done.output
+
+
+def so2_at(engine: Engine, hour: int, at_minutes: list[int], so2: float) -> None:
+    rows = [
+        {"device_id": 1, "period": MINUTE, "factor": "a21026", "ts": START + timedelta(hours=hour, minutes=m)}
+        | {"avg": so2, "flag": "N"}
+        for m in at_minutes
+    ]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+
+
+def hour_row(engine: Engine, hour: int) -> dict[str, object]:
+    return computed(engine, HOUR).filter(pl.col("ts") == START + timedelta(hours=hour)).row(0, named=True)
+
+
+def test_an_hour_noted_alone_does_not_measure_its_own_sparse_spacing(database_url: str, engine: Engine) -> None:
+    # the attacker's ins4.py: a full one-minute hour, aggregated; then hours sent on their own
+    plant_with_daily_values(database_url, {})
+    so2_at(engine, 0, list(range(60)), 100.0)
+    aggregate_pending(engine, now=START + timedelta(hours=2))
+    assert hour_row(engine, 0)["valid"]
+    so2_at(engine, 1, [0, 30], 150.0)  # two records: today valid, n_valid 2 of n_expected 2
+    done = aggregate_pending(engine, now=START + timedelta(hours=3))
+    hour = hour_row(engine, 1)
+    assert (hour["valid"], hour["n_expected"]) == (False, 60)
+    assert ("1", 60, "inferred") in done.intervals
+    so2_at(engine, 2, list(range(0, 60, 10)), 150.0)  # six records ten minutes apart
+    aggregate_pending(engine, now=START + timedelta(hours=4))
+    hour = hour_row(engine, 2)
+    # the device's fullest recent hour says one minute: 6 of 60 (today: 6 of 6, valid)
+    assert (hour["valid"], hour["n_valid"], hour["n_expected"]) == (False, 6, 60)
+
+
+def test_a_sparse_device_with_no_history_is_judged_at_the_longest_inferred_interval(
+    database_url: str, engine: Engine
+) -> None:
+    plant_with_daily_values(database_url, {})
+    so2_at(engine, 1, [0, 30], 150.0)
+    done = aggregate_pending(engine, now=START + timedelta(hours=3))
+    hour = hour_row(engine, 1)
+    assert (hour["valid"], hour["n_valid"], hour["n_expected"]) == (False, 2, 6)
+    assert ("1", 600, "capped") in done.intervals
+    with engine.begin() as conn:  # a logger that does send every 30 minutes declares it
+        conn.execute(update(Device).values(minute_interval_s=1800))
+    aggregate_window(engine, DAY0, DAY0)
+    assert (hour_row(engine, 1)["valid"], hour_row(engine, 1)["n_expected"]) == (True, 2)
+
+
+def test_hours_at_o2_too_high_to_correct_bound_the_corrected_day(database_url: str, engine: Engine) -> None:
+    # the attacker's ins2.py: SO2 150 at the reference O2 (10 %) for hours 0–19, then SO2 600 at
+    # O2 20.6 % (no correction possible at ≥ 19.5 %) for hours 20–23; limit 200 on the corrected value
+    plant_with_daily_values(database_url, {})
+    with engine.begin() as conn:
+        conn.execute(update(Outlet).values(o2_ref=10.0))
+        conn.execute(update(Limit).values(value=200.0))
+    rows = []
+    for h in range(24):
+        for m in range(0, 60, 10):
+            ts = START + timedelta(hours=h, minutes=m)
+            for factor, value in (("a21026", 600.0 if h >= 20 else 150.0), ("a19001", 20.6 if h >= 20 else 10.0)):
+                rows.append({"device_id": 1, "period": MINUTE, "factor": factor, "ts": ts, "avg": value, "flag": "N"})
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+    outcome = recompute_pending(engine, settings=Settings(database_url=database_url), now=START + timedelta(days=1))
+    day = computed(engine, DAY).row(0, named=True)
+    # value (20 × 150 + 4 × 600)/24 = 225; corrected over the 20 correctable hours alone: 150
+    assert (day["value"], day["corrected"]) == (pytest.approx(225.0), pytest.approx(150.0))
+    # the 4 hours' measured 600 is a lower bound of their corrected value (factor 11/0.4 > 1)
+    assert day["bound_corrected"] == pytest.approx(225.0)
+    assert hour_row(engine, 20)["bound_corrected"] == pytest.approx(600.0)
+    assert outcome is not None
+    with engine.connect() as conn:
+        alarm = conn.execute(select(Alarm.level, Alarm.value, Alarm.limit)).one()
+    assert (alarm.level, alarm.value, alarm.limit) == ("blue", pytest.approx(225.0), 200.0)  # today: no alarm
+
+
+def test_an_hour_without_o2_gives_no_bound(database_url: str, engine: Engine) -> None:
+    plant_with_daily_values(database_url, {})
+    so2_at(engine, 0, list(range(60)), 300.0)  # no O2 sent: neither corrected nor bounded
+    aggregate_pending(engine, now=START + timedelta(hours=2))
+    hour = hour_row(engine, 0)
+    assert (hour["corrected"], hour["bound_corrected"]) == (None, None)

@@ -12,8 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from offsite.cli import app
-from offsite.quality.aggregate import Outlet, aggregate, device_intervals
-from offsite.quality.intervals import DECLARED, INFERRED, BadInterval, interval_problem, required
+from offsite.quality.aggregate import BadInput, Outlet, aggregate, device_intervals, read_minutes
+from offsite.quality.intervals import CAPPED, DECLARED, INFERRED, BadInterval, interval_problem, required
 from offsite.quality.loads import kg_per_m3
 from offsite.quality.rules import Rules
 
@@ -75,7 +75,7 @@ def test_a_lossy_one_minute_device_is_not_judged_as_a_slower_one() -> None:
     # every third minute lost all day long: 40 records an hour, spacings of 60 and 120 s
     rows = [("G", "a21026", m, 30.0, "N") for m in range(24 * 60) if m % 3 != 2]
     used = device_intervals(frame(rows))
-    assert (used["G"].seconds, used["G"].source) == (60, INFERRED)
+    assert (used["G", "a21026"].seconds, used["G", "a21026"].source) == (60, INFERRED)
     hours = rows_of(aggregate(frame(rows), {"G": Outlet("gas")}), "a21026", "hour")
     assert not hours["valid"].any()  # 40 of 60 < 45
 
@@ -84,7 +84,7 @@ def test_a_declared_interval_wins_and_is_checked() -> None:
     rows = [("G", "a21026", m, 30.0, "N") for m in range(0, 60, 5)]  # 12 records in the hour
     declared = {"G": Outlet("gas", minute_interval_s=60)}
     used = device_intervals(frame(rows), declared)
-    assert (used["G"].seconds, used["G"].source) == (60, DECLARED)
+    assert (used["G", "a21026"].seconds, used["G", "a21026"].source) == (60, DECLARED)
     hour = rows_of(aggregate(frame(rows), declared), "a21026", "hour").row(0, named=True)
     assert (hour["n_expected"], hour["valid"]) == (60, False)  # declared 1 min: 12 records are too few
     assert rows_of(aggregate(frame(rows), {"G": Outlet("gas")}), "a21026", "hour")["valid"].to_list() == [True]
@@ -212,3 +212,105 @@ def test_no_correction_from_an_invalid_o2_hour() -> None:
     hour = rows_of(aggregate(frame(rows), {"G": Outlet("gas", o2_ref=6.0)}), "a21026", "hour").row(0, named=True)
     # O2's hour is invalid (30 < 45): no corrected value, and never the raw 30 in its place
     assert (hour["valid"], hour["corrected"]) == (True, None)
+
+
+def test_each_factor_is_judged_at_its_own_interval() -> None:
+    # temperature and O2 every minute, SO2 every 10 minutes at 900 (the attacker's ins3.py)
+    rows = []
+    for m in range(24 * 60):
+        rows += [("G", "a01012", m, 120.0, "N"), ("G", "a19001", m, 10.0, "N")]
+        if m % 10 == 0:
+            rows.append(("G", "a21026", m, 900.0, "N"))
+    used = device_intervals(frame(rows))
+    assert (used["G", "a01012"].seconds, used["G", "a21026"].seconds) == (60, 600)
+    result = aggregate(frame(rows), {"G": Outlet("gas")})
+    hours = rows_of(result, "a21026", "hour")
+    # today: judged at the temperature's 60 s, 6 < 45 records, every SO2 hour invalid and never judged
+    assert hours["valid"].all()
+    assert set(hours["n_expected"]) == {6}
+    day = rows_of(result, "a21026", "day").row(0, named=True)
+    assert (day["valid"], day["n_valid"], day["value"]) == (True, 24, 900.0)
+
+
+def test_an_hourly_factor_first_in_the_file_does_not_judge_the_others() -> None:
+    # the attacker's rep.csv: temperature once an hour first, SO2 three records an hour
+    rows = [("R", "a01012", h * 60, 120.0, "N") for h in range(24)]
+    rows += [("R", "a21026", h * 60 + m, 20.0, "N") for h in range(24) for m in (5, 6, 7)]
+    used = device_intervals(frame(rows))
+    assert used["R", "a21026"].seconds == 60  # its own spacing, not the temperature's 3600
+    assert (used["R", "a01012"].seconds, used["R", "a01012"].source) == (600, CAPPED)
+    result = aggregate(frame(rows), {"R": Outlet("gas")})
+    so2 = rows_of(result, "a21026", "hour")
+    assert not so2["valid"].any()  # today: valid with n_valid 3 > n_expected 1
+    assert (so2["n_valid"] <= so2["n_expected"]).all()
+    assert not rows_of(result, "a01012", "hour")["valid"].any()
+
+
+def test_an_interval_inferred_above_ten_minutes_is_capped_and_a_longer_one_must_be_declared() -> None:
+    # two records an hour, at :00 and :30, all day
+    rows = [("S", "a21026", h * 60 + m, 150.0, "N") for h in range(24) for m in (0, 30)]
+    used = device_intervals(frame(rows))
+    assert (used["S", "a21026"].seconds, used["S", "a21026"].source) == (600, CAPPED)
+    hours = rows_of(aggregate(frame(rows), {"S": Outlet("gas")}), "a21026", "hour")
+    assert (set(hours["n_expected"]), hours["valid"].any()) == ({6}, False)  # today: 2 of 2, valid
+    declared = rows_of(aggregate(frame(rows), {"S": Outlet("gas", minute_interval_s=1800)}), "a21026", "hour")
+    assert declared["valid"].all()
+    assert Rules(max_inferred_interval_s=1800).max_inferred_interval_s == 1800
+    wider = device_intervals(frame(rows), rules=Rules(max_inferred_interval_s=1800))
+    assert (wider["S", "a21026"].seconds, wider["S", "a21026"].source) == (1800, INFERRED)
+
+
+@pytest.mark.parametrize(
+    ("case", "seconds"),
+    [
+        ("12 minutes sent 4 times each", [m * 60 for m in range(12) for _ in range(4)]),
+        ("60 records in one second", [0] * 60),
+        ("45 records in 45 seconds", list(range(45))),
+    ],
+)
+def test_records_count_as_distinct_slots_of_the_interval(case: str, seconds: list[int]) -> None:
+    rows = [("D", "a21026", h * 60 + s / 60, 500.0, "N") for h in range(24) for s in seconds]
+    result = aggregate(frame(rows), {"D": Outlet("gas")})
+    hours = rows_of(result, "a21026", "hour")
+    assert not hours["valid"].any(), case  # today: 48, 60 or 45 records, a valid hour
+    assert (hours["n_valid"] <= hours["n_expected"]).all(), case
+    assert not rows_of(result, "a21026", "day")["valid"].any(), case
+
+
+def test_a_minute_sent_twice_counts_once() -> None:
+    rows = [("D", "a21026", m, 30.0, "N") for m in range(44)] + [("D", "a21026", m, 30.0, "N") for m in range(10)]
+    rows += [("D", "a21026", m, 30.0, "N") for m in range(60, 120)]  # a complete hour: 60 s spacing
+    hour = rows_of(aggregate(frame(rows), {"D": Outlet("gas")}), "a21026", "hour").row(0, named=True)
+    assert (hour["n_valid"], hour["valid"]) == (44, False)  # today: 54 records, valid
+
+
+def test_non_finite_values_are_refused_in_a_file_and_never_counted(tmp_path: Path) -> None:
+    data = tmp_path / "nan.csv"
+    lines = ["mn,factor,time,value,flag"]
+    lines += [f"N,a21026,{(T0 + timedelta(minutes=m)).isoformat()},{100 if m > 1 else 'x'},N" for m in range(60)]
+    data.write_text("\n".join(lines).replace(",x,", ",NaN,", 1).replace(",x,", ",inf,", 1) + "\n")
+    with pytest.raises(BadInput, match=r"row 2: value 'NaN' is not a finite number"):
+        read_minutes(str(data))
+    out = tmp_path / "out.csv"
+    refused = CliRunner().invoke(app, ["aggregate", "--input", str(data), "--out", str(out)])
+    assert refused.exit_code == 2
+    assert "row 2: value 'NaN' is not a finite number" in refused.stderr
+    rows = [("N", "a21026", m, v, "N") for m, v in enumerate([float("nan"), float("inf")] + [100.0] * 58)]
+    hour = rows_of(aggregate(frame(rows), {"N": Outlet("gas")}), "a21026", "hour").row(0, named=True)
+    assert (hour["n_valid"], hour["value"], hour["valid"]) == (58, 100.0, True)  # today: value NaN, valid
+
+
+def test_only_gases_and_particulates_are_corrected_to_the_reference_o2() -> None:
+    rows = []
+    for m in range(60):
+        rows += [
+            ("G", "a21026", m, 100.0, "N"),  # SO2
+            ("G", "a34013", m, 10.0, "N"),  # particulate
+            ("G", "a01901", m, 900.0, "N"),  # furnace temperature
+            ("G", "a01006", m, 101.0, "N"),  # air pressure
+            ("G", "a19001", m, 9.0, "N"),
+        ]
+    result = aggregate(frame(rows), {"G": Outlet("gas", o2_ref=6.0)})
+    corrected = {f: rows_of(result, f, "hour")["corrected"][0] for f in ("a21026", "a34013", "a01901", "a01006")}
+    # 100 × 15/12 = 125, 10 × 15/12 = 12.5; a furnace temperature of 1125 °C was invented until now
+    assert corrected == {"a21026": 125.0, "a34013": 12.5, "a01901": None, "a01006": None}
