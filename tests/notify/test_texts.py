@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from offsite.alarms.models import Alarm, AlarmEvent
@@ -16,8 +16,8 @@ from offsite.alarms.routing import exceedance_text, notify_alarm
 from offsite.notify.channels import channels_for
 from offsite.notify.models import OutboxMessage
 from offsite.notify.outbox import deliver_due, enqueue
-from offsite.notify.texts import china_time, level_of, level_tag, most_severe
-from offsite.registry.models import Contact, Outlet, Unit
+from offsite.notify.texts import bounded, china_time, level_of, level_tag, most_severe, pollutant_name
+from offsite.registry.models import Contact, Limit, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.settings import Settings
 from tests.notify.servers import smtp_server
@@ -150,3 +150,97 @@ def test_a_digest_is_titled_by_its_most_severe_notice(sessions: sessionmaker[Ses
     payload = digest.get_payload(decode=True)
     assert isinstance(payload, bytes)
     assert "2026-11-29 10:00 +08:00" in payload.decode("utf-8")
+
+
+def test_a_corrected_value_is_called_the_corrected_daily_mean() -> None:
+    said = exceedance_text(factor="a21026", value=150.0, limit=100.0, outlet=None, corrected=True)
+    assert said.text == "二氧化硫折算浓度日均值 150 mg/m³，限值 100 mg/m³，超标 0.5 倍"
+
+
+def test_particulate_matter_is_named_as_the_standards_name_it() -> None:
+    said = exceedance_text(factor="a34013", value=15.0, limit=10.0, outlet=None, corrected=True)
+    assert said.text.startswith("颗粒物（烟尘）折算浓度日均值 15 mg/m³")
+    assert said.params["factor"] == "颗粒物（烟尘）"
+    assert pollutant_name("a34013") == "颗粒物（烟尘）"
+    assert pollutant_name("a21026") == "二氧化硫"
+
+
+def test_a_name_is_cut_to_the_bound_with_an_ellipsis() -> None:
+    assert bounded("合肥某热电有限公司", 20) == "合肥某热电有限公司"
+    cut = bounded("安徽省合肥市某某某某某某某某热电联产有限责任公司", 20)
+    assert (len(cut), cut) == (20, "安徽省合肥市某某某某某某某某热电联产有…")
+
+
+LONG_UNIT = "安徽省合肥市某某某某某某某某热电联产有限责任公司"
+LONG_OUTLET = "1号燃煤锅炉脱硫脱硝除尘后总排气筒"
+
+
+def _alarm_on(
+    session: Session, *, factor: str, basis: str | None, channel: str = "email", unit: str = "合肥某热电有限公司"
+) -> tuple[AlarmEvent, Alarm]:
+    """A unit with one stack (gas), a city officer reached on ``channel``, an optional daily limit
+    of 100 on ``basis`` for ``factor``, and a red alarm whose worst exceedance is 150 of it."""
+    load_anhui(session)
+    session.add(Unit(id=1, credit_code="91340100MA2N000001", name=unit, industry_code="D4411", region_code="340104"))
+    session.flush()
+    session.add(Outlet(id=1, unit_id=1, code="DA001", name=LONG_OUTLET, medium="gas", o2_ref=6.0))
+    session.add(
+        Contact(
+            name="合肥市科长", role="city_officer", phone="13800000000", email="city@hf.example",
+            channel=channel, region_code="340100",
+        )
+    )  # fmt: skip
+    session.flush()
+    if basis is not None:
+        session.add(
+            Limit(
+                outlet_id=1, factor=factor, standard="test", value=100.0, basis=basis, period="day",
+                valid_from=date(2026, 1, 1), source="test",
+            )
+        )  # fmt: skip
+    figures = {"outlet_id": 1, "factor": factor, "value": 150.0, "limit": 100.0}
+    alarm = Alarm(
+        unit_id=1, kind="exceedance", level="red", days=9, day=date(2026, 11, 28), state="open",
+        opened_at=NOW, updated_at=NOW, **figures,
+    )  # fmt: skip
+    session.add(alarm)
+    session.flush()
+    event = AlarmEvent(alarm_id=alarm.id, at=NOW, actor="grading", action="raised", level="red", days=9, **figures)
+    session.add(event)
+    session.flush()
+    return event, alarm
+
+
+@pytest.mark.parametrize(
+    ("basis", "said"), [("corrected", "二氧化硫折算浓度日均值 150"), ("measured", "二氧化硫日均值 150")]
+)
+def test_an_alarm_message_says_which_daily_mean_it_judged(
+    sessions: sessionmaker[Session], basis: str, said: str
+) -> None:
+    with sessions() as session:
+        event, _ = _alarm_on(session, factor="a21026", basis=basis)
+        assert notify_alarm(session, event, _settings(), NOW) == 1
+        [message] = session.scalars(select(OutboxMessage)).all()
+    assert said + " mg/m³，限值 100 mg/m³" in message.body
+
+
+def test_an_alarm_sms_bounds_the_unit_and_outlet_names(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        event, _ = _alarm_on(session, factor="a34013", basis="corrected", channel="sms", unit=LONG_UNIT)
+        assert notify_alarm(session, event, _settings(sms_param_max_chars=12), NOW) == 1
+        [message] = session.scalars(select(OutboxMessage)).all()
+        session.commit()
+    params = message.params
+    assert params is not None
+    assert params["unit"] == LONG_UNIT[:11] + "…"
+    assert params["outlet"] == LONG_OUTLET[:11] + "…"
+    assert all(len(value) <= 12 for value in params.values())
+    assert params["factor"] == "颗粒物（烟尘）"
+    assert LONG_UNIT in message.body  # the text itself keeps the whole name
+    with sessions() as session:
+        session.execute(delete(OutboxMessage))
+        event = session.scalars(select(AlarmEvent)).one()
+        assert notify_alarm(session, event, _settings(), NOW) == 1  # by default 20 characters
+        [message] = session.scalars(select(OutboxMessage)).all()
+    assert message.params is not None
+    assert message.params["unit"] == LONG_UNIT[:19] + "…"
