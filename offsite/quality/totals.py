@@ -8,10 +8,18 @@ The totals are sums of hourly loads. An hour whose load is missing or invalid (n
 few valid records, no flow) between two valid hours is substituted as ``Rules.substitution``
 says (HJ 75-2017 §12.4 as digested in screening-rules.md §2.1 [R]: the mean of the valid hours
 just before and after a gap of up to ``substitution_max_gap_h`` hours, else the largest valid hour
-of the ``substitution_lookback_h`` before it). ``hourly_loads`` marks each hour ``valid``,
-``substituted`` or ``missing`` (before the first or after the last valid hour, or no rule
-applies); each total says how many hours of each it covers and whether it holds substitutions.
-Days with no computed hours (daily values only) count by their daily load.
+of the ``substitution_lookback_h`` valid hours before it). ``hourly_loads`` marks each hour
+``valid``, ``substituted``, ``stopped`` or ``missing`` (before the first or after the last valid
+hour, or no rule applies); each total says how many hours of each it covers and whether it holds
+substitutions. Days with no computed hours (daily values only) count by their daily load.
+
+Substitution covers the hours a CEMS gave no valid data *while the source discharged* (HJ 75-2017
+§12.4 as digested [R]): an hour the plant was stopped discharged nothing. An hour without a valid
+load is ``stopped`` (0 kg, never substituted) under a stop mark in effect (kinds with ``stop =
+true`` in ``quality.markkinds``; approved, or also pending with ``mark_takes_effect = "filed"``)
+covering the device and factor, while its unit is declared stopped or closed (``Unit.status``), or
+when its device measured a valid zero flow that hour. A valid measured hour stays measured even
+under a stop mark: a measured discharge is not erased (screening's R16 raises the contradiction).
 """
 
 from __future__ import annotations
@@ -23,15 +31,24 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from offsite.hj212.times import CST
-from offsite.quality.rules import Rules
+from offsite.quality.markkinds import mark_kinds
+from offsite.quality.marks import DataMark, states_in_effect
+from offsite.quality.rules import GAS_FLOW, WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet, PermitCap, Unit
+from offsite.settings import get_settings
 from offsite.store.models import DAY, HOUR
 from offsite.store.series import read_computed
 
 CHINA = "Asia/Shanghai"
 SUBSTITUTIONS = ("adjacent_mean", "previous_max", "none")
 SCOPE = ["unit", "outlet", "factor"]
-VALID, SUBSTITUTED, MISSING = "valid", "substituted", "missing"
+VALID, SUBSTITUTED, STOPPED, MISSING = "valid", "substituted", "stopped", "missing"
+STOPPED_UNIT = frozenset({"stopped", "closed"})
+"""``Unit.status`` values that declare a shut-down (as ``quality.rates`` reads them)."""
+STOP_SCHEMA = pl.Schema(
+    {"device_id": pl.Int64(), "factor": pl.String(), "start": pl.Datetime("us", "UTC"), "end": pl.Datetime("us", "UTC")}
+)
+"""Stop windows: ``factor`` null covers every factor of the device."""
 HOUR_SCHEMA = pl.Schema(
     {
         "device_id": pl.Int64(),
@@ -63,15 +80,20 @@ SCHEMA = pl.Schema(
         "hours_substituted": pl.Int64(),
         "hours_missing": pl.Int64(),
         "substituted": pl.Boolean(),
+        "hours_stopped": pl.Int64(),
     }
 )
 """Columns after ``over`` were added for what a total covers: the month without substitutions,
-and its hours valid, substituted and missing; ``substituted``: the month holds substitutions."""
+and its hours valid, substituted and missing; ``substituted``: the month holds substitutions;
+``hours_stopped``: hours the plant was stopped (0 kg, not substituted)."""
 
 
-def emission_totals(engine: Engine, session: Session, month: date, rules: Rules | None = None) -> pl.DataFrame:
+def emission_totals(
+    engine: Engine, session: Session, month: date, rules: Rules | None = None, *, takes_effect: str | None = None
+) -> pl.DataFrame:
     """Totals for the month ``month`` (any day in it), one row per unit × factor with loads, and
-    per outlet × factor where a cap is set for the outlet. ``outlet`` is null for unit rows."""
+    per outlet × factor where a cap is set for the outlet. ``outlet`` is null for unit rows.
+    ``takes_effect``: which marks are in effect (the ``mark_takes_effect`` setting by default)."""
     rules = rules or Rules()
     first = month.replace(day=1)
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
@@ -83,7 +105,7 @@ def emission_totals(engine: Engine, session: Session, month: date, rules: Rules 
     ids = devices["device_id"].to_list()
     year_start = datetime.combine(first.replace(month=1), time(), CST)
     month_end = datetime.combine(after, time(), CST)
-    hours = hourly_loads(engine, ids, year_start, month_end, rules)
+    hours = hourly_loads(engine, ids, year_start, month_end, rules, takes_effect=takes_effect)
     per_day = (
         hours.with_columns(_china_day("ts"))
         .group_by("device_id", "factor", "day")
@@ -93,6 +115,7 @@ def emission_totals(engine: Engine, session: Session, month: date, rules: Rules 
             (pl.col("status") == VALID).sum().cast(pl.Int64).alias("hours_valid"),
             (pl.col("status") == SUBSTITUTED).sum().cast(pl.Int64).alias("hours_substituted"),
             (pl.col("status") == MISSING).sum().cast(pl.Int64).alias("hours_missing"),
+            (pl.col("status") == STOPPED).sum().cast(pl.Int64).alias("hours_stopped"),
         )
     )
     stored_days = read_computed(engine, ids, year_start, month_end, period=DAY)
@@ -100,7 +123,7 @@ def emission_totals(engine: Engine, session: Session, month: date, rules: Rules 
         stored_days.filter(pl.col("load").is_not_null())
         .select("device_id", "factor", _china_day("ts"), "load", pl.col("load").alias("measured"))
         .join(per_day.select("device_id", "factor", "day"), on=["device_id", "factor", "day"], how="anti")
-        .with_columns(pl.lit(None, pl.Int64).alias(c) for c in ("hours_valid", "hours_substituted", "hours_missing"))
+        .with_columns(pl.lit(None, pl.Int64).alias(c) for c in DAY_SUMS[2:])
     )
     daily = (
         pl.concat([per_day, only_daily.select(per_day.columns)])
@@ -148,7 +171,7 @@ def emission_totals(engine: Engine, session: Session, month: date, rules: Rules 
         .join(names, on="unit", how="left")
         .with_columns(
             pl.col("month_kg", "year_kg", "measured_month_kg").fill_null(0.0),
-            pl.col("days_over", "hours_valid", "hours_substituted", "hours_missing").fill_null(0),
+            pl.col("days_over", *DAY_SUMS[2:]).fill_null(0),
         )
         .with_columns(
             (
@@ -164,7 +187,7 @@ def emission_totals(engine: Engine, session: Session, month: date, rules: Rules 
     )
 
 
-DAY_SUMS = ("load", "measured", "hours_valid", "hours_substituted", "hours_missing")
+DAY_SUMS = ("load", "measured", "hours_valid", "hours_substituted", "hours_missing", "hours_stopped")
 
 
 def _china_day(column: str) -> pl.Expr:
@@ -172,20 +195,62 @@ def _china_day(column: str) -> pl.Expr:
 
 
 def hourly_loads(
-    engine: Engine, device_ids: list[int], start: datetime, end: datetime, rules: Rules | None = None
+    engine: Engine,
+    device_ids: list[int],
+    start: datetime,
+    end: datetime,
+    rules: Rules | None = None,
+    *,
+    takes_effect: str | None = None,
 ) -> pl.DataFrame:
     """Every hour of each device × factor with loads, from its first to its last computed hour in
     ``start``–``end``: ``measured`` the load of a valid hour (valid concentration and a load),
-    ``load`` that or the substitute, ``status`` valid, substituted or missing."""
+    ``load`` that, 0 for a stopped hour, or the substitute; ``status`` valid, substituted,
+    stopped or missing."""
     rules = rules or Rules()
     stored = read_computed(engine, device_ids, start, end, period=HOUR).select(
-        "device_id", "factor", "ts", "load", "valid"
+        "device_id", "factor", "ts", "value", "load", "valid"
     )
-    return substitute(stored, rules)
+    with Session(engine) as session:
+        stops = stop_windows(session, device_ids, start, end, takes_effect or get_settings().mark_takes_effect)
+    return substitute(stored, rules, stops)
 
 
-def substitute(hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
-    """The substitution itself, on ``device_id, factor, ts, load, valid`` hour rows."""
+def stop_windows(
+    session: Session, device_ids: list[int], start: datetime, end: datetime, takes_effect: str
+) -> pl.DataFrame:
+    """The windows in ``start``–``end`` each device was stopped: stop marks in effect (on its
+    outlet, the device, or one factor of it) and the whole span where its unit is declared stopped."""
+    devices = session.execute(
+        select(Device.id, Device.outlet_id, Unit.status)
+        .join(Outlet, Outlet.id == Device.outlet_id)
+        .join(Unit, Unit.id == Outlet.unit_id)
+        .where(Device.id.in_(device_ids))
+    ).all()
+    rows: list[tuple[int, str | None, datetime, datetime]] = [
+        (d, None, start, end) for d, _, status in devices if status in STOPPED_UNIT
+    ]
+    by_outlet: dict[int, list[int]] = {}
+    for device, outlet, _ in devices:
+        by_outlet.setdefault(outlet, []).append(device)
+    marks = session.execute(
+        select(DataMark.outlet_id, DataMark.device_id, DataMark.factor, DataMark.start_at, DataMark.end_at).where(
+            DataMark.state.in_(states_in_effect(takes_effect)),
+            DataMark.kind.in_(mark_kinds().stop_keys()),
+            DataMark.start_at < end,
+            DataMark.end_at > start,
+        )
+    ).all()
+    for outlet, marked, factor, mark_start, mark_end in marks:
+        covered: list[int] = [marked] if marked is not None else by_outlet.get(outlet, [])
+        rows += [(d, factor, mark_start, mark_end) for d in covered]
+    return pl.DataFrame(rows, schema=STOP_SCHEMA, orient="row")
+
+
+def substitute(hours: pl.DataFrame, rules: Rules, stops: pl.DataFrame | None = None) -> pl.DataFrame:
+    """The substitution itself, on ``device_id, factor, ts, load, valid`` hour rows (with ``value``,
+    a valid zero flow stops its device's hour); ``stops``: windows the plant was stopped
+    (``STOP_SCHEMA``)."""
     if rules.substitution not in SUBSTITUTIONS:
         raise ValueError(f"substitution {rules.substitution!r} is not one of {', '.join(SUBSTITUTIONS)}")
     pair = ["device_id", "factor"]
@@ -199,25 +264,34 @@ def substitute(hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
     )
     ok = pl.col("valid").fill_null(value=False) & pl.col("load").is_not_null()
     framed = (
-        grid.join(with_loads, on=[*pair, "ts"], how="left")
+        grid.join(with_loads.drop("value", strict=False), on=[*pair, "ts"], how="left")
+        .join(_stopped_hours(grid, hours, stops), on=[*pair, "ts"], how="left")
         .sort(*pair, "ts")
-        .with_columns(pl.when(ok).then(pl.col("load")).alias("measured"))
-        .with_columns(
-            pl.col("measured").forward_fill().over(pair).alias("before"),
-            pl.col("measured").backward_fill().over(pair).alias("after"),
-            pl.col("measured").is_not_null().cum_sum().over(pair).alias("run"),
-        )
+        .with_columns(pl.when(ok).then(pl.col("load")).alias("measured"), pl.col("stopped").fill_null(value=False))
+        .with_columns(pl.col("stopped") & pl.col("measured").is_null())
     )
-    framed = framed.with_columns(
-        pl.len().over(*pair, "run").alias("gap_h"),
+    # the largest of the lookback's valid hours (not clock hours: a month's outage does not empty it)
+    peaks = framed.filter(pl.col("measured").is_not_null()).select(
+        *pair,
+        "ts",
         pl.col("measured")
         .rolling_max(window_size=rules.substitution_lookback_h, min_samples=1)
         .over(pair)
         .alias("recent_max"),
-    ).with_columns(
-        # for every hour of a gap: its length, and the largest valid hour of the lookback before it
-        (pl.col("gap_h") - 1).alias("gap_h"),
-        pl.when(pl.col("measured").is_not_null()).then(pl.col("recent_max")).forward_fill().over(pair).alias("peak"),
+    )
+    framed = (
+        framed.join(peaks, on=[*pair, "ts"], how="left")
+        .with_columns(
+            pl.col("measured").forward_fill().over(pair).alias("before"),
+            pl.col("measured").backward_fill().over(pair).alias("after"),
+            # a stopped hour ends a gap as a valid one does: the gap is what the CEMS missed
+            (pl.col("measured").is_not_null() | pl.col("stopped")).cum_sum().over(pair).alias("run"),
+        )
+        .with_columns(
+            # for every hour of a gap: its length, and the largest valid hour of the lookback before it
+            (pl.len().over(*pair, "run") - 1).alias("gap_h"),
+            pl.col("recent_max").forward_fill().over(pair).alias("peak"),
+        )
     )
     inside = pl.col("before").is_not_null() & pl.col("after").is_not_null()
     short = pl.col("gap_h") <= rules.substitution_max_gap_h
@@ -227,10 +301,19 @@ def substitute(hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
         filled = pl.col("peak")
     else:
         filled = pl.lit(None, pl.Float64)
-    load = pl.when(pl.col("measured").is_not_null()).then(pl.col("measured")).when(inside).then(filled)
+    load = (
+        pl.when(pl.col("measured").is_not_null())
+        .then(pl.col("measured"))
+        .when(pl.col("stopped"))
+        .then(0.0)
+        .when(inside)
+        .then(filled)
+    )
     status = (
         pl.when(pl.col("measured").is_not_null())
         .then(pl.lit(VALID))
+        .when(pl.col("stopped"))
+        .then(pl.lit(STOPPED))
         .when(pl.col("load").is_not_null())
         .then(pl.lit(SUBSTITUTED))
         .otherwise(pl.lit(MISSING))
@@ -242,6 +325,28 @@ def substitute(hours: pl.DataFrame, rules: Rules) -> pl.DataFrame:
         .select(HOUR_SCHEMA.names())
         .cast(HOUR_SCHEMA)
     )
+
+
+def _stopped_hours(grid: pl.DataFrame, hours: pl.DataFrame, stops: pl.DataFrame | None) -> pl.DataFrame:
+    """``device_id, factor, ts, stopped`` for the grid's hours a stop window touches (an hour partly
+    stopped cannot be expected whole) or whose device measured a valid zero flow."""
+    keys = ["device_id", "factor", "ts"]
+    found = [pl.DataFrame(schema={"device_id": pl.Int64, "factor": pl.String, "ts": pl.Datetime("us", "UTC")})]
+    if stops is not None and not stops.is_empty():
+        touched = grid.join(stops, on="device_id").filter(
+            (pl.col("factor_right").is_null() | (pl.col("factor_right") == pl.col("factor")))
+            & (pl.col("start") < pl.col("ts") + pl.duration(hours=1))
+            & (pl.col("end") > pl.col("ts"))
+        )
+        found.append(touched.select(keys))
+    if "value" in hours.columns:
+        zero = hours.filter(
+            pl.col("factor").is_in([GAS_FLOW, WATER_FLOW])
+            & pl.col("valid").fill_null(value=False)
+            & (pl.col("value") == 0)
+        ).select("device_id", "ts")
+        found.append(grid.join(zero, on=["device_id", "ts"]).select(keys))
+    return pl.concat(found).unique().with_columns(pl.lit(value=True).alias("stopped"))
 
 
 def _caps(session: Session, first: date, after: date) -> pl.DataFrame:

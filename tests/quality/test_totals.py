@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from offsite.cli import app
 from offsite.db import session_factory
 from offsite.hj212.times import CST
+from offsite.quality.marks import DataMark
 from offsite.quality.rules import Rules
 from offsite.quality.totals import emission_totals, substitute
 from offsite.registry.models import Device, Outlet, Unit
@@ -184,3 +185,93 @@ def test_a_month_total_says_what_it_covers(database_url: str, engine: Engine) ->
     # 21 valid hours × 10 kg + 3 substituted × 10 kg = 240 kg; without substitution 210 kg
     assert (row["month_kg"], row["measured_month_kg"]) == (240.0, 210.0)
     assert (row["hours_valid"], row["hours_substituted"], row["hours_missing"], row["substituted"]) == (21, 3, 0, True)
+
+
+STOP_WINDOW = {
+    "device_id": pl.Int64,
+    "factor": pl.String,
+    "start": pl.Datetime("us", "UTC"),
+    "end": pl.Datetime("us", "UTC"),
+}
+
+
+def test_a_stopped_plant_is_not_filled_with_invented_emissions() -> None:
+    # 15 valid hours, a 72 h shut-down with the logger off (no rows), 15 valid hours again
+    loads = [1.25] * 15 + [None] * 72 + [1.25] * 15
+    rows = hour_rows(loads, skip=set(range(15, 87)))
+    start = datetime(2026, 11, 1, tzinfo=CST).astimezone(UTC)
+    stop = pl.DataFrame(
+        [(1, None, start + timedelta(hours=15), start + timedelta(hours=87))], schema=STOP_WINDOW, orient="row"
+    )
+    hours = substitute(rows, Rules(), stop)
+    assert hours.filter(pl.col("status") == "stopped").height == 72
+    assert hours["substituted"].sum() == 0  # today: 72 substituted hours
+    assert hours["load"].sum() == pytest.approx(30 * 1.25)  # the measured 37.5 kg, nothing invented
+    # a stop mark of another factor stops nothing here
+    other = stop.with_columns(pl.lit("a21002").alias("factor"))
+    assert substitute(rows, Rules(), other)["substituted"].sum() == 72
+
+
+def test_an_hour_of_valid_zero_flow_is_stopped_not_substituted() -> None:
+    rows = hour_rows([10.0, None, 10.0], [True, False, True]).with_columns(pl.lit(50.0).alias("value"))
+    flow = rows.with_columns(
+        pl.lit("a00000").alias("factor"),
+        pl.lit(0.0).alias("value"),
+        pl.lit(None, pl.Float64).alias("load"),
+        pl.lit(value=True).alias("valid"),
+    )
+    hours = substitute(pl.concat([rows, flow[1:2]]), Rules())
+    assert hours["status"].to_list() == ["valid", "stopped", "valid"]
+    assert hours["load"].to_list() == [10.0, 0.0, 10.0]
+
+
+def test_previous_max_looks_back_over_valid_hours_not_clock_hours() -> None:
+    # lookback 3 valid hours: 100 valid, 5 h gap, 10 valid, 3 h gap, 5 valid
+    loads = [100.0, *[None] * 5, 10.0, *[None] * 3, 5.0]
+    hours = substitute(hour_rows(loads), Rules(substitution="previous_max", substitution_lookback_h=3))
+    # the second gap's last 3 valid hours are 100 and 10: 100 (today: 10, the 100 is 7 clock hours back)
+    assert hours["load"].to_list()[7:10] == [100.0, 100.0, 100.0]
+
+
+def test_stop_marks_and_stopped_units_count_as_stopped_hours(database_url: str, engine: Engine) -> None:
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        session.add(Unit(id=1, credit_code=CREDIT, name="甲厂", industry_code="D4411", region_code="340104"))
+        session.flush()
+        session.add(Outlet(id=1, unit_id=1, code="DA001", name="1号烟囱", medium="gas"))
+        session.flush()
+        session.add(Device(id=1, outlet_id=1, mn="MN1", password_enc=b"-"))
+        session.commit()
+    start = datetime(2026, 11, 1, tzinfo=CST).astimezone(UTC)
+    rows = [
+        {"device_id": 1, "period": HOUR, "factor": "a21026", "ts": start + timedelta(hours=h)}
+        | {"value": 50.0, "corrected": None, "standard": None, "load": 2.0, "valid": True, "n_valid": 60}
+        for h in (*range(10), *range(20, 24))
+    ]
+    with engine.begin() as conn:
+        ValueWriter().computed(conn, rows)
+    with session_factory(engine)() as session:
+        session.add(
+            DataMark(
+                outlet_id=1,
+                kind="stopped",
+                start_at=start + timedelta(hours=10),
+                end_at=start + timedelta(hours=20),
+                reason="检修停炉",
+                filed_by="甲厂",
+                filed_at=start,
+                late=False,
+                state="pending",
+            )
+        )
+        session.commit()
+        pending = emission_totals(engine, session, date(2026, 11, 1), takes_effect="approved").row(0, named=True)
+        # a pending mark is not in effect: 10 hours substituted at (2 + 2) / 2
+        assert (pending["hours_substituted"], pending["hours_stopped"], pending["month_kg"]) == (10, 0, 48.0)
+        filed = emission_totals(engine, session, date(2026, 11, 1), takes_effect="filed").row(0, named=True)
+        assert (filed["hours_substituted"], filed["hours_stopped"], filed["month_kg"]) == (0, 10, 28.0)
+        session.query(DataMark).delete()
+        session.query(Unit).update({"status": "stopped"})
+        session.commit()
+        closed = emission_totals(engine, session, date(2026, 11, 1)).row(0, named=True)
+        assert (closed["hours_valid"], closed["hours_stopped"], closed["month_kg"]) == (14, 10, 28.0)
