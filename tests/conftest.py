@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 
 from offsite.db import make_engine
 from offsite.db.schema import upgrade
+from offsite.settings import get_settings
 from offsite.store.series import close_connections
 from tests.databases import SERVER_URL, PostgresDatabases, postgres_reachable
 
@@ -20,6 +21,14 @@ DATA = Path(__file__).parent / "data"
 # the platform's files (keys, spools, snapshots) go to a directory of this run, never the checkout
 os.environ.setdefault("OFFSITE_DATA_DIR", tempfile.mkdtemp(prefix="offsite-test-data-"))
 BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(autouse=True)
+def _settings_read_afresh() -> Iterator[None]:
+    """A test that sets an OFFSITE_ variable (monkeypatch undoes it) must not leave the settings
+    object it made cached for the tests after it."""
+    yield
+    get_settings.cache_clear()
 
 
 def load_vectors() -> list[dict[str, Any]]:

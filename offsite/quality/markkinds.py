@@ -62,6 +62,10 @@ class MarkKinds:
     def stop_keys(self) -> tuple[str, ...]:
         return tuple(k.key for k in self.kinds if k.stop)
 
+    def device_keys(self) -> tuple[str, ...]:
+        """Kinds that say an analyser was out (设备标记: maintenance, calibration, its fault)."""
+        return tuple(k.key for k in self.kinds if k.category == "device")
+
     def condition_keys(self) -> tuple[str, ...]:
         """Kinds that say the plant did not run normally (工况标记)."""
         return tuple(k.key for k in self.kinds if k.category == "condition")

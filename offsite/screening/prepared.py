@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from offsite.quality.markkinds import mark_kinds
+from offsite.quality.markkinds import MarkKinds, mark_kinds
 from offsite.screening.detectors.common import new_series
 from offsite.screening.inputs import Inputs
 from offsite.settings import get_settings
@@ -29,10 +29,14 @@ O2_NO_CORRECTION = 19.5
 ACTIVE_SHARE = 0.1
 
 
+def kinds_in_use() -> MarkKinds:
+    """The mark kinds table in use: the packaged one, or ``mark_kinds_file``."""
+    return mark_kinds(get_settings().mark_kinds_file)
+
+
 def stop_kinds() -> tuple[str, ...]:
-    """Mark kinds that say the plant did not run: those the kinds table in use (the packaged one,
-    or ``mark_kinds_file``) flags ``stop``."""
-    return mark_kinds(get_settings().mark_kinds_file).stop_keys()
+    """Mark kinds that say the plant did not run: those the kinds table in use flags ``stop``."""
+    return kinds_in_use().stop_keys()
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,21 +8,16 @@ from typing import Any
 import polars as pl
 
 from offsite.screening.hits import HITS, clock, finish, number
-from offsite.screening.prepared import Prepared
+from offsite.screening.prepared import Prepared, kinds_in_use
 
 CHECKED = ("stopped", "shutdown", "fault")
-KIND_ZH = {
-    "stopped": "停运",
-    "shutdown": "停炉",
-    "startup": "启动",
-    "fault": "故障",
-    "maintenance": "维护",
-    "calibration": "校准",
-}
 
 
 def _kind() -> pl.Expr:
-    return pl.col("kind").replace_strict(KIND_ZH, default=pl.col("kind"), return_dtype=pl.String)
+    """A mark's kind as the clue's Chinese text names it: the kinds table's term."""
+    kinds = kinds_in_use()
+    terms = {kind.key: kind.term() for kind in kinds.kinds}
+    return pl.col("kind").replace_strict(terms, default=pl.col("kind"), return_dtype=pl.String)
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:

@@ -10,10 +10,9 @@ import polars as pl
 
 from offsite.screening.detectors.common import china_day
 from offsite.screening.hits import HITS, finish, name, number
-from offsite.screening.prepared import Prepared
+from offsite.screening.prepared import Prepared, kinds_in_use
 
 PARAMETERS = {"i13001": "量程", "i13007": "截距", "i13008": "斜率"}
-MAINTENANCE = ("maintenance", "calibration", "fault")
 
 
 def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
@@ -25,7 +24,8 @@ def _changed(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     if changes.is_empty():
         return pl.DataFrame(schema=HITS)
     around = pl.duration(hours=params["mark_hours"])
-    marks = p.inputs.marks.filter(pl.col("kind").is_in(MAINTENANCE))
+    # a range changed inside an analyser's own mark (maintenance, calibration, its fault) is explained
+    marks = p.inputs.marks.filter(pl.col("kind").is_in(kinds_in_use().device_keys()))
     explained = (
         changes.with_row_index("change")
         .join(marks.select("mn", pl.col("start").alias("ms"), pl.col("end").alias("me")), on="mn")
