@@ -30,6 +30,7 @@ from offsite.quality.intervals import cycle_hours, required
 from offsite.quality.marks import approved_marks
 from offsite.quality.rules import PH, WATER_FLOW, Rules
 from offsite.registry.models import Device, Limit, Outlet
+from offsite.settings import Settings
 from offsite.store.models import DAY, HOUR
 from offsite.store.series import read_computed, read_interval
 
@@ -66,9 +67,12 @@ def daily_values(
     *,
     rules: Rules | None = None,
     marks_take_effect: str = "approved",
+    settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
-    """Columns of ``SCHEMA`` for days ``first``–``last``. ``marks_take_effect``: ``approved``
-    (marks count once the bureau approves them) or ``filed`` (as soon as they are filed);
+    """Columns of ``SCHEMA`` for days ``first``–``last``, marks as in effect at ``now``.
+    ``marks_take_effect``: ``approved`` (marks count once the bureau approves them) or ``filed`` (as
+    soon as they are filed, until their decision deadline passes);
     ``rules``: the validity rules the days were made by (what a marked day still needs)."""
     devices = _devices(session)
     limits = _limits(session, first, last)
@@ -85,7 +89,7 @@ def daily_values(
         )
         .filter(pl.col("value").is_not_null() | pl.col("uncorrected"))
     )
-    marks = _marks(session, start, end, marks_take_effect)
+    marks = _marks(session, start, end, marks_take_effect, settings=settings, now=now)
     if not marks.is_empty():
         judged = _apply_marks(engine, judged, marks, devices=devices, limits=limits, rules=rules or Rules())
     return _finish(judged)
@@ -162,15 +166,19 @@ def beyond_limit(value: str = "value") -> pl.Expr:
     return (above | below).fill_null(value=False)
 
 
-def _marks(session: Session, start: datetime, end: datetime, takes_effect: str = "approved") -> pl.DataFrame:
-    """The marks in effect over ``start``–``end`` with their scope: ``mark_device`` and
-    ``mark_factor`` are null where the mark covers every device or factor of its outlet."""
-    # the default call stays the one every version of the marks helper answers
-    found = (
-        approved_marks(session, start, end)
-        if takes_effect == "approved"
-        else approved_marks(session, start, end, takes_effect=takes_effect)
-    )
+def _marks(
+    session: Session,
+    start: datetime,
+    end: datetime,
+    takes_effect: str = "approved",
+    *,
+    settings: Settings | None = None,
+    now: datetime | None = None,
+) -> pl.DataFrame:
+    """The marks in effect at ``now`` over ``start``–``end`` (cut to what the caps of their
+    outlet's standard exempt) with their scope: ``mark_device`` and ``mark_factor`` are null where
+    the mark covers every device or factor of its outlet."""
+    found = approved_marks(session, start, end, takes_effect=takes_effect, now=now, settings=settings)
     return pl.DataFrame(
         [(m.outlet_id, m.device_id, m.factor, m.start_at, m.end_at) for m in found],
         schema={
@@ -347,7 +355,14 @@ HOURLY = pl.Schema(
 
 
 def hourly_exceedances(
-    engine: Engine, session: Session, first: date, last: date, *, marks_take_effect: str = "approved"
+    engine: Engine,
+    session: Session,
+    first: date,
+    last: date,
+    *,
+    marks_take_effect: str = "approved",
+    settings: Settings | None = None,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
     """Valid stored hourly values beyond an hourly limit (where a standard sets one), days
     ``first``–``last``: ``HOURLY`` columns (ts in UTC; ratio C / L and multiple (C − L) / L, none for
@@ -366,7 +381,7 @@ def hourly_exceedances(
         .filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS))
         .filter(pl.col("value").is_not_null() & beyond_limit())
     )
-    marks = _marks(session, start, end, marks_take_effect)
+    marks = _marks(session, start, end, marks_take_effect, settings=settings, now=now)
     inside = (
         over.join(marks, on="outlet")
         .filter(_covered() & _hour_in_mark())

@@ -85,15 +85,21 @@ def recompute(
     takes_effect = settings.mark_takes_effect
     window_first = first - timedelta(days=bands.window_days - 1)
     with session_factory(engine)() as session:
-        daily = daily_values(engine, session, window_first, last, marks_take_effect=takes_effect)
-        furnace = keep_furnace_breaches(session, furnace_breaches(engine, session, first, last, settings), first, last)
+        daily = daily_values(
+            engine, session, window_first, last, marks_take_effect=takes_effect, settings=settings, now=now
+        )
+        furnace = keep_furnace_breaches(
+            session, furnace_breaches(engine, session, first, last, settings, now=now), first, last
+        )
         judged = daily
         if settings.furnace_counts_toward_grading:
             judged = pl.concat([daily, breach_days(session, window_first, last, settings)], how="diagonal_relaxed")
         live = session.scalars(select(Alarm.unit_id).where(Alarm.kind == "exceedance", Alarm.state.in_(LIVE))).all()
         graded = grade(judged, first, last, bands, also=live)
         applied = lifecycle.apply_grading(session, graded, settings, now)
-        found = hourly_exceedances(engine, session, first, last, marks_take_effect=takes_effect)
+        found = hourly_exceedances(
+            engine, session, first, last, marks_take_effect=takes_effect, settings=settings, now=now
+        )
         hourly = keep_hourly_exceedances(session, found, first, last)
         span = (datetime.combine(first, time(), CST), datetime.combine(last + timedelta(days=1), time(), CST))
         contradicted = check_marks(engine, session, *span, settings)

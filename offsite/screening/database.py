@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import cache, reduce
 from operator import add
 from typing import Any
@@ -22,7 +22,7 @@ from sqlalchemy import Engine, delete, select
 from sqlalchemy.orm import Session
 
 from offsite.db import make_engine, session_factory
-from offsite.quality.marks import DataMark, states_in_effect
+from offsite.quality.marks import DataMark, mark_in_effect
 from offsite.registry.models import Camera, Device, Limit, Outlet, PowerMeter, Unit
 from offsite.registry.standards import reference_o2
 from offsite.screening import profiles
@@ -385,14 +385,15 @@ def _video(session: Session, devices: list[dict[str, Any]], start: datetime, end
 
 def _marks(session: Session, devices: list[dict[str, Any]], start: datetime, end: datetime) -> pl.DataFrame:
     outlets = {d["outlet"] for d in devices}
-    # screening takes a mark as in effect exactly when judgement does (the mark_takes_effect setting)
-    effective = states_in_effect(get_settings().mark_takes_effect)
+    # screening takes a mark as in effect exactly when judgement does (the mark_takes_effect setting;
+    # a pending mark past its decision deadline no longer counts)
+    takes_effect, now = get_settings().mark_takes_effect, datetime.now(UTC)
     marks = session.scalars(
         select(DataMark).where(DataMark.outlet_id.in_(outlets), DataMark.start_at < end, DataMark.end_at > start)
     ).all()
     return pl.DataFrame(
         [
-            (d["mn"], m.start_at, m.end_at, m.kind, m.state in effective, m.filed_at, m.factor)
+            (d["mn"], m.start_at, m.end_at, m.kind, mark_in_effect(m, takes_effect, now), m.filed_at, m.factor)
             for m in marks
             for d in devices
             if d["outlet"] == m.outlet_id and m.device_id in (None, d["id"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -23,7 +23,9 @@ def test_a_pending_mark_hides_data_from_screening_only_once_filing_is_enough(
     get_settings.cache_clear()
     window = (MIDNIGHT + timedelta(hours=2), MIDNIGHT + timedelta(hours=6))
     with session_factory(engine)() as session:
-        for state in ("pending", "rejected"):
+        # pending with its deadline to come; rejected; pending past its deadline (hides nothing any more)
+        soon = datetime.now(UTC) + timedelta(days=1)
+        for state, due in (("pending", soon), ("rejected", None), ("pending", window[1])):
             session.add(
                 DataMark(
                     outlet_id=1,
@@ -36,10 +38,11 @@ def test_a_pending_mark_hides_data_from_screening_only_once_filing_is_enough(
                     filed_at=window[0],
                     late=False,
                     state=state,
+                    decide_by=due,
                 )
             )
         session.commit()
         devices = [{"id": d, "mn": f"MN000{d}", "outlet": 1} for d in (1, 2)]
         marks = _marks(session, devices, MIDNIGHT, MIDNIGHT + timedelta(days=1))
-    assert marks["mn"].to_list() == ["MN0002", "MN0002"]  # a device's mark stays with that device
-    assert sorted(marks["approved"].to_list()) == [False, pending_counts]  # a rejected mark never counts
+    assert marks["mn"].to_list() == ["MN0002"] * 3  # a device's mark stays with that device
+    assert sorted(marks["approved"].to_list()) == [False, False, pending_counts]  # rejected or overdue: never
