@@ -11,7 +11,7 @@ import typer
 from offsite.alarms.verdicts import VERDICTS
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, amount, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
-from offsite.cli.output import CLOCK, Format, emit_rows, when
+from offsite.cli.output import CLOCK, Format, emit_rows, plain, when
 from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
 from offsite.settings import with_database_url
@@ -83,20 +83,33 @@ def list_alarms(
     """Open alarms (with --all, every alarm), most severe first; times in China time."""
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
     from sqlalchemy import select
 
     from offsite.alarms.models import LIVE, SEVERITY, Alarm
+    from offsite.alarms.multiples import exceedance_multiple
     from offsite.db import session_factory
-    from offsite.registry.models import Region, Unit
+    from offsite.registry.models import Outlet, Region, Unit
 
     out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
     with session_factory(database_engine(settings.database_url))() as session:
-        query = select(Alarm, Unit, Region).join(Unit, Unit.id == Alarm.unit_id).join(Region)
+        query = (
+            select(Alarm, Unit, Region, Outlet)
+            .join(Unit, Unit.id == Alarm.unit_id)
+            .join(Region)
+            .outerjoin(Outlet, Outlet.id == Alarm.outlet_id)
+        )
         if not show_all:
             query = query.where(Alarm.state.in_(LIVE))
         found = session.execute(query).all()
     rows = sorted(found, key=lambda r: (-SEVERITY[r[0].level], -r[0].days, r[0].opened_at, r[0].id))
+
+    def multiple(alarm: Alarm) -> float | None:
+        # 超标倍数 of a value above its upper limit; none below it (a range such as pH is not "times")
+        above = alarm.value is not None and alarm.limit is not None and alarm.value > alarm.limit
+        return exceedance_multiple(alarm.value, alarm.limit) if above else None
+
     records = [
         {
             "id": alarm.id,
@@ -111,27 +124,51 @@ def list_alarms(
             "factor": alarm.factor,
             "value": alarm.value,
             "limit": alarm.limit,
+            "outlet": outlet.code if outlet is not None else None,
+            "outlet_name": outlet.name if outlet is not None else None,
+            "unit_of_measure": _measure(alarm.factor),
+            "multiple": multiple(alarm),
         }
-        for alarm, unit, region in rows
+        for alarm, unit, region, outlet in rows
     ]
     if emit_rows(records, out):
         return
-    table = Table("编号", "级别", "超标天数", "单位", "地区", "因子", "值/限值", f"发起时间（{CLOCK}）", "状态")
-    for alarm, unit, region in rows:
+    table = Table(
+        "编号",
+        "级别",
+        "超标天数",
+        "单位 · 排放口",
+        "地区",
+        "因子",
+        "值/限值",
+        "超标倍数",
+        f"发起时间（{CLOCK}）",
+        "状态",
+    )
+    for (alarm, unit, region, outlet), record in zip(rows, records, strict=True):
+        measure = f" {record['unit_of_measure']}" if record["unit_of_measure"] else ""
+        where = plain(unit.name) + (f" · {plain(outlet.name)}（{plain(outlet.code)}）" if outlet is not None else "")
         table.add_row(
             str(alarm.id),
             LEVEL_ZH.get(alarm.level, alarm.level),
             str(alarm.days),
-            unit.name,
-            region.name,
+            Text(where),
+            Text(plain(region.name)),
             _factor(alarm.factor),
-            f"{amount(alarm.value)} / {amount(alarm.limit)}" if alarm.value is not None else "-",
+            f"{amount(alarm.value)} / {amount(alarm.limit)}{measure}" if alarm.value is not None else "-",
+            f"{record['multiple']:.2f} 倍" if record["multiple"] is not None else "-",
             when(alarm.opened_at),
             STATE_ZH.get(alarm.state, alarm.state),
         )
     Console().print(table)
     if not records:
         typer.echo("no open alarms" if not show_all else "no alarms")
+
+
+def _measure(code: str | None) -> str | None:
+    """The factor's unit (mg/m³ …) from the HJ 212 code table."""
+    info = FACTORS.get(code) if code is not None else None
+    return info.unit if info is not None and info.unit else None
 
 
 def _factor(code: str | None) -> str:

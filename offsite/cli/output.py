@@ -34,6 +34,16 @@ def when(moment: datetime | None, *, seconds: bool = False) -> str:
     return moment.astimezone(CST).strftime("%Y-%m-%d %H:%M:%S +08:00" if seconds else "%Y-%m-%d %H:%M +08:00")
 
 
+_CONTROLS = dict.fromkeys([*range(0x00, 0x20), *range(0x7F, 0xA0)])
+
+
+def plain(text: str | None) -> str:
+    """A stored name as a terminal may show it: control characters (an ANSI escape in a unit's
+    name could clear the screen or forge a line) removed. Pass the result to Rich as ``Text``, never
+    as a markup string, so ``[link=…]`` in a name stays text."""
+    return "-" if text is None else text.translate(_CONTROLS)
+
+
 def iso(moment: datetime | None) -> str | None:
     """A stored (aware) time for machines: ISO 8601 in China time with its offset."""
     return None if moment is None else moment.astimezone(CST).isoformat()

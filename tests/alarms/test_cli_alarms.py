@@ -232,3 +232,25 @@ def test_stats_count_alarms_by_highest_level_and_units_per_city_and_province(tmp
     )
     assert "月" in per_month.stdout
     assert "…" not in per_month.stdout
+
+
+def test_list_shows_the_worst_exceedance_with_its_outlet_unit_and_multiple(tmp_path: Path) -> None:
+    url = _database(tmp_path)
+    with session_factory(upgraded_engine(url))() as session:
+        session.add(Outlet(id=1, unit_id=2, code="DA001", name="1号燃煤锅炉烟囱", medium="gas"))
+        session.flush()
+        red = session.scalars(select(Alarm).where(Alarm.unit_id == 2)).one()
+        red.outlet_id, red.factor, red.value, red.limit = 1, "a21026", 150.0, 100.0
+        red_unit = session.get(Unit, 2)
+        assert red_unit is not None
+        red_unit.name = "[link=http://evil.example]乙厂[/link]\x1b[2J"  # markup and an escape code in a name
+        session.commit()
+    [red_row, yellow_row] = json.loads(runner.invoke(app, ["alarms", "list", "--json", "--database-url", url]).stdout)
+    assert (red_row["outlet"], red_row["unit_of_measure"], red_row["multiple"]) == ("DA001", "mg/m³", 0.5)
+    assert yellow_row["multiple"] is None  # no figures behind it: nothing invented
+    table = runner.invoke(app, ["alarms", "list", "--database-url", url], env={"COLUMNS": "200"}).stdout
+    assert "0.50 倍" in table
+    assert "150 / 100 mg/m³" in table
+    assert "1号燃煤锅炉烟囱（DA001）" in table
+    assert "[link=http://evil.example]" in table  # shown as the text it is, never a live link
+    assert "\x1b[2J" not in table
