@@ -11,7 +11,7 @@ import typer
 
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine
-from offsite.cli.output import CLOCK, Format, emit_rows, iso, when
+from offsite.cli.output import CLOCK, Format, emit_rows, iso, plain, when
 from offsite.hj212.times import CST
 from offsite.screening.states import STATES
 from offsite.settings import with_database_url
@@ -80,16 +80,18 @@ def list_clues(
         return
     if emit_rows(records, out):
         return
+    from rich.text import Text
+
     table = Table("编号", "得分", "规则", "单位", f"时段（{CLOCK}）", "状态", "摘要")
     for clue, unit in found:
         table.add_row(
             str(clue.id),
             f"{clue.score:.2f}",
             clue.rules,
-            unit.name,
+            Text(plain(unit.name)),  # a name is text: no Rich markup, no escape codes
             _window(clue.start_at, clue.end_at),
-            clue.state,
-            clue.summary,
+            STATE_ZH.get(clue.state, clue.state),
+            Text(plain(clue.summary)),
         )
     Console().print(table)
     if not found:
@@ -263,6 +265,9 @@ def _factor(code: str) -> str:
 
     known = NAMES.get(code)
     return f"{known} {code}" if known else code
+
+
+STATE_ZH = {"new": "待核查", "confirmed": "已确认", "dismissed": "已排除"}
 
 
 def _window(start: datetime, end: datetime) -> str:

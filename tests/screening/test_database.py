@@ -436,6 +436,7 @@ def test_clues_list_reads_china_time_and_says_so(database_url: str, engine: Engi
     table = runner.invoke(app, ["clues", "list", "--database-url", database_url], env={"COLUMNS": "250"}).stdout
     assert "北京时间" in table
     assert f"{start:%Y-%m-%d %H:%M}–" in table  # the window as China time, not the stored UTC
+    assert "待核查" in table  # the state in the table's language
     csv = runner.invoke(app, ["clues", "list", "--csv", "--database-url", database_url]).stdout.splitlines()
     assert csv[0] == "id,rule,rules,mn,factor,start,end,score,summary,unit,unit_name,state"
     assert len(csv) == 3
