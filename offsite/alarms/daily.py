@@ -118,7 +118,8 @@ def _values(engine: Engine, device_ids: list[int], start: datetime, end: datetim
     devices' own where none was computed. A computed value's flag is N when valid; T where
     over-range readings give it a lower bound (it is then judged at the higher of value and bound,
     so a capped range cannot hide an exceedance); ``I`` (not valid) otherwise. ``n_expected``: the
-    records (hours, for a day) the computed period should hold; none for the devices' own."""
+    records (hours, for a day) the computed period should hold; none for the devices' own. An
+    invalid computed value gives way to the device's own valid one."""
     bounded = pl.col("bound").is_not_null()
     computed = read_computed(engine, device_ids, start, end, period=period).select(
         "device_id",
@@ -134,7 +135,14 @@ def _values(engine: Engine, device_ids: list[int], start: datetime, end: datetim
     )
     if computed.is_empty():
         return sent
-    return pl.concat([computed, sent.join(computed, on=["device_id", "factor", "ts"], how="anti")])
+    # a period computed from the minutes that reached the platform is invalid when some were lost
+    # on the way (a logger sends its hour from all of them); the device's own valid value then stands
+    key = ["device_id", "factor", "ts"]
+    sent_valid = sent.filter(pl.col("flag").is_null() | pl.col("flag").is_in(VALID_FLAGS)).select(key)
+    computed = computed.join(
+        sent_valid.join(computed.filter(pl.col("flag") == "I"), on=key, how="semi"), on=key, how="anti"
+    )
+    return pl.concat([computed, sent.join(computed, on=key, how="anti")])
 
 
 def hour_values(engine: Engine, device_ids: list[int], start: datetime, end: datetime) -> pl.DataFrame:

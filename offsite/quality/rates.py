@@ -310,7 +310,8 @@ def _sent(
 ) -> dict[int, dict[tuple[str, datetime], bool]]:
     """Per device, per (factor, hour) received: whether it is bad. An hour the platform computed
     from minutes is judged by its own validity (``quality.rules``); an hour only the device's 2061
-    data give, by the flag the device sent."""
+    data give, by the flag the device sent; an invalid computed hour gives way to the device's own
+    valid one."""
     flagged_bad = case((IntervalValue.flag.is_not(None) & IntervalValue.flag.not_in(sorted(valid_flags)), 1), else_=0)
     found: dict[int, dict[tuple[str, datetime], bool]] = defaultdict(dict)
     for device, factor, ts, bad in conn.execute(
@@ -324,5 +325,7 @@ def _sent(
             ComputedValue.period == HOUR, ComputedValue.ts >= start, ComputedValue.ts < end
         )
     ):
-        found[device][(factor, ts)] = bool(bad)
+        # an hour computed from the minutes that reached us is invalid when some were lost on the
+        # way; the logger's own valid hourly value, made from all of them, then stands
+        found[device][(factor, ts)] = bool(bad) and found[device].get((factor, ts), True)
     return found

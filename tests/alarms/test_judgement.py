@@ -323,3 +323,16 @@ def test_a_marked_flue_gas_day_still_needs_20_hours(engine: Engine) -> None:
     _hours(engine, 1, SO2, [100.0] * 24, zs=[150.0] * 24)
     _mark(engine, outlet=1, hours=5)  # 19 left
     assert _daily(engine).filter(pl.col("factor") == SO2)["marked"].to_list() == [True]
+
+
+def test_a_day_computed_from_the_few_minutes_that_arrived_gives_way_to_the_devices_own(engine: Engine) -> None:
+    _registry(engine)
+    # the logger's own 2031 COD day (from all its minutes): 500 against 110
+    _days(engine, [(3, COD, 500.0, None)])
+    # the platform received a morning's minutes only: its day is invalid (3 of 20 hours)
+    row = {"device_id": 3, "factor": COD, "period": DAY, "ts": MIDNIGHT.astimezone(UTC), "value": 40.0}
+    row |= {"corrected": None, "standard": None, "load": None, "bound": None, "bound_corrected": None}
+    row |= {"valid": False, "n_valid": 3, "n_expected": 24}
+    with engine.begin() as conn:
+        ValueWriter().computed(conn, [row])
+    assert _exceeding(engine) == [COD]  # judged on the device's valid day, not left unjudged
