@@ -31,6 +31,7 @@ import polars as pl
 from offsite.quality.intervals import Interval, Key, cycle_hours, cycle_judged, intervals, required
 from offsite.quality.loads import STANDARD_DRY, standard_and_loads
 from offsite.quality.rules import CORRECTED_PREFIXES, GAS_FLOW, GAS_MARKERS, O2, PH, VELOCITY, WATER_FLOW, Rules
+from offsite.quality.timestamps import no_offset, offset_missing, parse_utc
 
 CST = "Asia/Shanghai"
 OUTPUT = ("mn", "factor", "period", "time", "value", "corrected", "valid", "n_valid", "n_expected")
@@ -439,13 +440,24 @@ def read_minutes(path: str, flag_map: dict[str, str] | None = None, rules: Rules
         raise BadInput(f"{path}: missing columns {', '.join(sorted(missing))} (need mn,factor,time,value,flag)")
     frame = frame.with_row_index("row", offset=2).with_columns(
         pl.col("flag").fill_null("").replace(flag_map or {}),
-        pl.col("time").cast(pl.String).str.to_datetime(time_zone="UTC", strict=False).alias("parsed"),
+        parse_utc(pl.col("time").cast(pl.String)).alias("parsed"),
+        offset_missing(pl.col("time").cast(pl.String)).alias("naive"),
     )
+    naive = frame.filter(pl.col("naive"))
+    if naive.height:
+        row = naive.row(0, named=True)
+        raise BadInput(f"row {row['row']}: {no_offset('time', row['time'])}")
     bad_time = frame.filter(pl.col("parsed").is_null())
     if bad_time.height:
         row = bad_time.row(0, named=True)
         raise BadInput(f"row {row['row']}: time {row['time']!r} is not ISO 8601 with an offset")
-    number = pl.col("value").cast(pl.Float64, strict=False)
+    text = pl.col("value").cast(pl.String).str.strip_chars()
+    frame = frame.with_columns(text.cast(pl.Float64, strict=False).alias("number"))
+    number = pl.col("number")
+    not_number = frame.filter(number.is_null() & text.is_not_null() & (text != ""))
+    if not_number.height:
+        row = not_number.row(0, named=True)
+        raise BadInput(f"row {row['row']}: value {row['value']!r} is not a number")
     not_finite = frame.filter(number.is_nan() | number.is_infinite())
     if not_finite.height:
         row = not_finite.row(0, named=True)
@@ -454,7 +466,7 @@ def read_minutes(path: str, flag_map: dict[str, str] | None = None, rules: Rules
     if unknown.height:
         row = unknown.row(0, named=True)
         raise BadInput(f"row {row['row']}: flag {row['flag']!r} is not an HJ 212 data flag (map it with --flag-map)")
-    return frame.select("mn", "factor", pl.col("parsed").alias("time"), "value", "flag")
+    return frame.select("mn", "factor", pl.col("parsed").alias("time"), number.alias("value"), "flag")
 
 
 def write_output(frame: pl.DataFrame, path: str) -> None:

@@ -10,6 +10,7 @@ import polars as pl
 
 from offsite.hj212.codes.factors import factor_info
 from offsite.quality.markkinds import MarkKinds, UnknownMarkKind, mark_kinds
+from offsite.quality.timestamps import no_offset, offset_missing, parse_utc
 from offsite.registry.standards import default_standards
 from offsite.screening.inputs import DATA, DEVICES, INDUSTRIES, LIMITS, MARKS, VIDEO, Inputs
 
@@ -209,7 +210,9 @@ def _frame(path: Path, required: tuple[str, ...]) -> pl.DataFrame:
 
 
 def _time(path: Path, frame: pl.DataFrame, column: str, *, optional: bool = False) -> pl.Expr:
-    parsed = frame[column].str.strip_chars().str.to_datetime(time_zone="UTC", strict=False)
+    text = pl.col(column).str.strip_chars()
+    _refuse(path, frame.filter(offset_missing(text)), lambda r: no_offset(column, r[column]))
+    parsed = frame.select(parse_utc(text)).to_series()
     bad = frame.filter(parsed.is_null() & (frame[column].is_not_null() | (not optional)))
     _refuse(
         path,

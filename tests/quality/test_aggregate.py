@@ -140,6 +140,50 @@ def test_bad_times_are_named(tmp_path: Path) -> None:
         read_minutes(str(data))
 
 
+@pytest.mark.parametrize(
+    ("rows", "row", "time"),
+    [
+        (["2026-12-01 00:00:00"], 2, "2026-12-01 00:00:00"),
+        (["2026/12/01 00:00"], 2, "2026/12/01 00:00"),
+        # after a time with its offset, one without is named as such too, not as garbage
+        (["2026-12-01T00:00:00+08:00", "2026-12-01 00:01:00"], 3, "2026-12-01 00:01:00"),
+    ],
+)
+def test_a_time_without_an_offset_is_refused_not_read_as_utc(
+    tmp_path: Path, rows: list[str], row: int, time: str
+) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text("mn,factor,time,value,flag\n" + "".join(f"MN1,a21026,{t},100,N\n" for t in rows))
+    result = CliRunner().invoke(app, ["aggregate", "--input", str(data), "--out", str(tmp_path / "out.csv")])
+    assert result.exit_code == 2, result.output
+    assert f"row {row}: time {time!r} has no UTC offset: write it as China time with +08:00" in result.stderr
+    assert not (tmp_path / "out.csv").exists()
+
+
+def test_a_value_that_is_not_a_number_is_refused_naming_its_row(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(
+        "mn,factor,time,value,flag\nMN1,a21026,2026-12-01T00:00:00+08:00,100,N\n"
+        "MN1,a21026,2026-12-01T00:01:00+08:00,abc,N\n"
+    )
+    with pytest.raises(BadInput, match="row 3: value 'abc' is not a number"):
+        read_minutes(str(data))
+
+
+def test_every_way_of_writing_the_offset_is_read_as_that_instant(tmp_path: Path) -> None:
+    data = tmp_path / "in.csv"
+    data.write_text(
+        "mn,factor,time,value,flag\n"
+        "MN1,a21026,2026-12-01T00:00:00+08:00, 100 ,N\n"
+        "MN1,a21026,2026-12-01 00:01:00+0800,101,N\n"
+        "MN1,a21026,2026-11-30T16:02:00Z,,N\n"
+    )
+    minutes = read_minutes(str(data))
+    start = datetime(2026, 12, 1, tzinfo=CST)
+    assert minutes["time"].to_list() == [start + timedelta(minutes=m) for m in range(3)]
+    assert minutes["value"].to_list() == [100.0, 101.0, None]  # a padded number is a number; empty is no value
+
+
 def test_a_minute_without_valid_flow_keeps_its_concentration_and_takes_the_mean_flow() -> None:
     rows = []
     for m in range(60):

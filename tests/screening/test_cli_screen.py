@@ -107,6 +107,37 @@ def test_malformed_inputs_are_refused_naming_the_row(tmp_path: Path) -> None:
     assert (missing.exit_code, "cannot read it" in missing.stderr) == (2, True)
 
 
+@pytest.mark.parametrize(
+    ("times", "row", "time"),
+    [
+        (["2026-12-01 00:00:00"], 2, "2026-12-01 00:00:00"),
+        (["2026/12/01 00:00"], 2, "2026/12/01 00:00"),
+        (["2026-12-01T00:00:00+08:00", "2026-12-01 01:00:00"], 3, "2026-12-01 01:00:00"),
+    ],
+)
+def test_a_time_without_an_offset_is_refused_not_read_as_utc(
+    tmp_path: Path, times: list[str], row: int, time: str
+) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("mn,factor,time,value,flag\n" + "".join(f"MN1,a21026,{t},100,N\n" for t in times), encoding="utf-8")
+    result = runner.invoke(app, ["screen", "--input", str(data)])
+    assert result.exit_code == 2, result.output
+    assert f"row {row}: time {time!r} has no UTC offset: write it as China time with +08:00" in result.stderr
+
+
+def test_a_marks_window_without_an_offset_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("mn,factor,time,value,flag\nMN1,a21026,2026-12-01T00:00:00+08:00,100,N\n", encoding="utf-8")
+    marks = tmp_path / "marks.csv"
+    marks.write_text(
+        "mn,start,end,kind,approved\nMN1,2026-12-01T00:00:00+08:00,2026-12-01 02:00,stopped,true\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["screen", "--input", str(data), "--marks", str(marks)])
+    assert result.exit_code == 2, result.output
+    assert "marks.csv row 2: end '2026-12-01 02:00' has no UTC offset" in result.stderr
+
+
 def test_the_devices_file_sets_ranges_and_detection_limits(tmp_path: Path) -> None:
     """A range of 300 makes readings pinned at 299.5+ over-range (R04); a detection limit of 10
     makes a stretch of readings at 8 'at the detection limit' (R02) where the default 3 would not."""
