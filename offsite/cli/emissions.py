@@ -37,21 +37,20 @@ def emissions(
     from sqlalchemy import select
 
     from offsite.db import session_factory
-    from offsite.quality.coverage import load_coverage, month_span
-    from offsite.quality.totals import SCOPE, emission_totals
+    from offsite.quality.coverage import month_span
+    from offsite.quality.totals import emission_totals
     from offsite.registry.models import Outlet
 
     out = chosen(fmt, as_json, as_csv)
     chosen_month = _month(month)
     settings = with_database_url(database_url)
     engine = database_engine(settings.database_url)
+    now = datetime.now(CST)
     with session_factory(engine)() as session:
-        table = emission_totals(engine, session, chosen_month)
-        coverage = load_coverage(engine, session, chosen_month)
+        table = emission_totals(engine, session, chosen_month, now=now)
         outlets: dict[int, str] = {row.id: row.code for row in session.execute(select(Outlet.id, Outlet.code))}
-    days, hours = month_span(chosen_month, datetime.now(CST))
-    table = table.join(coverage, on=SCOPE, how="left", nulls_equal=True).with_columns(
-        pl.col("days_with_data", "hours_with_data").fill_null(0),
+    days, hours = month_span(chosen_month, now)
+    table = table.with_columns(
         pl.col("outlet").replace_strict(outlets, default=None, return_dtype=pl.String).alias("outlet_code"),
         pl.lit(days).alias("days_in_month"),
         pl.lit(hours).alias("hours_in_month"),
@@ -60,9 +59,10 @@ def emissions(
         table = table.filter(pl.col("over"))
     if emit_rows(table.to_dicts(), out, columns=table.columns):
         return
-    Console().print(_people(table, chosen_month, days, hours))
     if table.is_empty():
-        typer.echo("no totals" + (" over a cap" if over else ""))
+        typer.echo(f"{chosen_month:%Y-%m} 没有超出许可排放量的总量。" if over else f"{chosen_month:%Y-%m} 没有排放量。")
+        return
+    Console().print(_people(table, chosen_month, days, hours))
 
 
 def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
@@ -72,12 +72,12 @@ def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
     whole = ((first + timedelta(days=32)).replace(day=1) - first).days
     so_far = "" if days == whole else f"，本月截至今日 {days} 天"
     shown = Table(
-        title=f"{month:%Y-%m} 排放量（由计算的日排放量累计{so_far}；{CLOCK}）",
+        title=f"{month:%Y-%m} 排放量（由小时排放量累计{so_far}；{CLOCK}）",
         caption=(
-            "覆盖：有排放量的天数 / 本月天数（有效小时）；"
-            "修约：按 HJ 75 替代的小时，计入总量；缺：无法替代的小时，不计入。"
-            if "hours_substituted" in table.columns
-            else "覆盖：有排放量的天数 / 本月天数（有效小时）。没有数据的天不计入，总量只代表所覆盖的天。"
+            f"覆盖：有有效小时的天数 / 本月{'至今' if so_far else ''}天数（有效小时）；"
+            f"本月{'至今' if so_far else ''}每个小时只计一次：有效 + 修约 + 停运 + 缺 = {hours} 小时。"
+            "修约：按 HJ 75 替代的小时，计入总量；停运：停运、停产或有效零流量，计 0；"
+            "缺：没有有效数据且无法替代的小时，不计入总量。"
         ),
         title_justify="left",
         caption_justify="left",
@@ -105,11 +105,12 @@ def _people(table: pl.DataFrame, month: date, days: int, hours: int) -> Table:
 
 
 def _covers(row: dict[str, Any], days: int) -> str:
-    """``3/30 天（72 小时）``; where the totals say so, also the hours substituted (修约, HJ 75) and
-    those still missing."""
+    """``3/30 天（72 小时）``, then the hours substituted (修约, HJ 75), stopped and still missing."""
     text = f"{row['days_with_data']}/{days} 天（{row['hours_with_data']} 小时）"
     if row.get("hours_substituted"):
         text += f"，修约 {row['hours_substituted']} 小时"
+    if row.get("hours_stopped"):
+        text += f"，停运 {row['hours_stopped']} 小时"
     if row.get("hours_missing"):
         text += f"，缺 {row['hours_missing']} 小时"
     return text

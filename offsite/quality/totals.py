@@ -1,17 +1,27 @@
-"""Emission totals (排放量) from the computed daily loads, against the discharge permit's caps.
+"""Emission totals (排放量) from hourly loads, against the discharge permit's caps.
 
 For a month: each unit × factor (and each outlet × factor that has a cap of its own) gets the
-month's total, the year's total up to the month's end, and its largest day, in kg, beside the
-day, month and year caps in force (许可排放量). A day over a daily cap is counted.
+month's total, the year's total up to the month's end (or up to now, for a month in progress),
+and its largest day, in kg, beside the day, month and year caps in force (许可排放量). A day
+over a daily cap is counted.
 
-The totals are sums of hourly loads. An hour whose load is missing or invalid (no record, too
-few valid records, no flow) between two valid hours is substituted as ``Rules.substitution``
-says (HJ 75-2017 §12.4 as digested in screening-rules.md §2.1 [R]: the mean of the valid hours
-just before and after a gap of up to ``substitution_max_gap_h`` hours, else the largest valid hour
-of the ``substitution_lookback_h`` valid hours before it). ``hourly_loads`` marks each hour
-``valid``, ``substituted``, ``stopped`` or ``missing`` (before the first or after the last valid
-hour, or no rule applies); each total says how many hours of each it covers and whether it holds
-substitutions. Days with no computed hours (daily values only) count by their daily load.
+An hour's load is the platform's computed hourly load where that hour is valid, else the
+device's own valid hourly upload (HJ 212 2061): its ``Cou`` for the factor, or the hour's mean
+concentration × the flow's ``Cou`` (m³) where the logger sent no ``Cou`` for the factor. Loggers
+send an hour's data for every hour; the platform computes hours only for the minutes it received.
+
+Every hour of the period (the month, or its hours elapsed, China time) is exactly one of
+``valid``, ``substituted``, ``stopped`` or ``missing``; they add up to the period's hours. An hour
+whose load is missing or invalid between two valid hours is substituted as ``Rules.substitution``
+says (HJ 75-2017 §12.4 as digested in screening-rules.md §2.1 [R]), keyed on the capture rate
+(valid hours of the hours the source was not stopped): at or above
+``substitution_full_capture`` the mean of the valid hours just before and after a gap of up to
+``substitution_max_gap_h`` hours, else the largest of the ``substitution_lookback_h`` valid hours
+before it; between ``substitution_min_capture`` and that, the largest of the
+``substitution_low_capture_lookback_h`` valid hours before it; below it nothing is substituted.
+Hours before the first or after the last valid hour, or where no rule applies, are ``missing``.
+A unit's hour counts once: missing if any of its devices' hours is, else substituted, else
+valid; stopped when all are. Days with no hourly values but a computed daily load count by it.
 
 Substitution covers the hours a CEMS gave no valid data *while the source discharged* (HJ 75-2017
 §12.4 as digested [R]): an hour the plant was stopped discharged nothing. An hour without a valid
@@ -24,25 +34,29 @@ under a stop mark: a measured discharge is not erased (screening's R16 raises th
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 
 import polars as pl
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from offsite.hj212.times import CST
+from offsite.quality.coverage import month_span
+from offsite.quality.loads import kg_per_m3
 from offsite.quality.markkinds import mark_kinds
 from offsite.quality.marks import DataMark, states_in_effect
 from offsite.quality.rules import GAS_FLOW, WATER_FLOW, Rules
 from offsite.registry.models import Device, Outlet, PermitCap, Unit
 from offsite.settings import get_settings
 from offsite.store.models import DAY, HOUR
-from offsite.store.series import read_computed
+from offsite.store.series import read_computed, read_interval
 
 CHINA = "Asia/Shanghai"
 SUBSTITUTIONS = ("adjacent_mean", "previous_max", "none")
 SCOPE = ["unit", "outlet", "factor"]
 VALID, SUBSTITUTED, STOPPED, MISSING = "valid", "substituted", "stopped", "missing"
+RANK = {STOPPED: 0, VALID: 1, SUBSTITUTED: 2, MISSING: 3}
+"""A scope's hour takes the highest-ranked status of its devices' hours."""
 STOPPED_UNIT = frozenset({"stopped", "closed"})
 """``Unit.status`` values that declare a shut-down (as ``quality.rates`` reads them)."""
 STOP_SCHEMA = pl.Schema(
@@ -58,6 +72,16 @@ HOUR_SCHEMA = pl.Schema(
         "measured": pl.Float64(),
         "status": pl.String(),
         "substituted": pl.Boolean(),
+    }
+)
+INPUT_SCHEMA = pl.Schema(
+    {
+        "device_id": pl.Int64(),
+        "factor": pl.String(),
+        "ts": pl.Datetime("us", "UTC"),
+        "value": pl.Float64(),
+        "load": pl.Float64(),
+        "valid": pl.Boolean(),
     }
 )
 SCHEMA = pl.Schema(
@@ -81,19 +105,32 @@ SCHEMA = pl.Schema(
         "hours_missing": pl.Int64(),
         "substituted": pl.Boolean(),
         "hours_stopped": pl.Int64(),
+        "days_with_data": pl.Int64(),
+        "hours_with_data": pl.Int64(),
+        "hours_in_period": pl.Int64(),
     }
 )
 """Columns after ``over`` were added for what a total covers: the month without substitutions,
 and its hours valid, substituted and missing; ``substituted``: the month holds substitutions;
-``hours_stopped``: hours the plant was stopped (0 kg, not substituted)."""
+``hours_stopped``: hours the plant was stopped (0 kg, not substituted); ``days_with_data`` and
+``hours_with_data``: days with a valid hour (or a daily load) and the valid hours;
+``hours_in_period``: the month's hours so far, the sum of the four hour counts."""
+DAY_SUMS = ("load", "measured", "hours_valid", "hours_substituted", "hours_stopped")
 
 
 def emission_totals(
-    engine: Engine, session: Session, month: date, rules: Rules | None = None, *, takes_effect: str | None = None
+    engine: Engine,
+    session: Session,
+    month: date,
+    rules: Rules | None = None,
+    *,
+    takes_effect: str | None = None,
+    now: datetime | None = None,
 ) -> pl.DataFrame:
-    """Totals for the month ``month`` (any day in it), one row per unit × factor with loads, and
-    per outlet × factor where a cap is set for the outlet. ``outlet`` is null for unit rows.
-    ``takes_effect``: which marks are in effect (the ``mark_takes_effect`` setting by default)."""
+    """Totals for the month ``month`` (any day in it) up to ``now`` (default: the clock), one row
+    per unit × factor with loads, and per outlet × factor where a cap is set for the outlet.
+    ``outlet`` is null for unit rows. ``takes_effect``: which marks are in effect (the
+    ``mark_takes_effect`` setting by default)."""
     rules = rules or Rules()
     first = month.replace(day=1)
     after = date(first.year + first.month // 12, first.month % 12 + 1, 1)
@@ -104,43 +141,56 @@ def emission_totals(
     )
     ids = devices["device_id"].to_list()
     year_start = datetime.combine(first.replace(month=1), time(), CST)
-    month_end = datetime.combine(after, time(), CST)
-    hours = hourly_loads(engine, ids, year_start, month_end, rules, takes_effect=takes_effect)
-    per_day = (
-        hours.with_columns(_china_day("ts"))
-        .group_by("device_id", "factor", "day")
-        .agg(
-            pl.col("load").sum(),
-            pl.col("measured").sum(),
-            (pl.col("status") == VALID).sum().cast(pl.Int64).alias("hours_valid"),
-            (pl.col("status") == SUBSTITUTED).sum().cast(pl.Int64).alias("hours_substituted"),
-            (pl.col("status") == MISSING).sum().cast(pl.Int64).alias("hours_missing"),
-            (pl.col("status") == STOPPED).sum().cast(pl.Int64).alias("hours_stopped"),
-        )
-    )
-    stored_days = read_computed(engine, ids, year_start, month_end, period=DAY)
-    only_daily = (
-        stored_days.filter(pl.col("load").is_not_null())
-        .select("device_id", "factor", _china_day("ts"), "load", pl.col("load").alias("measured"))
-        .join(per_day.select("device_id", "factor", "day"), on=["device_id", "factor", "day"], how="anti")
-        .with_columns(pl.lit(None, pl.Int64).alias(c) for c in DAY_SUMS[2:])
-    )
-    daily = (
-        pl.concat([per_day, only_daily.select(per_day.columns)])
-        .join(devices, on="device_id")
-        .select("unit", "outlet", "factor", "day", *DAY_SUMS)
-    )
+    month_start = datetime.combine(first, time(), CST)
+    _, period_hours = month_span(first, now or datetime.now(CST))
+    period_end = month_start + timedelta(hours=period_hours)
+    hours = hourly_loads(engine, ids, year_start, period_end, rules, takes_effect=takes_effect, since=month_start)
+    located = hours.join(devices, on="device_id")
+    per_unit = _scope_hours(located, ["unit", "factor"]).with_columns(pl.lit(None, pl.Int64).alias("outlet"))
     caps = _caps(session, first, after)
     outlet_scopes = caps.filter(pl.col("outlet").is_not_null()).select("outlet", "factor").unique()
-    sums = [pl.col(c).sum() for c in DAY_SUMS]
-    per_unit = daily.group_by("unit", "factor", "day").agg(*sums).with_columns(pl.lit(None, pl.Int64).alias("outlet"))
-    per_outlet = (
-        daily.join(outlet_scopes, on=["outlet", "factor"], how="semi")
-        .group_by("unit", "outlet", "factor", "day")
-        .agg(*sums)
+    per_outlet = _scope_hours(located.join(outlet_scopes, on=["outlet", "factor"], how="semi"), SCOPE)
+    columns = [*SCOPE, "day", *DAY_SUMS]
+    hourly_days = pl.concat([per_unit.select(columns), per_outlet.select(columns)])
+    stored_days = (
+        read_computed(engine, ids, year_start, period_end, period=DAY)
+        .filter(pl.col("load").is_not_null())
+        .join(devices, on="device_id")
+        .with_columns(_china_day("ts"))
     )
-    columns = ["unit", "outlet", "factor", "day", *DAY_SUMS]
-    days = pl.concat([per_unit.select(columns), per_outlet.select(columns)])
+    daily_unit = stored_days.group_by("unit", "factor", "day").agg(
+        pl.col("load").sum(), pl.col("n_valid").max().alias("n_valid")
+    )
+    daily_outlet = (
+        stored_days.join(outlet_scopes, on=["outlet", "factor"], how="semi")
+        .group_by(*SCOPE, "day")
+        .agg(pl.col("load").sum(), pl.col("n_valid").max().alias("n_valid"))
+    )
+    daily = pl.concat(
+        [
+            daily_unit.with_columns(pl.lit(None, pl.Int64).alias("outlet")).select(*SCOPE, "day", "load", "n_valid"),
+            daily_outlet.select(*SCOPE, "day", "load", "n_valid"),
+        ]
+    )
+    # a day with no hour behind it (valid, substituted or stopped) counts by its daily load
+    covered = hourly_days.filter(
+        (pl.col("hours_valid") + pl.col("hours_substituted") + pl.col("hours_stopped")) > 0
+    ).select(*SCOPE, "day")
+    only_daily = daily.join(covered, on=[*SCOPE, "day"], how="anti", nulls_equal=True).select(
+        *SCOPE,
+        "day",
+        "load",
+        pl.col("load").alias("measured"),
+        pl.col("n_valid").fill_null(0).clip(0, 24).cast(pl.Int64).alias("hours_valid"),
+        pl.lit(0, pl.Int64).alias("hours_substituted"),
+        pl.lit(0, pl.Int64).alias("hours_stopped"),
+    )
+    days = pl.concat(
+        [
+            hourly_days.join(only_daily.select(*SCOPE, "day"), on=[*SCOPE, "day"], how="anti", nulls_equal=True),
+            only_daily.select(columns),
+        ]
+    )
     in_month = pl.col("day") >= first
     totals = days.group_by(SCOPE).agg(
         pl.col("load").filter(in_month).sum().alias("month_kg"),
@@ -148,6 +198,7 @@ def emission_totals(
         pl.col("load").filter(in_month).max().alias("max_day_kg"),
         pl.col("measured").filter(in_month).sum().alias("measured_month_kg"),
         *(pl.col(c).filter(in_month).sum().alias(c) for c in DAY_SUMS[2:]),
+        (in_month & (pl.col("hours_valid") > 0)).sum().cast(pl.Int64).alias("days_with_data"),
     )
     wide = caps.pivot(on="period", index=SCOPE, values="amount_kg", aggregate_function="last")
     for period in ("day", "month", "year"):
@@ -165,13 +216,14 @@ def emission_totals(
         schema={"unit": pl.Int64, "credit_code": pl.String, "unit_name": pl.String},
         orient="row",
     )
+    counted = pl.col("hours_valid") + pl.col("hours_substituted") + pl.col("hours_stopped")
     return (
         totals.join(wide, on=SCOPE, how="full", coalesce=True, nulls_equal=True)
         .join(over_days, on=SCOPE, how="left", nulls_equal=True)
         .join(names, on="unit", how="left")
         .with_columns(
             pl.col("month_kg", "year_kg", "measured_month_kg").fill_null(0.0),
-            pl.col("days_over", *DAY_SUMS[2:]).fill_null(0),
+            pl.col("days_over", "days_with_data", *DAY_SUMS[2:]).fill_null(0),
         )
         .with_columns(
             (
@@ -180,6 +232,10 @@ def emission_totals(
                 | (pl.col("year_kg") > pl.col("year_cap_kg")).fill_null(value=False)
             ).alias("over"),
             (pl.col("hours_substituted") > 0).alias("substituted"),
+            # every hour of the period not valid, substituted or stopped is missing
+            (pl.lit(period_hours) - counted).clip(0).alias("hours_missing"),
+            pl.col("hours_valid").alias("hours_with_data"),
+            pl.lit(period_hours).alias("hours_in_period"),
         )
         .select(SCHEMA.names())
         .cast(SCHEMA)
@@ -187,7 +243,23 @@ def emission_totals(
     )
 
 
-DAY_SUMS = ("load", "measured", "hours_valid", "hours_substituted", "hours_missing", "hours_stopped")
+def _scope_hours(located: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Per scope × China day: loads summed over the scope's devices, and its hours counted once
+    each by the highest-ranked status of its devices' hours."""
+    ranks = pl.DataFrame({"status": list(RANK), "rank": list(RANK.values())})
+    per_hour = (
+        located.join(ranks, on="status")
+        .group_by(*keys, "ts")
+        .agg(pl.col("load").sum(), pl.col("measured").sum(), pl.col("rank").max())
+        .with_columns(_china_day("ts"))
+    )
+    return per_hour.group_by(*keys, "day").agg(
+        pl.col("load").sum(),
+        pl.col("measured").sum(),
+        (pl.col("rank") == RANK[VALID]).sum().cast(pl.Int64).alias("hours_valid"),
+        (pl.col("rank") == RANK[SUBSTITUTED]).sum().cast(pl.Int64).alias("hours_substituted"),
+        (pl.col("rank") == RANK[STOPPED]).sum().cast(pl.Int64).alias("hours_stopped"),
+    )
 
 
 def _china_day(column: str) -> pl.Expr:
@@ -202,18 +274,69 @@ def hourly_loads(
     rules: Rules | None = None,
     *,
     takes_effect: str | None = None,
+    since: datetime | None = None,
 ) -> pl.DataFrame:
-    """Every hour of each device × factor with loads, from its first to its last computed hour in
-    ``start``–``end``: ``measured`` the load of a valid hour (valid concentration and a load),
-    ``load`` that, 0 for a stopped hour, or the substitute; ``status`` valid, substituted,
-    stopped or missing."""
+    """Every hour of each device × factor with loads in ``start``–``end``, from its first hour
+    (or ``since``, if earlier) up to ``end``: ``measured`` the load of a valid hour, ``load``
+    that, 0 for a stopped hour, or the substitute; ``status`` valid, substituted, stopped or
+    missing. A valid computed hour is taken first, else the device's valid hourly upload."""
     rules = rules or Rules()
-    stored = read_computed(engine, device_ids, start, end, period=HOUR).select(
-        "device_id", "factor", "ts", "value", "load", "valid"
+    computed = read_computed(engine, device_ids, start, end, period=HOUR).select(INPUT_SCHEMA.names())
+    uploads = uploaded_loads(
+        read_interval(engine, device_ids, start, end, period=HOUR, columns=("avg", "cou", "flag")), rules
     )
     with Session(engine) as session:
         stops = stop_windows(session, device_ids, start, end, takes_effect or get_settings().mark_takes_effect)
-    return substitute(stored, rules, stops)
+    return substitute(merge_hours(computed, uploads), rules, stops, since=since, until=end)
+
+
+def uploaded_loads(uploads: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """The hourly uploads (``device_id, factor, ts, avg, cou, flag``) as ``INPUT_SCHEMA`` rows: a
+    pollutant's load its ``Cou`` (kg), else its mean × kg per m³ of its unit × the flow's ``Cou``
+    (m³) that hour; a flow keeps its mean as ``value`` (a valid zero flow stops the hour)."""
+    mass = kg_per_m3(rules)
+    flows = [GAS_FLOW, WATER_FLOW]
+    valid = pl.col("flag").is_in(list(rules.valid_flags)).fill_null(value=False)
+    volume = uploads.filter(pl.col("factor").is_in(flows) & valid).select(
+        "device_id", "ts", pl.col("cou").alias("volume_m3")
+    )
+    scale = pl.col("factor").replace_strict(mass, default=None, return_dtype=pl.Float64)
+    return (
+        uploads.filter(pl.col("factor").is_in([*mass, *flows]))
+        .join(volume, on=["device_id", "ts"], how="left")
+        .select(
+            "device_id",
+            "factor",
+            "ts",
+            pl.col("avg").alias("value"),
+            pl.when(scale.is_not_null())
+            .then(pl.coalesce(pl.col("cou"), pl.col("avg") * scale * pl.col("volume_m3")))
+            .alias("load"),
+            valid.alias("valid"),
+        )
+        .cast(INPUT_SCHEMA)
+    )
+
+
+def merge_hours(computed: pl.DataFrame, uploads: pl.DataFrame) -> pl.DataFrame:
+    """One row per device × factor × hour: the computed hour where it is valid with a load, else
+    the upload where that is, else whichever there is (computed first)."""
+    keys = ["device_id", "factor", "ts"]
+    valid = pl.col("valid").fill_null(value=False)
+    both = pl.concat(
+        [
+            computed.cast(INPUT_SCHEMA).with_columns(pl.lit(0).alias("source")),
+            uploads.cast(INPUT_SCHEMA).with_columns(pl.lit(1).alias("source")),
+        ]
+    )
+    return (
+        both.with_columns(
+            pl.when(valid & pl.col("load").is_not_null()).then(0).when(valid).then(1).otherwise(2).alias("rank")
+        )
+        .sort(*keys, "rank", "source")
+        .unique(subset=keys, keep="first", maintain_order=True)
+        .select(INPUT_SCHEMA.names())
+    )
 
 
 def stop_windows(
@@ -247,20 +370,35 @@ def stop_windows(
     return pl.DataFrame(rows, schema=STOP_SCHEMA, orient="row")
 
 
-def substitute(hours: pl.DataFrame, rules: Rules, stops: pl.DataFrame | None = None) -> pl.DataFrame:
+def substitute(
+    hours: pl.DataFrame,
+    rules: Rules,
+    stops: pl.DataFrame | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> pl.DataFrame:
     """The substitution itself, on ``device_id, factor, ts, load, valid`` hour rows (with ``value``,
     a valid zero flow stops its device's hour); ``stops``: windows the plant was stopped
-    (``STOP_SCHEMA``)."""
+    (``STOP_SCHEMA``). Each device × factor with a load gets every hour from its first row (or
+    ``since``, if earlier) to its last (or up to, not including, ``until``)."""
     if rules.substitution not in SUBSTITUTIONS:
         raise ValueError(f"substitution {rules.substitution!r} is not one of {', '.join(SUBSTITUTIONS)}")
     pair = ["device_id", "factor"]
     with_loads = hours.filter(pl.col("load").is_not_null().any().over(pair))
     if with_loads.is_empty():
         return pl.DataFrame(schema=HOUR_SCHEMA)
+    first = pl.col("ts").min()
+    if since is not None:
+        first = pl.min_horizontal(first, pl.lit(since.astimezone(UTC)).cast(pl.Datetime("us", "UTC")))
+    last = pl.col("ts").max()
+    if until is not None:
+        last = pl.lit(until.astimezone(UTC) - timedelta(hours=1)).cast(pl.Datetime("us", "UTC"))
     grid = (
         with_loads.group_by(pair)
-        .agg(pl.datetime_ranges(pl.col("ts").min(), pl.col("ts").max(), "1h").first().alias("ts"))
+        .agg(pl.datetime_ranges(first, last, "1h").first().alias("ts"))
         .explode("ts")
+        .drop_nulls("ts")
     )
     ok = pl.col("valid").fill_null(value=False) & pl.col("load").is_not_null()
     framed = (
@@ -274,10 +412,13 @@ def substitute(hours: pl.DataFrame, rules: Rules, stops: pl.DataFrame | None = N
     peaks = framed.filter(pl.col("measured").is_not_null()).select(
         *pair,
         "ts",
-        pl.col("measured")
-        .rolling_max(window_size=rules.substitution_lookback_h, min_samples=1)
-        .over(pair)
-        .alias("recent_max"),
+        *(
+            pl.col("measured").rolling_max(window_size=size, min_samples=1).over(pair).alias(name)
+            for name, size in (
+                ("recent_max", rules.substitution_lookback_h),
+                ("low_max", rules.substitution_low_capture_lookback_h),
+            )
+        ),
     )
     framed = (
         framed.join(peaks, on=[*pair, "ts"], how="left")
@@ -286,21 +427,33 @@ def substitute(hours: pl.DataFrame, rules: Rules, stops: pl.DataFrame | None = N
             pl.col("measured").backward_fill().over(pair).alias("after"),
             # a stopped hour ends a gap as a valid one does: the gap is what the CEMS missed
             (pl.col("measured").is_not_null() | pl.col("stopped")).cum_sum().over(pair).alias("run"),
+            # the capture rate: valid hours of those the source was not stopped
+            (
+                pl.col("measured").is_not_null().sum().over(pair)
+                / (pl.len().over(pair) - pl.col("stopped").sum().over(pair)).cast(pl.Float64)
+            ).alias("capture"),
         )
         .with_columns(
-            # for every hour of a gap: its length, and the largest valid hour of the lookback before it
+            # for every hour of a gap: its length, and the largest valid hours of the lookbacks before it
             (pl.len().over(*pair, "run") - 1).alias("gap_h"),
             pl.col("recent_max").forward_fill().over(pair).alias("peak"),
+            pl.col("low_max").forward_fill().over(pair).alias("low_peak"),
         )
     )
     inside = pl.col("before").is_not_null() & pl.col("after").is_not_null()
     short = pl.col("gap_h") <= rules.substitution_max_gap_h
     if rules.substitution == "adjacent_mean":
-        filled = pl.when(short).then((pl.col("before") + pl.col("after")) / 2).otherwise(pl.col("peak"))
+        full = pl.when(short).then((pl.col("before") + pl.col("after")) / 2).otherwise(pl.col("peak"))
     elif rules.substitution == "previous_max":
-        filled = pl.col("peak")
+        full = pl.col("peak")
     else:
-        filled = pl.lit(None, pl.Float64)
+        full = pl.lit(None, pl.Float64)
+    filled = (
+        pl.when(pl.col("capture") >= rules.substitution_full_capture)
+        .then(full)
+        .when((pl.col("capture") >= rules.substitution_min_capture) & pl.lit(rules.substitution != "none"))
+        .then(pl.col("low_peak"))
+    )
     load = (
         pl.when(pl.col("measured").is_not_null())
         .then(pl.col("measured"))

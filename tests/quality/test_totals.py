@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import pytest
@@ -16,7 +17,7 @@ from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.quality.marks import DataMark
 from offsite.quality.rules import Rules
-from offsite.quality.totals import emission_totals, substitute
+from offsite.quality.totals import STOP_SCHEMA, emission_totals, substitute
 from offsite.registry.models import Device, Outlet, Unit
 from offsite.registry.regions import load_anhui
 from offsite.store.models import DAY, HOUR
@@ -128,10 +129,20 @@ def hour_rows(loads: list[float | None], valid: list[bool] | None = None, skip: 
     )
 
 
+def filling(**rules: Any) -> Rules:
+    """The capture-rate bands out of the way, for tests of how a gap is filled on a few hours."""
+    return Rules(substitution_min_capture=0.0, substitution_full_capture=0.0, **rules)
+
+
+FILL = filling()
+NOVEMBER = date(2026, 11, 1)
+
+
 def test_missing_and_invalid_hours_are_substituted_and_marked() -> None:
     # hour 2 invalid (its load 99 is not trusted), hour 3 absent, hours 0-1 and 4-5 valid
     hours = substitute(
-        hour_rows([10.0, 20.0, 99.0, 0.0, 40.0, 50.0], [True, True, False, True, True, True], {3}), Rules()
+        hour_rows([10.0, 20.0, 99.0, 0.0, 40.0, 50.0], [True, True, False, True, True, True], {3}),
+        FILL,
     )
     assert hours["status"].to_list() == ["valid", "valid", "substituted", "substituted", "valid", "valid"]
     # the mean of the valid hours before (20) and after (40) the gap
@@ -139,10 +150,10 @@ def test_missing_and_invalid_hours_are_substituted_and_marked() -> None:
     assert hours["measured"].to_list() == [10.0, 20.0, None, None, 40.0, 50.0]
     assert hours["substituted"].sum() == 2
     # a gap longer than the short-gap bound takes the largest valid hour before it
-    long_gap = substitute(hour_rows([10.0, 30.0, 20.0] + [None] * 3 + [5.0]), Rules(substitution_max_gap_h=2))
+    long_gap = substitute(hour_rows([10.0, 30.0, 20.0] + [None] * 3 + [5.0]), filling(substitution_max_gap_h=2))
     assert long_gap["load"].to_list() == [10.0, 30.0, 20.0, 30.0, 30.0, 30.0, 5.0]
     # configurable: none leaves the gap missing
-    bare = substitute(hour_rows([10.0, None, 30.0]), Rules(substitution="none"))
+    bare = substitute(hour_rows([10.0, None, 30.0]), filling(substitution="none"))
     assert bare["status"].to_list() == ["valid", "missing", "valid"]
     assert bare["load"].to_list() == [10.0, None, 30.0]
     with pytest.raises(ValueError, match="substitution 'guess'"):
@@ -180,19 +191,13 @@ def test_a_month_total_says_what_it_covers(database_url: str, engine: Engine) ->
     with engine.begin() as conn:
         ValueWriter().computed(conn, rows)
     with session_factory(engine)() as session:
-        totals = emission_totals(engine, session, date(2026, 11, 1))
+        totals = emission_totals(engine, session, date(2026, 11, 1), FILL)
     row = totals.row(0, named=True)
     # 21 valid hours × 10 kg + 3 substituted × 10 kg = 240 kg; without substitution 210 kg
     assert (row["month_kg"], row["measured_month_kg"]) == (240.0, 210.0)
-    assert (row["hours_valid"], row["hours_substituted"], row["hours_missing"], row["substituted"]) == (21, 3, 0, True)
-
-
-STOP_WINDOW = {
-    "device_id": pl.Int64,
-    "factor": pl.String,
-    "start": pl.Datetime("us", "UTC"),
-    "end": pl.Datetime("us", "UTC"),
-}
+    # the 696 hours after the last valid one are missing: every hour of November is counted once
+    counts = (row["hours_valid"], row["hours_substituted"], row["hours_missing"], row["substituted"])
+    assert counts == (21, 3, 696, True)
 
 
 def test_a_stopped_plant_is_not_filled_with_invented_emissions() -> None:
@@ -201,7 +206,7 @@ def test_a_stopped_plant_is_not_filled_with_invented_emissions() -> None:
     rows = hour_rows(loads, skip=set(range(15, 87)))
     start = datetime(2026, 11, 1, tzinfo=CST).astimezone(UTC)
     stop = pl.DataFrame(
-        [(1, None, start + timedelta(hours=15), start + timedelta(hours=87))], schema=STOP_WINDOW, orient="row"
+        [(1, None, start + timedelta(hours=15), start + timedelta(hours=87))], schema=STOP_SCHEMA, orient="row"
     )
     hours = substitute(rows, Rules(), stop)
     assert hours.filter(pl.col("status") == "stopped").height == 72
@@ -209,7 +214,7 @@ def test_a_stopped_plant_is_not_filled_with_invented_emissions() -> None:
     assert hours["load"].sum() == pytest.approx(30 * 1.25)  # the measured 37.5 kg, nothing invented
     # a stop mark of another factor stops nothing here
     other = stop.with_columns(pl.lit("a21002").alias("factor"))
-    assert substitute(rows, Rules(), other)["substituted"].sum() == 72
+    assert substitute(rows, FILL, other)["substituted"].sum() == 72
 
 
 def test_an_hour_of_valid_zero_flow_is_stopped_not_substituted() -> None:
@@ -228,7 +233,7 @@ def test_an_hour_of_valid_zero_flow_is_stopped_not_substituted() -> None:
 def test_previous_max_looks_back_over_valid_hours_not_clock_hours() -> None:
     # lookback 3 valid hours: 100 valid, 5 h gap, 10 valid, 3 h gap, 5 valid
     loads = [100.0, *[None] * 5, 10.0, *[None] * 3, 5.0]
-    hours = substitute(hour_rows(loads), Rules(substitution="previous_max", substitution_lookback_h=3))
+    hours = substitute(hour_rows(loads), filling(substitution="previous_max", substitution_lookback_h=3))
     # the second gap's last 3 valid hours are 100 and 10: 100 (today: 10, the 100 is 7 clock hours back)
     assert hours["load"].to_list()[7:10] == [100.0, 100.0, 100.0]
 
@@ -265,13 +270,77 @@ def test_stop_marks_and_stopped_units_count_as_stopped_hours(database_url: str, 
             )
         )
         session.commit()
-        pending = emission_totals(engine, session, date(2026, 11, 1), takes_effect="approved").row(0, named=True)
+        pending = emission_totals(engine, session, NOVEMBER, FILL, takes_effect="approved").row(0, named=True)
         # a pending mark is not in effect: 10 hours substituted at (2 + 2) / 2
         assert (pending["hours_substituted"], pending["hours_stopped"], pending["month_kg"]) == (10, 0, 48.0)
-        filed = emission_totals(engine, session, date(2026, 11, 1), takes_effect="filed").row(0, named=True)
+        filed = emission_totals(engine, session, NOVEMBER, FILL, takes_effect="filed").row(0, named=True)
         assert (filed["hours_substituted"], filed["hours_stopped"], filed["month_kg"]) == (0, 10, 28.0)
         session.query(DataMark).delete()
         session.query(Unit).update({"status": "stopped"})
         session.commit()
         closed = emission_totals(engine, session, date(2026, 11, 1)).row(0, named=True)
-        assert (closed["hours_valid"], closed["hours_stopped"], closed["month_kg"]) == (14, 10, 28.0)
+        # declared stopped: every hour of November without a valid one is stopped
+        assert (closed["hours_valid"], closed["hours_stopped"], closed["month_kg"]) == (14, 706, 28.0)
+
+
+def plant(engine: Engine, units: int = 1) -> None:
+    with session_factory(engine)() as session:
+        load_anhui(session)
+        for u in range(1, units + 1):
+            code = CREDIT[:-2] + f"{u:02d}"
+            session.add(Unit(id=u, credit_code=code, name=f"厂{u}", industry_code="D4411", region_code="340104"))
+            session.flush()
+            session.add(Outlet(id=u, unit_id=u, code="DA001", name="1号烟囱", medium="gas"))
+            session.flush()
+            session.add(Device(id=u, outlet_id=u, mn=f"MN{u}", password_enc=b"-"))
+        session.commit()
+
+
+def upload(device: int, factor: str, hour: int, avg: float, cou: float | None, *, flag: str = "N") -> dict[str, object]:
+    ts = datetime(2026, 12, 1, tzinfo=CST).astimezone(UTC) + timedelta(hours=hour)
+    return {"device_id": device, "period": HOUR, "factor": factor, "ts": ts, "avg": avg, "cou": cou, "flag": flag}
+
+
+def test_hourly_uploads_carry_the_loads_and_every_hour_of_the_period_is_counted_once(engine: Engine) -> None:
+    plant(engine, units=2)
+    # unit 1: the logger's hourly data (2061) for the first 48 hours of December, as the demo sends
+    # them; the platform computed one hour (hour 5) from the minutes it received
+    rows = [upload(1, "a21026", h, 50.0, 2.0) for h in range(48) if h != 10]
+    rows += [upload(1, "a21026", 10, 50.0, 9.0, flag="D")]  # invalid: not counted, substituted
+    rows += [upload(1, "a00000", h, 40.0, 40.0 * 3600) for h in range(48)]
+    # hour 20 sent no Cou for NOx: its mean × the hour's flow volume, 100 mg/m³ × 144,000 m³ = 14.4 kg
+    rows += [upload(1, "a21002", 20, 100.0, None)]
+    with engine.begin() as conn:
+        ValueWriter().interval(conn, rows)
+        computed_hour = {
+            "device_id": 1,
+            "period": HOUR,
+            "factor": "a21026",
+            "ts": datetime(2026, 12, 1, 5, tzinfo=CST).astimezone(UTC),
+            "value": 60.0,
+            "corrected": None,
+            "standard": None,
+            "load": 3.0,
+            "valid": True,
+            "n_valid": 60,
+        }
+        # unit 2: two valid computed hours a day apart: far too few to fill the 22 hours between
+        first = datetime(2026, 12, 1, 5, tzinfo=CST).astimezone(UTC)
+        sparse = [{**computed_hour, "device_id": 2, "ts": first + timedelta(hours=h)} for h in (0, 23)]
+        ValueWriter().computed(conn, [computed_hour, *sparse])
+    now = datetime(2026, 12, 3, 3, 30, tzinfo=CST)  # 51 whole hours of December have passed
+    with session_factory(engine)() as session:
+        totals = emission_totals(engine, session, date(2026, 12, 1), now=now)
+    got = {(r["unit"], r["factor"]): r for r in totals.to_dicts()}
+    assert set(got) == {(1, "a21026"), (1, "a21002"), (2, "a21026")}
+    so2 = got[1, "a21026"]
+    # 46 uploads × 2 kg + the computed hour's 3 kg (not its upload's 2) = 95 kg; hour 10 substituted
+    # by (2 + 2) / 2 (capture 47 of 51 hours, over 90 %)
+    assert (so2["measured_month_kg"], so2["month_kg"]) == (95.0, 97.0)
+    assert (so2["hours_valid"], so2["hours_substituted"], so2["hours_stopped"], so2["hours_missing"]) == (47, 1, 0, 3)
+    assert got[1, "a21002"]["month_kg"] == pytest.approx(14.4)
+    sparse_unit = got[2, "a21026"]
+    assert (sparse_unit["hours_valid"], sparse_unit["hours_substituted"], sparse_unit["month_kg"]) == (2, 0, 6.0)
+    for row in totals.to_dicts():
+        counted = row["hours_valid"] + row["hours_substituted"] + row["hours_stopped"] + row["hours_missing"]
+        assert counted == row["hours_in_period"] == 51
