@@ -302,3 +302,25 @@ def test_a_marks_file_is_read_with_the_kinds_table_the_settings_name(
     assert broken.exit_code == 2
     assert "OFFSITE_MARK_KINDS_FILE" in broken.output
     assert "not TOML" in broken.output
+
+
+def test_a_one_reading_file_is_screened_without_a_clue(tmp_path: Path) -> None:
+    data = tmp_path / "data.csv"
+    data.write_text("mn,factor,time,value,flag\nMN1,a21026,2026-12-01T00:00:00+08:00,100,N\n", encoding="utf-8")
+    result = runner.invoke(app, ["screen", "--input", str(data)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout == ""
+    assert "0 clues from 1 readings" in result.stderr
+
+
+def test_a_device_with_one_reading_leaves_another_devices_copied_day_found(tmp_path: Path) -> None:
+    copied = device("MN-COPY", 3, lambda s: sc.replay(s, "a21026", AT, 120, AT - 1440))
+    data = tmp_path / "data.csv"
+    long_frame([copied]).write_csv(data)
+    with data.open("a", encoding="utf-8") as out:
+        out.write("MN-ONE,a21026,2026-11-02T00:00:00+08:00,50.0,N\n")
+    result = runner.invoke(app, ["screen", "--input", str(data)])
+    assert result.exit_code == 0, result.output
+    clues = [json.loads(line) for line in result.stdout.splitlines()]
+    assert any("R14" in c["rules"] for c in clues if c["mn"] == "MN-COPY")
+    assert not [c for c in clues if c["mn"] == "MN-ONE"]

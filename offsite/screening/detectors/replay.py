@@ -25,11 +25,11 @@ def detect(p: Prepared, params: dict[str, Any]) -> pl.DataFrame:
     frame = valid(p.pollutants).select("mn", "factor", "time", "value", "step")
     if frame.is_empty():
         return pl.DataFrame(schema=HITS)
-    parts = []
-    widths = frame.with_columns(points(params["minutes"], params["hours"]).alias("w"))
-    for (width,), part in widths.group_by("w", maintain_order=True):
-        parts.append(_windows(part, int(width)))
-    windows = pl.concat(parts)
+    # a device with a single reading has no step, so no window: too short to hold a copy
+    widths = frame.with_columns(points(params["minutes"], params["hours"]).alias("w")).filter(pl.col("w").is_not_null())
+    if widths.is_empty():
+        return pl.DataFrame(schema=HITS)
+    windows = pl.concat([_windows(part, int(width)) for (width,), part in widths.group_by("w", maintain_order=True)])
     # nearly every window is unique: only the few that are not need comparing
     windows = windows.filter(pl.col("key").is_duplicated())
     windows = windows.filter(pl.struct("factor", "key").is_duplicated())
