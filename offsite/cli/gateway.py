@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen, percent
+from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, day_or_today, refused_as_usage_error
 from offsite.cli.output import CLOCK, Format, emit_rows, when
 from offsite.hj212.times import CST
@@ -17,8 +17,12 @@ from offsite.quality.markkinds import mark_kinds
 from offsite.settings import with_database_url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.table import Table
     from sqlalchemy import Engine
 
+    from offsite.quality.rates import Rates
     from offsite.settings import Settings
 
 gateway_app = typer.Typer(help="The HJ 212 ingestion gateway.", invoke_without_command=True)
@@ -147,7 +151,6 @@ def status(
     (有效传输率) rates per region, unit, device or factor, over the hours expected: approved stop
     marks and units declared stopped are not expected to send."""
     from rich.console import Console
-    from rich.table import Table
 
     from offsite.gateway.rates import online_by_status
     from offsite.quality.rates import LEVELS, daily_rates, hours_elapsed, monthly_rates
@@ -179,6 +182,9 @@ def status(
             title = f"{chosen_day} 尚未开始或刚开始，没有已过的整点小时（{CLOCK}）"
         else:
             title = f"{chosen_day} 今日截至 {elapsed:02d}:00，按已过 {elapsed} 小时计（{CLOCK}；设备数单位：台）"
+    period: dict[str, object] = {"month": f"{chosen_day:%Y-%m}"} if month else {"day": chosen_day.isoformat()}
+    if today and not month:
+        period["today_hours_elapsed"] = hours_elapsed(chosen_day, now)
     records = [
         {
             "region": r.code,
@@ -195,35 +201,72 @@ def status(
             "transmission_rate": _rounded(r.transmission),
             "valid_rate": _rounded(r.validity),
             "effective_transmission_rate": _rounded(r.effective),
+            **period,
         }
         for r in rows
     ]
     if emit_rows(records, out):
         return
-    unit = "台·日" if month else "台"
-    table = Table(title=title, title_justify="left")
-    for header in ("名称", "代码", f"设备（{unit}）", f"应传（{unit}）", f"联网（{unit}）", "联网率"):
-        table.add_column(header, justify="left" if header in ("名称", "代码") else "right")
-    for header in ("应传小时", "已传小时", "有效小时", "传输率", "有效率", "有效传输率"):
-        table.add_column(header, justify="right")
-    for r in rows:
-        table.add_row(
-            r.name,
-            r.code,
-            str(r.devices),
-            str(r.expected_devices),
-            str(r.online),
-            percent(r.networking),
-            str(r.hours_expected),
-            str(r.hours_received),
-            str(r.hours_valid),
-            percent(r.transmission),
-            percent(r.validity),
-            percent(r.effective),
-        )
-    Console().print(table)
     if not rows:
-        typer.echo("no registered devices")
+        typer.echo(f"{title}：没有登记的设备。")
+        return
+    console = Console()
+    console.print(rates_table(rows, by, title, month=month, wide=console.width >= WIDE_COLUMNS))
+
+
+WIDE_COLUMNS = 120
+"""From this terminal width on, the table also shows the hour counts behind the rates."""
+FIRST_HEADER = {
+    "province": "省",
+    "city": "城市",
+    "county": "区县",
+    "unit": "单位",
+    "device": "设备（MN）",
+    "factor": "因子",
+}
+
+
+def rates_table(rows: Sequence[Rates], by: str, title: str, *, month: bool, wide: bool) -> Table:
+    """The rates for people: the name once (with a code column only where the code says something
+    the name does not and is short: regions and factors), counts and rates right-aligned and never
+    wrapped, the units in the caption; the name is the one column that wraps."""
+    from rich import box
+    from rich.table import Table
+
+    caption = f"设备、应传、联网：{'台·日' if month else '台'}；率：%"
+    caption += "" if wide else "；应传、已传、有效小时数见 --json 或 --csv"
+    table = Table(
+        title=title,
+        caption=caption,
+        title_justify="left",
+        caption_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    with_code = by not in ("unit", "device") and any(r.name != r.code for r in rows)
+    if with_code:
+        table.add_column("代码", no_wrap=True)
+    table.add_column(FIRST_HEADER.get(by, "名称"), overflow="fold", ratio=1, min_width=8)
+    figures = ["设备", "应传", "联网", "联网率"]
+    if wide:
+        figures += ["应传小时", "已传小时", "有效小时"]
+    figures += ["传输率", "有效率", "有效传输率"]
+    for header in figures:
+        table.add_column(header, justify="right", no_wrap=True)
+    for r in rows:
+        cells = [r.code] if with_code else []
+        cells += [r.name, str(r.devices), str(r.expected_devices), str(r.online), _share(r.networking)]
+        if wide:
+            cells += [str(r.hours_expected), str(r.hours_received), str(r.hours_valid)]
+        cells += [_share(r.transmission), _share(r.validity), _share(r.effective)]
+        table.add_row(*cells)
+    return table
+
+
+def _share(share: float | None) -> str:
+    """``0.9583`` → ``95.8`` (the caption says %); none (nothing to divide by) → ``-``."""
+    return "-" if share is None else f"{share * 100:.1f}"
 
 
 def _rounded(share: float | None) -> float | None:

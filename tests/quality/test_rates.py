@@ -3,16 +3,20 @@ rates per factor, 联网率 from the data, a day not over counted over its elaps
 
 from __future__ import annotations
 
+import io
 import json
 from datetime import datetime, timedelta
 
+from rich.cells import cell_len
+from rich.console import Console
 from sqlalchemy import Engine, insert, update
 from typer.testing import CliRunner
 
 from offsite.cli import app
+from offsite.cli.gateway import rates_table
 from offsite.hj212.times import CST
 from offsite.quality.marks import DataMark
-from offsite.quality.rates import daily_rates, monthly_rates
+from offsite.quality.rates import Rates, daily_rates, monthly_rates
 from offsite.registry.models import Device, Unit
 from offsite.store.models import HOUR
 from offsite.store.values import ValueWriter
@@ -157,5 +161,51 @@ def test_devices_status_defaults_to_the_last_full_day_and_labels_its_units(engin
     assert {line.split(",")[0] for line in lines} == {"a21026", "a21002"}
     table = runner.invoke(app, ["devices", "status", "--database-url", url], env={"COLUMNS": "200"}).stdout
     assert "全天" in table
-    assert "33.3 %" in table
+    assert "33.3" in table
     assert "传输率" in table
+
+
+def _rendered(rows: list[Rates], by: str, *, wide: bool = False) -> list[str]:
+    console = Console(width=80, record=True, file=io.StringIO())
+    console.print(rates_table(rows, by, "2026-11-28 全天（北京时间 UTC+8）", month=False, wide=wide))
+    return console.export_text().splitlines()
+
+
+def test_the_rates_table_fits_80_columns_with_no_figure_split() -> None:
+    long_name = "合肥市某某某某热电联产有限责任公司（演示）"
+    units = [Rates("91340100000000000D", long_name, 12, 12, 11, 288, 276, 270)]
+    lines = _rendered(units, "unit")
+    assert all(cell_len(line) <= 80 for line in lines)
+    header = next(line for line in lines if "联网率" in line)
+    for word in ("联网率", "传输率", "有效率", "有效传输率"):
+        assert word in header  # no header cut to 有效传… or wrapped
+    [row] = [line for line in lines if line.startswith("合肥")]
+    # every figure of the row on the row's first line, whole: 11 of 12 online, 276/288, 270/276, 270/288
+    assert row.split()[-7:] == ["12", "12", "11", "91.7", "95.8", "97.8", "93.8"]
+    assert "%" in "".join(lines)  # the unit is said once, in the caption
+    assert "91340100000000000D" not in "".join(lines)  # the credit code is in --json, not squeezed in
+    devices = [Rates("34000000000131", "合肥天成热电有限公司（演示） 34000000000131", 1, 1, 1, 24, 24, 24)]
+    text = "".join(_rendered(devices, "device"))
+    assert text.count("34000000000131") == 1  # the MN said once, not as 名称 and 代码
+
+
+def test_devices_status_rows_say_what_period_they_cover(engine: Engine) -> None:
+    register(engine)
+    url = engine.url.render_as_string(hide_password=False)
+    runner = CliRunner()
+    [row] = json.loads(
+        runner.invoke(app, ["devices", "status", "--on", "2026-11-28", "--json", "--database-url", url]).stdout
+    )
+    assert row["day"] == "2026-11-28"
+    [row] = json.loads(
+        runner.invoke(
+            app, ["devices", "status", "--on", "2026-11-28", "--month", "--json", "--database-url", url]
+        ).stdout
+    )
+    assert row["month"] == "2026-11"
+    today = runner.invoke(app, ["devices", "status", "--today", "--csv", "--database-url", url]).stdout
+    header, line = today.splitlines()
+    record = dict(zip(header.split(","), line.split(","), strict=True))
+    now = datetime.now(CST)
+    assert record["day"] == now.date().isoformat()
+    assert int(record["today_hours_elapsed"]) in (now.hour, now.hour + 1)
