@@ -26,6 +26,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import formatdate, make_msgid, parseaddr
 from typing import Protocol
 
 from offsite.registry.addresses import email_problem, internal_address, phone_problem, webhook_problem
@@ -69,6 +70,9 @@ class Email:
         mail["From"] = s.smtp_sender
         mail["To"] = message.address
         mail["Subject"] = message.subject
+        # RFC 5322 requires both; servers and spam filters mark mail without them, and smtplib adds neither
+        mail["Date"] = formatdate(localtime=False)
+        mail["Message-ID"] = make_msgid(domain=_domain(s.smtp_sender))
         mail.set_content(message.body)
         try:
             context = smtp_tls_context(s) if tls else None
@@ -88,6 +92,14 @@ class Email:
         if refused:
             raise DeliveryError(f"SMTP refused {refused}")
         return f"SMTP accepted for {message.address}"
+
+
+def _domain(sender: str) -> str:
+    """The sender's domain, for the Message-ID: ``offsite@hf.gov.cn`` or ``平台 <offsite@hf.gov.cn>``
+    gives hf.gov.cn; an address without one gives localhost (never this machine's host name)."""
+    _, address = parseaddr(sender)
+    domain = address.rpartition("@")[2] if "@" in address else ""
+    return domain or "localhost"
 
 
 def smtp_tls_context(settings: Settings) -> ssl.SSLContext:
