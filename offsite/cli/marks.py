@@ -9,12 +9,16 @@ import typer
 
 from offsite.cli.formats import CsvFlag, FormatOption, JsonFlag, chosen
 from offsite.cli.options import DatabaseUrl, database_engine, refused_as_usage_error
-from offsite.cli.output import CLOCK, Format, emit_rows, when
+from offsite.cli.output import CLOCK, Format, emit_rows, plain, when
 from offsite.hj212.times import CST
 from offsite.quality.markkinds import MarkKindsError, mark_kinds
 from offsite.settings import with_database_url
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from rich.table import Table
+
     from offsite.quality.marks import DataMark
 
 app = typer.Typer(help="Data marks (数据标记): filing and approval.", no_args_is_help=True)
@@ -179,13 +183,14 @@ def list_marks(
 ) -> None:
     """Marks, newest first: scope, window, state, deadline and any cap their outlet's standard sets
     that they exceed. Times are China time."""
+    from rich.console import Console
     from sqlalchemy import select
 
     from offsite.db import session_factory
     from offsite.hj212.codes.factors import factor_info
     from offsite.quality.markcaps import MarkCapsError, mark_caps
     from offsite.quality.marks import DataMark, cap_findings
-    from offsite.registry.models import Device
+    from offsite.registry.models import Device, Outlet
 
     out = chosen(fmt, as_json, as_csv)
     settings = with_database_url(database_url)
@@ -201,6 +206,7 @@ def list_marks(
             query = query.where(DataMark.decide_by < now)
         marks = list(session.scalars(query))
         devices = dict(session.execute(select(Device.id, Device.mn)).all()) if marks else {}
+        outlets = dict(session.execute(select(Outlet.id, Outlet.code)).all()) if marks else {}
         beyond = cap_findings(session, marks, caps)
     rows: list[dict[str, Any]] = [
         {
@@ -234,13 +240,63 @@ def list_marks(
             "no marks" + (" past their decision deadline" if overdue else " awaiting a decision" if pending else "")
         )
         return
-    typer.echo(f"编号\t范围\t类型\t起\t止（{CLOCK}）\t状态\t审核期限\t超限")
+    Console().print(marks_table(rows, outlets, now))
+
+
+STATE_ZH = {"pending": "待审", "approved": "已批准", "rejected": "已驳回"}
+
+
+def marks_table(rows: Sequence[dict[str, Any]], outlets: dict[int, str], now: datetime) -> Table:
+    """The marks for people, as the other listings: kinds, states and scopes in Chinese, the window
+    in China time, whether a pending mark is past its decision deadline, the cap it exceeds; a
+    contradiction with the data on a line of its own under its mark."""
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        title=f"数据标记（时段为起、止，{CLOCK}）",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+    )
+    table.add_column("编号", justify="right", no_wrap=True)
+    table.add_column("排放口", overflow="fold")
+    table.add_column("范围", overflow="fold", ratio=1)
+    table.add_column("类型")
+    table.add_column("时段", no_wrap=True)
+    for header in ("状态", "逾期"):
+        table.add_column(header)
+    table.add_column("超限", overflow="fold", ratio=1)
     for r in rows:
-        state = r["state"] + (" 已逾期上报" if r["escalated_at"] else "") + (" 迟报" if r["late"] else "")
-        scope = f"{r['scope']}（{r['factor_name']}）" if r["factor_name"] else r["scope"]
-        typer.echo(
-            f"{r['id']}\t{scope}\t{r['kind_name']}\t{when(r['start'])}\t{when(r['end'])}\t{state}"
-            f"\t{when(r['decide_by'])}\t{r['cap'] or '-'}"
+        state = STATE_ZH.get(r["state"], r["state"]) + ("（迟报）" if r["late"] else "")
+        table.add_row(
+            str(r["id"]),
+            Text(plain(outlets.get(r["outlet"], str(r["outlet"])))),
+            Text(plain(_scope_zh(r))),
+            Text(plain(r["kind_name"])),
+            f"{when(r['start'])}\n{when(r['end'])}",
+            state,
+            _overdue(r, now),
+            Text(plain(r["cap"] or "-")),
         )
         if r["contradiction"]:
-            typer.echo(f"\t数据矛盾：{r['contradiction']}")
+            table.add_row("", "", Text(plain(f"数据矛盾：{r['contradiction']}")), end_section=True)
+    return table
+
+
+def _scope_zh(row: dict[str, Any]) -> str:
+    """``整个排放口``, ``设备 MN``, ``烟尘 a34013`` or ``烟尘 a34013（设备 MN）``."""
+    device = f"设备 {row['device']}" if row["device"] else None
+    if not row["factor"]:
+        return device or "整个排放口"
+    factor = f"{row['factor_name']} {row['factor']}" if row["factor_name"] else row["factor"]
+    return f"{factor}（{device}）" if device else factor
+
+
+def _overdue(row: dict[str, Any], now: datetime) -> str:
+    """For a pending mark past its decision deadline: ``已逾期，已上报`` once escalated."""
+    if row["state"] != "pending" or row["decide_by"] is None or row["decide_by"] > now:
+        return "否"
+    return "已逾期，已上报" if row["escalated_at"] else "已逾期"

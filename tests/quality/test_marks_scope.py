@@ -265,7 +265,7 @@ def test_marks_cli_files_a_scoped_mark_and_lists_scope_deadline_and_cap(tmp_path
     )
     assert row["cap"] == "exceeds 4 h per episode: 5 h"
     assert row["start"].endswith("+08:00")
-    table = runner.invoke(app, ["marks", "list", "--database-url", url]).stdout
+    table = runner.invoke(app, ["marks", "list", "--database-url", url], env={"COLUMNS": "200"}).stdout
     assert "北京时间 UTC+8" in table.splitlines()[0]
     assert "+00:00" not in table
     assert "exceeds 4 h per episode: 5 h" in table
@@ -329,7 +329,35 @@ def test_marks_cli_refuses_a_window_of_a_century_and_lists_kinds_and_factors_in_
         ],
     )
     assert filed.exit_code == 0, filed.output
-    (row,) = runner.invoke(app, ["marks", "list", "--database-url", url]).stdout.splitlines()[1:]
-    assert row.split("\t")[1:3] == ["factor a34013 of outlet 1（烟尘）", "维护"]
+    table = runner.invoke(app, ["marks", "list", "--database-url", url]).stdout
+    header, row = (line.split() for line in table.splitlines()[1:4:2])
+    assert header == ["编号", "排放口", "范围", "类型", "时段", "状态", "逾期", "超限"]
+    # a Rich table like every other listing: the outlet's code, the factor, kind and state in Chinese
+    assert row[:4] == ["1", "DA001", "烟尘", "维护"]
+    assert row[-3:] == ["待审", "否", "-"]
+    assert "\t" not in table
+    assert "outlet" not in table
+    assert "pending" not in table
     (listed,) = json.loads(runner.invoke(app, ["marks", "list", "--json", "--database-url", url]).stdout)
     assert (listed["kind"], listed["kind_name"], listed["factor_name"]) == ("maintenance", "维护", "烟尘")
+
+
+def test_marks_list_says_states_overdue_and_scopes_in_chinese(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    with session_factory(upgraded_engine(url))() as session:
+        _plant(session)
+        overdue = _file(session, kind="stopped")  # filed in March 2026 with 72 h to decide: overdue
+        approved = _file(session, device="MN-DUST")
+        approved.state = "approved"
+        _file(session, decide_within=24.0 * 365 * 100).state = "rejected"
+        session.commit()
+        overdue_id = overdue.id
+    table = runner.invoke(app, ["marks", "list", "--database-url", url], env={"COLUMNS": "120"}).stdout
+    rows = {line.split()[0]: line.split() for line in table.splitlines()[3:] if line.split()[:1] != []}
+    assert rows[str(overdue_id)][2:4] == ["整个排放口", "停运"]
+    assert rows[str(overdue_id)][-3:] == ["待审", "已逾期", "-"]
+    assert rows[str(approved.id)][2:4] == ["设备", "MN-DUST"]
+    assert "已批准" in rows[str(approved.id)]
+    assert any("已驳回" in r for r in rows.values())
+    for english in ("pending", "approved", "rejected", "outlet", "stopped"):
+        assert english not in table
