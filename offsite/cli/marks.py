@@ -248,8 +248,8 @@ STATE_ZH = {"pending": "待审", "approved": "已批准", "rejected": "已驳回
 
 def marks_table(rows: Sequence[dict[str, Any]], outlets: dict[int, str], now: datetime) -> Table:
     """The marks for people, as the other listings: kinds, states and scopes in Chinese, the window
-    in China time, whether a pending mark is past its decision deadline, the cap it exceeds; a
-    contradiction with the data on a line of its own under its mark."""
+    in China time, whether a pending mark is past its decision deadline, the cap it exceeds; the
+    contradictions with the data under the table, one line each."""
     from rich import box
     from rich.table import Table
     from rich.text import Text
@@ -281,8 +281,11 @@ def marks_table(rows: Sequence[dict[str, Any]], outlets: dict[int, str], now: da
             _overdue(r, now),
             Text(plain(r["cap"] or "-")),
         )
-        if r["contradiction"]:
-            table.add_row("", "", Text(plain(f"数据矛盾：{r['contradiction']}")), end_section=True)
+    # a contradiction is a sentence: under the table, the width of the terminal, not a narrow cell
+    said = [f"编号 {r['id']} 数据矛盾：{plain(r['contradiction'])}" for r in rows if r["contradiction"]]
+    if said:
+        table.caption = Text("\n".join(said))
+        table.caption_justify = "left"
     return table
 
 
