@@ -153,6 +153,11 @@ def _explained(exc: Exception) -> str | None:
     roles = sys.modules.get("offsite.db.roles")
     if roles is not None and isinstance(exc, roles.PermissionRefused):
         return str(exc)
+    # a database path that is a directory or not a database, from a command that opens it
+    # without `database_engine` (`db upgrade`, the demo)
+    schema = sys.modules.get("offsite.db.schema")
+    if schema is not None and isinstance(exc, schema.SchemaError):
+        return str(exc)
     if "sqlalchemy.exc" not in sys.modules:
         return None
     from sqlalchemy.exc import DBAPIError, OperationalError

@@ -24,6 +24,8 @@ from sqlalchemy.engine import make_url
 from offsite.db.engine import make_engine, normalise_url
 
 SCRIPT_LOCATION = "offsite:migrations"
+SQLITE_HEADER = b"SQLite format 3\x00"
+"""The first 16 bytes of every SQLite database file (sqlite.org/fileformat.html, 1.3)."""
 
 
 class SchemaError(RuntimeError):
@@ -38,6 +40,9 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
+    """Create or migrate the schema; ``SchemaError`` for a path that is a directory or another
+    kind of file (a missing file is created)."""
+    _refuse_unusable_sqlite_file(url, _shown(url), missing_ok=True)
     command.upgrade(alembic_config(url), revision)
 
 
@@ -61,8 +66,8 @@ def upgraded_engine(url: str) -> Engine:
 
 def ready_engine(url: str, **kwargs: Any) -> Engine:
     """An engine on a database whose schema is the newest; else ``SchemaError`` naming what to run."""
-    shown = make_url(normalise_url(url)).render_as_string(hide_password=True)
-    _refuse_missing_sqlite_file(url, shown)
+    shown = _shown(url)
+    _refuse_unusable_sqlite_file(url, shown)
     engine = make_engine(url, **kwargs)
     found = current_revision(engine)
     wanted = head_revision()
@@ -81,14 +86,35 @@ def compare_type(ctx: Any, _inspected: Any, _declared: Any, inspected_type: Any,
     return None
 
 
-def _refuse_missing_sqlite_file(url: str, shown: str) -> None:
+def _shown(url: str) -> str:
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)
+
+
+def _refuse_unusable_sqlite_file(url: str, shown: str, *, missing_ok: bool = False) -> None:
     # connecting would create an empty file, and a typo in the path would go unnoticed
     parsed = make_url(normalise_url(url))
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return
     if parsed.query.get("mode") == "memory" or str(parsed.database).startswith("file:"):
         return
-    if not Path(parsed.database).exists():
+    path = Path(parsed.database)
+    if not path.exists() and missing_ok:
+        return
+    if not path.exists():
         raise SchemaError(
             f"the database {shown} does not exist: check the path, or create it with `offsite db upgrade`"
+        )
+    # SQLite says only "unable to open database file" or "file is not a database", after a traceback
+    if path.is_dir():
+        raise SchemaError(f"the database {shown} is a directory, not a database file: give the path of the file")
+    try:
+        with path.open("rb") as file:
+            header = file.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise SchemaError(f"the database {shown} cannot be read: {exc.strerror or exc}") from exc
+    # an empty file is a database SQLite has not written yet (the schema check then names it)
+    if header and header != SQLITE_HEADER:
+        raise SchemaError(
+            f"the database {shown} is a file that is not an SQLite database: check the path "
+            "(an Offsite database is made by `offsite db upgrade`)"
         )
