@@ -83,6 +83,15 @@ class Rules:
     """Valid hours looked back over for ``previous_max`` (720: a gap over 24 h at ≥ 90 % capture [R])."""
     substitution_max_gap_h: int = 24
     """``adjacent_mean`` fills gaps up to this long; longer ones take ``previous_max`` [R]."""
+    substitution_min_capture: float = 0.75
+    """Below this share of valid hours (of the period's hours the source was not stopped) no hour is
+    substituted: HJ 75-2017 §12.4's table as digested [R] has no rule under 75 %, and filling
+    most of a month from a few hours invents it. Gaps then stay missing."""
+    substitution_full_capture: float = 0.90
+    """At or above this capture the short- and long-gap rules apply; between the two bounds every
+    gap takes the largest of the ``substitution_low_capture_lookback_h`` valid hours before it [R]."""
+    substitution_low_capture_lookback_h: int = 2160
+    """Valid hours looked back over when capture is between the two bounds (2160 [R])."""
 
 
 MASS_UNITS: dict[str, float] = {
