@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from offsite.hj212.codes.factors import factor_info
 from offsite.hj212.times import CST
 from offsite.notify.outbox import enqueue
+from offsite.notify.texts import bounded
 from offsite.quality.markkinds import MarkKinds, mark_kinds
 from offsite.quality.marks import DataMark, overdue_marks
 from offsite.registry.models import Contact, Outlet, Region, Unit
@@ -113,7 +114,12 @@ def _message(
         subject=f"【标记逾期未审】{unit.name}",
         body=body,
         sms_template=settings.sms_mark_template,
-        sms_params={"unit": unit.name, "mark": str(mark.id), "deadline": deadline},
+        # a unit's name is free text of any length; the provider refuses a too-long parameter
+        sms_params={
+            "unit": bounded(unit.name, settings.sms_param_max_chars),
+            "mark": str(mark.id),
+            "deadline": deadline,
+        },
     )
 
 

@@ -9,8 +9,9 @@ from sqlalchemy import Engine, delete, select
 
 from offsite.db import session_factory
 from offsite.notify.models import OutboxMessage
+from offsite.notify.texts import bounded
 from offsite.quality.escalation import escalate_overdue
-from offsite.registry.models import Contact
+from offsite.registry.models import Contact, Unit
 from offsite.settings import Settings
 from tests.quality.test_marks_scope import FILED, _file, _plant
 
@@ -60,3 +61,25 @@ def test_a_mark_still_pending_is_escalated_again_every_period_and_never_approved
         session.refresh(mark)
         assert mark.state == "pending"
     assert told == [[mark.id], [], [mark.id], [mark.id]]
+
+
+def test_the_escalation_sms_cuts_a_long_unit_name_to_the_providers_limit(engine: Engine) -> None:
+    settings = Settings(sms_param_max_chars=12)
+    long_name = "安徽省合肥市蜀山区甲生活垃圾焚烧发电有限责任公司"
+    with session_factory(engine)() as session:
+        _plant(session)
+        unit = session.get(Unit, 1)
+        assert unit is not None
+        unit.name = long_name
+        _file(session)
+        session.commit()
+        assert escalate_overdue(session, settings, DUE).messages == 2
+        session.commit()
+        messages = {m.channel: m for m in session.scalars(select(OutboxMessage))}
+    sms = messages["sms"].params
+    assert sms is not None
+    assert sms["unit"] == bounded(long_name, 12)
+    assert len(sms["unit"]) == 12
+    assert sms["unit"].endswith("…")
+    assert long_name.startswith(sms["unit"][:-1])
+    assert long_name in messages["email"].body  # the e-mail, which has no such limit, names it whole
