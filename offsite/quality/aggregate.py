@@ -120,8 +120,10 @@ def _prepare(minutes: pl.DataFrame, outlets: dict[str, Outlet], rules: Rules) ->
     )
     derived = []
     for mn, outlet in outlets.items():  # flue-gas flow from velocity × cross-section where none is sent
+        if outlet.medium != "gas" or not outlet.area_m2:
+            continue  # only a flue with its cross-section declared can have its flow derived
         rows = frame.filter(pl.col("mn") == mn)
-        if outlet.medium == "gas" and outlet.area_m2 and GAS_FLOW not in set(rows["factor"]):
+        if GAS_FLOW not in set(rows["factor"]):
             velocity = rows.filter(pl.col("factor") == VELOCITY)
             derived.append(velocity.with_columns(pl.lit(GAS_FLOW).alias("factor"), pl.col("value") * outlet.area_m2))
     return pl.concat([frame, *derived]) if derived else frame
