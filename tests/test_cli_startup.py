@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -39,6 +40,14 @@ def loaded_after(*args: str, stdin: str = "") -> tuple[subprocess.CompletedProce
 def test_help_imports_nothing_heavy(args: list[str]) -> None:
     done, heavy = loaded_after(*args)
     assert "Usage:" in done.stdout, done.stderr
+    assert heavy == set()
+
+
+def test_showing_the_key_in_use_imports_nothing_heavy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OFFSITE_DATA_DIR", str(tmp_path))
+    done, heavy = loaded_after("keys", "show")
+    assert done.returncode == 0, done.stderr
+    assert "fingerprint" in done.stdout
     assert heavy == set()
 
 
