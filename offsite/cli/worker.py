@@ -30,6 +30,7 @@ def worker(
         daily_job,
         deliver_job,
         heads_job,
+        marks_job,
         offline_job,
         profiles_job,
         screen_job,
@@ -41,7 +42,8 @@ def worker(
         typer.echo(f"data directory: {settings.data_dir}")
     if once:
         # aggregation first (its days are graded), alarms next, so their messages go out
-        for job in (aggregate_job, daily_job, profiles_job, screen_job, offline_job, deliver_job, heads_job):
+        jobs = (aggregate_job, daily_job, profiles_job, screen_job, offline_job, marks_job, deliver_job, heads_job)
+        for job in jobs:
             typer.echo(job(engine, settings))
         return
     scheduler = BlockingScheduler(timezone=UTC)

@@ -38,8 +38,9 @@ def test_worker_once_grades_yesterday_checks_devices_and_tries_the_outbox(tmp_pa
     assert lines[3] == "screen: 0 clues, 0 new, 0 seen before"  # nor to screen
     assert lines[4] == "offline: opened 1, cleared 0"
     # Two SMS for the county officer; no SMS gateway is configured, so both wait for a retry.
-    assert lines[5] == "outbox: sent 0, retrying 2, failed 0, held 0"
-    assert lines[6].startswith("heads: not published: no archive signing key")  # no gateway ever ran
+    assert lines[5].startswith("marks: ")  # overdue marks escalated before the outbox goes out
+    assert lines[6] == "outbox: sent 0, retrying 2, failed 0, held 0"
+    assert lines[7].startswith("heads: not published: no archive signing key")  # no gateway ever ran
     listed = runner.invoke(app, ["alarms", "list", "--json", "--database-url", url])
     levels = sorted((row["level"], row["days"]) for row in json.loads(listed.stdout))
     assert levels == [("offline", 0), ("yellow", 3)]
