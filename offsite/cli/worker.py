@@ -20,7 +20,8 @@ def worker(
     database_url: DatabaseUrl = None,
 ) -> None:
     """Run the scheduled jobs: aggregation, daily grading and missing-data check, peer profiles,
-    screening, offline alarms, the outbox, the archive's signed heads to the witnesses."""
+    screening, offline alarms, overdue marks escalated, the outbox, the archive's signed heads to the
+    witnesses."""
     from apscheduler.schedulers.blocking import BlockingScheduler
 
     from offsite.jobs.scheduled import (
