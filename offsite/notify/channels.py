@@ -45,6 +45,9 @@ class Outgoing:
     body: str
     template: str | None = None
     params: dict[str, str] | None = None
+    key: str | None = None
+    """What the message is, the same at every attempt (its outbox rows): a retried e-mail keeps its
+    Message-ID, so a server that took the first attempt can drop the second as a duplicate."""
 
 
 class Channel(Protocol):
@@ -72,7 +75,8 @@ class Email:
         mail["Subject"] = message.subject
         # RFC 5322 requires both; servers and spam filters mark mail without them, and smtplib adds neither
         mail["Date"] = formatdate(localtime=False)
-        mail["Message-ID"] = make_msgid(domain=_domain(s.smtp_sender))
+        domain = _domain(s.smtp_sender)
+        mail["Message-ID"] = f"<offsite.{message.key}@{domain}>" if message.key else make_msgid(domain=domain)
         mail.set_content(message.body)
         try:
             context = smtp_tls_context(s) if tls else None

@@ -16,7 +16,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -165,12 +165,15 @@ def _batches(messages: list[OutboxMessage], settings: Settings) -> list[list[Out
 
 def _outgoing(batch: list[OutboxMessage]) -> Outgoing:
     first = batch[0]
+    # the row and when it was made: the same at every attempt, yet not reused by a database whose ids
+    # start again (a reset demo), which a mail server could take for a duplicate
+    key = "-".join(f"{m.id}.{m.created_at.astimezone(UTC):%Y%m%d%H%M%S%f}" for m in batch)
     if len(batch) == 1:
-        return Outgoing(first.channel, first.address, first.subject, first.body, first.template, first.params)
+        return Outgoing(first.channel, first.address, first.subject, first.body, first.template, first.params, key)
     # titled by the most severe notice it carries: a red unit's mail must not read as its blue one
     subject = f"{most_severe(m.subject for m in batch)}（共 {len(batch)} 条通知）"
     body = "\n\n".join(f"{i}. {m.subject}\n{m.body}" for i, m in enumerate(batch, 1))
-    return Outgoing(first.channel, first.address, subject, body)
+    return Outgoing(first.channel, first.address, subject, body, key=key)
 
 
 def _attempt(
