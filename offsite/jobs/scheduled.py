@@ -31,13 +31,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import Engine
 
 from offsite.alarms.conditions import check_missing_daily, check_offline
-from offsite.alarms.recompute import recompute, recompute_pending
+from offsite.alarms.recompute import reach_back, recompute, recompute_pending
 from offsite.db import session_factory
 from offsite.hj212.times import CST
 from offsite.notify.channels import channels_for
 from offsite.notify.outbox import deliver_due
 from offsite.notify.witness import publish_heads
 from offsite.quality.escalation import escalate_overdue
+from offsite.quality.marks import overdue_marks
 from offsite.screening.database import PROFILE_WINDOW, refresh_profiles, screen_window
 from offsite.screening.parameters import load
 from offsite.settings import Settings
@@ -92,11 +93,27 @@ def profiles_job(engine: Engine, settings: Settings) -> str:
     return f"profiles: {found.height} over {found['industry'].n_unique()} industries"
 
 
-def marks_job(engine: Engine, settings: Settings) -> str:
+def marks_job(engine: Engine, settings: Settings, now: datetime | None = None) -> str:
+    """Escalate overdue marks; where filing was enough for a mark to count (``mark_takes_effect =
+    filed``), a mark newly past its deadline stops counting, so the days it hid are graded again."""
+    now = now or datetime.now(UTC)
     with session_factory(engine)() as session:
-        done = escalate_overdue(session, settings, datetime.now(UTC))
+        lapsed = (
+            [(m.id, m.start_at) for m in overdue_marks(session, now, escalated=False)]
+            if settings.mark_takes_effect == "filed"
+            else []
+        )
+        done = escalate_overdue(session, settings, now)
         session.commit()
-    return "marks: " + done.summary()
+    summary = "marks: " + done.summary()
+    for mark_id, start in lapsed:
+        span = reach_back(start.astimezone(CST).date(), settings=settings, now=now)
+        if span is not None:
+            detail = f"mark {mark_id} past its decision deadline undecided: it no longer counts"
+            summary += (
+                f"; {recompute(engine, *span, settings=settings, now=now, trigger='mark', detail=detail).summary()}"
+            )
+    return summary
 
 
 def heads_job(engine: Engine, settings: Settings) -> str:

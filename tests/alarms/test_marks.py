@@ -272,3 +272,40 @@ def test_hourly_exceedances_are_kept_as_evidence_and_marked_inside_an_approved_m
         (2, 500.0, False),
         (3, 500.0, False),
     ]
+
+
+def test_a_filed_mark_left_undecided_past_its_deadline_gives_its_days_back_to_judgement(tmp_path: Path) -> None:
+    from offsite.alarms.models import Alarm, Recomputation
+    from offsite.alarms.recompute import recompute
+    from offsite.jobs.scheduled import marks_job
+    from offsite.settings import Settings
+
+    url = _plant(tmp_path)
+    engine = upgraded_engine(url)
+    settings = Settings(database_url=url, mark_takes_effect="filed")
+    filed = MIDNIGHT + timedelta(hours=4)
+    with session_factory(engine)() as session:
+        file_mark(
+            session,
+            outlet_id=1,
+            kind="startup",
+            start=MIDNIGHT,
+            end=filed,
+            reason="锅炉启动",
+            by="企业",
+            now=filed,
+            late_after=DAY_LATE,
+            decide_within=72.0,
+        )  # start-up hours 00–04; due for a decision 72 h after filing
+        session.commit()
+    while_pending = filed + timedelta(hours=1)
+    recompute(engine, DAY, DAY, settings=settings, now=while_pending, trigger="manual")
+    with session_factory(engine)() as session:
+        assert session.scalars(select(Alarm)).all() == []  # filing was enough: the start-up hours were left out
+    summary = marks_job(engine, settings, now=datetime.now(UTC))  # days later: nobody decided
+    assert "past its decision deadline undecided" not in summary  # the summary says what ran, not why
+    with session_factory(engine)() as session:
+        [regrade] = session.scalars(select(Recomputation).where(Recomputation.trigger == "mark")).all()
+        assert "past its decision deadline undecided" in regrade.detail
+        [alarm] = session.scalars(select(Alarm)).all()
+    assert alarm.level == "blue"  # 133.3 against 100 on the whole day again
