@@ -56,7 +56,7 @@ COMMANDS: dict[str, Entry] = {
     "emissions": Entry(
         "emissions", "emissions", "Emission totals (kg) from the computed loads, beside the permit caps."
     ),
-    "screen": Entry("screen", "screen", "Screen monitoring data for fraud and malfunction (rules R01–R18)."),
+    "screen": Entry("screen", "screen", "Screen monitoring data for fraud and malfunction (rules R01–R19)."),
     "demo": Entry("demo", "demo", "Run a province: gateway, worker and simulated devices; a month of data, then live."),
 }
 
