@@ -37,7 +37,7 @@ from sqlalchemy import Connection, Engine, case, select
 from offsite.hj212.codes.factors import FACTORS
 from offsite.hj212.times import CST
 from offsite.quality.markkinds import mark_kinds
-from offsite.quality.marks import TAKES_EFFECT, DataMark
+from offsite.quality.marks import TAKES_EFFECT, DataMark, states_in_effect
 from offsite.registry.models import Device, Outlet, Region, Unit
 from offsite.registry.regions import ancestor_code
 from offsite.store.models import HOUR, ComputedValue, IntervalValue
@@ -261,7 +261,7 @@ def _stops(
     """Stop marks in effect overlapping the day: (outlet, device or none, factor or none, window)."""
     if takes_effect not in TAKES_EFFECT:
         raise ValueError(f"mark_takes_effect {takes_effect!r} is not one of {', '.join(TAKES_EFFECT)}")
-    states = ("approved",) if takes_effect == "approved" else ("approved", "pending")
+    states = states_in_effect(takes_effect)
     stop = sorted(mark_kinds().stop_keys() if kinds is None else kinds)
     return [
         (outlet, device, factor, mark_start, mark_end)
